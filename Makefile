@@ -1,0 +1,122 @@
+# DelTran Console — build, run and test. `make` (or `make help`) lists the targets.
+#
+# Everything a target needs is installed or started by the scripts it calls:
+#   scripts/tools.sh     Rust target, libclang, cargo-leptos, wasm-bindgen, npm packages (+ Chromium)
+#   scripts/services.sh  PostgreSQL and Redis: DATABASE_URL/REDIS_URL, else the machine's own,
+#                        else private servers under data/; writes data/services.env
+#
+# Overridable (environment or `make VAR=value`):
+#   CARGO_TARGET_DIR  cargo's target folder (default ./target; .ci/run keeps one outside the clone)
+#   DELTRAN_TOOLS     where cargo-leptos and wasm-bindgen are installed ($HOME/.cache/deltran-tools)
+#   DEMO_PASSWORD     password of the demo logins that `seed --demo` creates (demo-password-2026)
+#   E2E_DB            database the browser tests run against, recreated each run (deltran_e2e)
+#   E2E_PAYMENTS      payments seeded for the browser tests (2000)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+# The steps of `make test` and `make run` must run in order, even under -j.
+.NOTPARALLEL:
+.DELETE_ON_ERROR:
+
+ROOT := $(CURDIR)
+
+CARGO_TARGET_DIR ?= $(ROOT)/target
+DELTRAN_TOOLS ?= $(HOME)/.cache/deltran-tools
+DEMO_PASSWORD ?= demo-password-2026
+DELTRAN_DATA ?= $(ROOT)/data
+E2E_DB ?= deltran_e2e
+E2E_PAYMENTS ?= 2000
+E2E_ADDR := 127.0.0.1:3000
+
+export CARGO_TARGET_DIR DELTRAN_TOOLS DEMO_PASSWORD DELTRAN_DATA
+export PATH := $(DELTRAN_TOOLS)/bin:$(ROOT)/node_modules/.bin:$(PATH)
+# Playwright must never download a browser; the tests use Debian's /usr/bin/chromium.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
+BIN := $(CARGO_TARGET_DIR)/debug/deltran-console
+SERVICES_ENV := $(DELTRAN_DATA)/services.env
+# Prefix for recipe lines that need DATABASE_URL and REDIS_URL.
+WITH_SERVICES := . "$(SERVICES_ENV)";
+# Demo mode (accepts the default secrets) for the app we run and seed; not for `cargo test`.
+DEMO := export DEMO_MODE=true;
+# scripts/tools.sh flags; the targets that run browser tests add --browser (Chromium).
+TOOLS_FLAGS ?=
+test e2e: TOOLS_FLAGS += --browser
+
+.PHONY: help tools services services-stop build migrate seed run \
+        fmt fmt-check clippy lint test test-rust e2e bench clean-data
+
+help: ## Show this help
+	@echo "DelTran Console — make targets:"
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
+	@echo "Variables: CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) DELTRAN_TOOLS=$(DELTRAN_TOOLS) DEMO_PASSWORD=…"
+
+# --- setup -----------------------------------------------------------------------------------
+
+tools: ## Install the build tools that are missing (scripts/tools.sh; TOOLS_FLAGS=--browser adds Chromium)
+	scripts/tools.sh $(TOOLS_FLAGS)
+
+services: ## Find or start PostgreSQL and Redis, write data/services.env
+	scripts/services.sh
+
+services-stop: ## Stop the private PostgreSQL/Redis started under data/
+	scripts/services.sh stop
+
+# --- build and run -----------------------------------------------------------------------------
+
+build: tools ## Build the server and the wasm site (cargo leptos build)
+	cargo leptos build
+
+migrate: build services ## Apply the database migrations (deltran-console migrate up)
+	$(WITH_SERVICES) $(DEMO) "$(BIN)" migrate up
+
+seed: build services ## Load the demo data (deltran-console seed --demo; prints the demo logins)
+	$(WITH_SERVICES) $(DEMO) "$(BIN)" seed --demo
+
+run: tools services build migrate seed ## Build, migrate, seed demo data and serve at http://127.0.0.1:3000
+	@echo "Serving DelTran Console at http://127.0.0.1:3000 (demo logins above, password DEMO_PASSWORD)"
+	$(WITH_SERVICES) $(DEMO) cargo leptos serve
+
+# --- checks ------------------------------------------------------------------------------------
+
+fmt: ## Format the Rust code
+	cargo fmt --all
+
+fmt-check: ## Check the Rust formatting
+	cargo fmt --all --check
+
+clippy: tools ## Lint with clippy (warnings are errors)
+	cargo clippy --workspace --all-targets -- -D warnings
+
+lint: fmt-check clippy ## fmt-check and clippy
+
+test-rust: tools services ## Unit and integration tests (cargo test --workspace)
+	$(WITH_SERVICES) cargo test --workspace
+
+test: tools services fmt-check clippy test-rust e2e ## Everything CI runs: fmt, clippy, cargo test, browser tests
+
+# Browser tests: a fresh database $(E2E_DB) on the same server, migrated and seeded, a ledger of
+# its own, then `cargo leptos end-to-end` (starts the server on $(E2E_ADDR), runs Playwright).
+e2e: tools services build ## Browser tests (Playwright + Chromium) against a fresh seeded database
+	@if (exec 3<>/dev/tcp/127.0.0.1/3000) 2>/dev/null; then \
+	  echo "e2e: something already listens on $(E2E_ADDR) (a \`make run\`?); stop it first" >&2; exit 1; fi
+	$(WITH_SERVICES) $(DEMO) \
+	  e2e_url="$$(scripts/services.sh recreate-db $(E2E_DB))"; \
+	  export DATABASE_URL="$$e2e_url" LEDGER_PATH="$(DELTRAN_DATA)/e2e/ledger" LEPTOS_SITE_ADDR=$(E2E_ADDR); \
+	  rm -rf "$(DELTRAN_DATA)/e2e"; mkdir -p "$(DELTRAN_DATA)/e2e"; \
+	  "$(BIN)" migrate up; \
+	  "$(BIN)" seed --demo --payments $(E2E_PAYMENTS); \
+	  cargo leptos end-to-end
+
+bench: ## Benchmarks (scripts/bench.sh, once it exists)
+	@if [[ -f scripts/bench.sh ]]; then bash scripts/bench.sh; \
+	else echo "bench: no scripts/bench.sh yet"; fi
+
+# --- cleanup -----------------------------------------------------------------------------------
+
+clean-data: ## Stop the private servers and remove ./data
+	scripts/services.sh stop
+	@case "$(DELTRAN_DATA)" in ""|/|"$(HOME)"|"$(ROOT)") echo "clean-data: refusing to remove '$(DELTRAN_DATA)'" >&2; exit 1;; esac
+	rm -rf -- "$(DELTRAN_DATA)"

@@ -1,0 +1,275 @@
+//! Configuration from the environment (and `.env`). Every variable is documented in
+//! `.env.example`; outside demo mode missing or default secrets are refused by name.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+/// The secret shipped in `.env.example` and used in demo mode; refused outside it.
+pub const DEMO_SECRET: &str = "demo-only-secret-change-me-0123456789abcdef";
+
+/// The secrets `serve` refuses to run without (outside demo mode).
+pub const SECRETS: [&str; 3] = ["SESSION_SECRET", "JWT_SECRET", "AUDIT_ANCHOR_KEY"];
+
+/// Reads one variable of the process environment; empty counts as unset.
+pub fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub database_read_url: Option<String>,
+    pub redis_url: String,
+    pub ledger_path: PathBuf,
+    pub ledger_config: Option<PathBuf>,
+    pub data_dir: PathBuf,
+    pub session_secret: String,
+    pub jwt_secret: String,
+    pub audit_anchor_key: String,
+    /// Secrets that were not set (and hold the demo value instead).
+    pub missing_secrets: Vec<&'static str>,
+    /// `None`: the address cargo-leptos gives (`LEPTOS_SITE_ADDR`), else 127.0.0.1:3000.
+    pub bind: Option<SocketAddr>,
+    pub demo_mode: bool,
+    pub demo_password: Option<String>,
+    pub demo_totp_secret: Option<String>,
+    pub log_format: LogFormat,
+    pub db_max_connections: u32,
+    /// How many months of audit partitions exist ahead of the current one.
+    pub audit_partitions_ahead: u32,
+    pub shutdown_grace: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets stay out of logs.
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("redis_url", &redact_url(&self.redis_url))
+            .field("ledger_path", &self.ledger_path)
+            .field("data_dir", &self.data_dir)
+            .field("bind", &self.bind)
+            .field("demo_mode", &self.demo_mode)
+            .field("log_format", &self.log_format)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hides the password of a connection URL.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("{0} must be set (see .env.example)")]
+    Missing(&'static str),
+    #[error("{0} still has the demo value; set a secret of at least 32 random characters")]
+    DemoSecret(&'static str),
+    #[error("{0} is too short: use at least 32 random characters")]
+    TooShort(&'static str),
+    #[error("{name} is invalid: {why}")]
+    Invalid { name: &'static str, why: String },
+}
+
+impl Config {
+    /// Refuses to serve with missing, demo or short secrets, unless in demo mode. The other
+    /// commands (migrate, seed, backup) need no secrets and do not call this.
+    pub fn validate_secrets(&self) -> Result<(), ConfigError> {
+        if self.demo_mode {
+            return Ok(());
+        }
+        let values = [
+            &self.session_secret,
+            &self.jwt_secret,
+            &self.audit_anchor_key,
+        ];
+        for (name, value) in SECRETS.into_iter().zip(values) {
+            if self.missing_secrets.contains(&name) {
+                return Err(ConfigError::Missing(name));
+            }
+            if value == DEMO_SECRET {
+                return Err(ConfigError::DemoSecret(name));
+            }
+            if value.len() < 32 {
+                return Err(ConfigError::TooShort(name));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the process environment (after `.env`, which never overrides what is set).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(env_var)
+    }
+
+    /// Builds the configuration from any lookup, so tests need not touch the process env.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let demo_mode = parse_bool(&get, "DEMO_MODE")?.unwrap_or(false);
+        let secret = |name: &str| get(name).unwrap_or_else(|| DEMO_SECRET.to_string());
+        let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "data".into()));
+        let bind = get("BIND")
+            .map(|b| {
+                b.parse::<SocketAddr>().map_err(|e| ConfigError::Invalid {
+                    name: "BIND",
+                    why: e.to_string(),
+                })
+            })
+            .transpose()?;
+        let log_format = match get("LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "LOG_FORMAT",
+                    why: format!("{other:?} is neither text nor json"),
+                })
+            }
+        };
+        Ok(Config {
+            database_url: get("DATABASE_URL")
+                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/deltran".into()),
+            database_read_url: get("DATABASE_READ_URL"),
+            redis_url: get("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
+            ledger_path: get("LEDGER_PATH")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir.join("ledger")),
+            ledger_config: get("LEDGER_CONFIG").map(PathBuf::from),
+            session_secret: secret("SESSION_SECRET"),
+            jwt_secret: secret("JWT_SECRET"),
+            audit_anchor_key: secret("AUDIT_ANCHOR_KEY"),
+            missing_secrets: SECRETS.into_iter().filter(|n| get(n).is_none()).collect(),
+            data_dir,
+            bind,
+            demo_mode,
+            demo_password: get("DEMO_PASSWORD"),
+            demo_totp_secret: get("DEMO_TOTP_SECRET"),
+            log_format,
+            db_max_connections: parse_num(&get, "DB_MAX_CONNECTIONS")?.unwrap_or(10),
+            audit_partitions_ahead: parse_num(&get, "AUDIT_PARTITIONS_AHEAD")?.unwrap_or(3),
+            shutdown_grace: Duration::from_secs(
+                parse_num(&get, "SHUTDOWN_GRACE_SECONDS")?.unwrap_or(20),
+            ),
+        })
+    }
+}
+
+fn parse_bool(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<bool>, ConfigError> {
+    get(name)
+        .map(|v| match v.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(ConfigError::Invalid {
+                name,
+                why: format!("{v:?} is not true or false"),
+            }),
+        })
+        .transpose()
+}
+
+fn parse_num<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<T>, ConfigError> {
+    get(name)
+        .map(|v| {
+            v.parse::<T>().map_err(|_| ConfigError::Invalid {
+                name,
+                why: format!("{v:?} is not a number"),
+            })
+        })
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let c = Config::from_lookup(|k| map.get(k).cloned())?;
+        c.validate_secrets()?;
+        Ok(c)
+    }
+
+    const GOOD: &str = "0123456789abcdef0123456789abcdef-x";
+
+    #[test]
+    fn production_refuses_missing_secrets_by_name() {
+        assert_eq!(
+            cfg(&[]).unwrap_err(),
+            ConfigError::Missing("SESSION_SECRET")
+        );
+        assert_eq!(
+            cfg(&[("SESSION_SECRET", GOOD)]).unwrap_err(),
+            ConfigError::Missing("JWT_SECRET")
+        );
+    }
+
+    #[test]
+    fn production_refuses_the_demo_secret_and_short_ones() {
+        assert_eq!(
+            cfg(&[("SESSION_SECRET", DEMO_SECRET)]).unwrap_err(),
+            ConfigError::DemoSecret("SESSION_SECRET")
+        );
+        assert_eq!(
+            cfg(&[("SESSION_SECRET", GOOD), ("JWT_SECRET", "short")]).unwrap_err(),
+            ConfigError::TooShort("JWT_SECRET")
+        );
+        let all_good = [
+            ("SESSION_SECRET", GOOD),
+            ("JWT_SECRET", GOOD),
+            ("AUDIT_ANCHOR_KEY", GOOD),
+        ];
+        assert!(cfg(&all_good).is_ok());
+    }
+
+    #[test]
+    fn demo_mode_fills_in_secrets() {
+        let c = cfg(&[("DEMO_MODE", "true")]).unwrap();
+        assert_eq!(c.session_secret, DEMO_SECRET);
+        assert!(c.demo_mode);
+        assert_eq!(c.ledger_path, PathBuf::from("data/ledger"));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = cfg(&[("DEMO_MODE", "1"), ("BIND", "nowhere")]).unwrap_err();
+        assert!(err.to_string().starts_with("BIND is invalid"));
+        let err = cfg(&[("DEMO_MODE", "maybe")]).unwrap_err();
+        assert!(err.to_string().starts_with("DEMO_MODE is invalid"));
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:pw@h:5432/d"),
+            "postgres://u:***@h:5432/d"
+        );
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+    }
+}

@@ -1,0 +1,34 @@
+//! What the current request is, for logs, errors and audit rows: set once by the server's
+//! middleware for the whole request, read anywhere below it without passing it by hand.
+
+use std::net::IpAddr;
+
+tokio::task_local! {
+    static CURRENT: RequestContext;
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    pub request_id: String,
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl RequestContext {
+    /// Runs `fut` with this context as the current one.
+    pub async fn scope<F: std::future::Future>(self, fut: F) -> F::Output {
+        CURRENT.scope(self, fut).await
+    }
+
+    /// The current request's context, or an empty one outside a request (CLI, jobs).
+    pub fn current() -> RequestContext {
+        CURRENT.try_with(Clone::clone).unwrap_or_default()
+    }
+}
+
+/// The current request id, or `-` outside a request.
+pub fn request_id() -> String {
+    CURRENT
+        .try_with(|c| c.request_id.clone())
+        .unwrap_or_else(|_| "-".into())
+}

@@ -1,0 +1,55 @@
+//! Background jobs the server runs: audit partitions are created ahead of time, at start-up
+//! and then daily, so the default partition only ever catches the unexpected.
+
+use std::time::Duration;
+
+use chrono::{Datelike, NaiveDate, Utc};
+use sqlx::PgPool;
+
+/// The first day of the month `date` is in.
+pub fn month_start(date: NaiveDate) -> NaiveDate {
+    date.with_day(1).expect("day 1 exists in every month")
+}
+
+/// Creates the current month's audit partition and `ahead` more; returns how many were new.
+pub async fn ensure_audit_partitions(db: &PgPool, ahead: u32) -> sqlx::Result<i32> {
+    ensure_audit_partitions_from(db, month_start(Utc::now().date_naive()), ahead as i32 + 1).await
+}
+
+/// Creates the partitions of `months` months starting with the one `from` is in.
+pub async fn ensure_audit_partitions_from(
+    db: &PgPool,
+    from: NaiveDate,
+    months: i32,
+) -> sqlx::Result<i32> {
+    sqlx::query_scalar("SELECT deltran.ensure_audit_partitions($1, $2)")
+        .bind(month_start(from))
+        .bind(months)
+        .fetch_one(db)
+        .await
+}
+
+/// Runs the partition job once a day until the process stops.
+pub fn spawn_partition_job(db: PgPool, ahead: u32) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every_day = tokio::time::interval(Duration::from_secs(24 * 60 * 60));
+        loop {
+            every_day.tick().await;
+            match ensure_audit_partitions(&db, ahead).await {
+                Ok(created) => tracing::info!(created, "audit partitions checked"),
+                Err(err) => tracing::error!(error = %err, "audit partition job failed"),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn month_start_is_the_first() {
+        let d = NaiveDate::from_ymd_opt(2026, 2, 28).unwrap();
+        assert_eq!(month_start(d), NaiveDate::from_ymd_opt(2026, 2, 1).unwrap());
+    }
+}

@@ -1,0 +1,12 @@
+//! Server-only code: configuration, shared state, SQL, the audit trail and background jobs.
+//! Compiled only with the `ssr` feature, so the browser build never sees sqlx, redis, rocksdb
+//! or argon2. Nothing in here depends on Leptos types except `state::current`.
+
+pub mod audit;
+pub mod config;
+pub mod context;
+pub mod db;
+pub mod error;
+pub mod jobs;
+pub mod passwords;
+pub mod state;

@@ -1,0 +1,29 @@
+//! The state every request handler and server function shares: pools and configuration.
+
+use std::sync::Arc;
+
+use redis::aio::ConnectionManager;
+use sqlx::PgPool;
+
+use super::config::Config;
+use crate::error::AppError;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub redis: ConnectionManager,
+    pub config: Arc<Config>,
+}
+
+impl axum::extract::FromRef<AppState> for Arc<Config> {
+    fn from_ref(s: &AppState) -> Self {
+        s.config.clone()
+    }
+}
+
+/// The state inside a server function or a page rendered on the server; the server
+/// provides it as Leptos context on both paths.
+pub fn current() -> Result<AppState, AppError> {
+    leptos::prelude::use_context::<AppState>()
+        .ok_or_else(|| super::error::internal("AppState missing from the Leptos context"))
+}

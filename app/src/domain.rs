@@ -1,0 +1,454 @@
+//! Domain values shared by the server and the browser. Each newtype parses once, at the edge,
+//! so the rest of the code can rely on it being valid.
+
+use std::{fmt, str::FromStr};
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Why a domain value was refused; the message is meant for the person who typed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
+fn invalid(msg: impl Into<String>) -> ParseError {
+    ParseError(msg.into())
+}
+
+/// The settlement currencies DelTran supports (`deltran.currency_code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type))]
+#[cfg_attr(feature = "ssr", sqlx(type_name = "deltran.currency_code"))]
+pub enum Currency {
+    USD,
+    EUR,
+    GBP,
+    JPY,
+    CHF,
+    CAD,
+    AUD,
+    CNY,
+    INR,
+    BRL,
+}
+
+impl Currency {
+    pub const ALL: [Currency; 10] = [
+        Currency::USD,
+        Currency::EUR,
+        Currency::GBP,
+        Currency::JPY,
+        Currency::CHF,
+        Currency::CAD,
+        Currency::AUD,
+        Currency::CNY,
+        Currency::INR,
+        Currency::BRL,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Currency::USD => "USD",
+            Currency::EUR => "EUR",
+            Currency::GBP => "GBP",
+            Currency::JPY => "JPY",
+            Currency::CHF => "CHF",
+            Currency::CAD => "CAD",
+            Currency::AUD => "AUD",
+            Currency::CNY => "CNY",
+            Currency::INR => "INR",
+            Currency::BRL => "BRL",
+        }
+    }
+
+    /// Digits after the decimal point in ISO 4217 (JPY has none).
+    pub fn minor_units(self) -> u32 {
+        match self {
+            Currency::JPY => 0,
+            _ => 2,
+        }
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl FromStr for Currency {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let upper = s.trim().to_ascii_uppercase();
+        Currency::ALL
+            .into_iter()
+            .find(|c| c.code() == upper)
+            .ok_or_else(|| invalid(format!("unsupported currency {s:?}")))
+    }
+}
+
+/// A BIC (ISO 9362): 4 letters of institution, 2 of country, 2 letters or digits of location,
+/// and an optional 3-character branch. Stored upper-case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Bic(String);
+
+impl Bic {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The ISO 3166 alpha-2 country the BIC belongs to.
+    pub fn country(&self) -> &str {
+        &self.0[4..6]
+    }
+}
+
+impl FromStr for Bic {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bic = s.trim().to_ascii_uppercase();
+        let b = bic.as_bytes();
+        if b.len() != 8 && b.len() != 11 {
+            return Err(invalid("a BIC has 8 or 11 characters"));
+        }
+        let letters = b[..6].iter().all(u8::is_ascii_uppercase);
+        let alnum = b[6..].iter().all(u8::is_ascii_alphanumeric);
+        if !letters || !alnum {
+            return Err(invalid(
+                "a BIC is 6 letters followed by 2 or 5 letters or digits",
+            ));
+        }
+        Ok(Bic(bic))
+    }
+}
+
+impl TryFrom<String> for Bic {
+    type Error = ParseError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Bic> for String {
+    fn from(b: Bic) -> String {
+        b.0
+    }
+}
+
+impl fmt::Display for Bic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A positive amount of money in a currency, with no more decimals than the currency has and
+/// within what `numeric(20,2)` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Amount {
+    value: Decimal,
+    currency: Currency,
+}
+
+impl Amount {
+    /// The largest amount `numeric(20,2)` can store.
+    pub fn max_value() -> Decimal {
+        Decimal::from_i128_with_scale(99_999_999_999_999_999_999, 2)
+    }
+
+    pub fn new(value: Decimal, currency: Currency) -> Result<Self, ParseError> {
+        if value <= Decimal::ZERO {
+            return Err(invalid("the amount must be greater than zero"));
+        }
+        if value.normalize().scale() > currency.minor_units() {
+            return Err(invalid(format!(
+                "{currency} amounts have at most {} decimal places",
+                currency.minor_units()
+            )));
+        }
+        if value > Self::max_value() {
+            return Err(invalid("the amount is too large"));
+        }
+        Ok(Amount { value, currency })
+    }
+
+    pub fn parse(text: &str, currency: Currency) -> Result<Self, ParseError> {
+        let cleaned: String = text
+            .trim()
+            .chars()
+            .filter(|c| *c != ',' && *c != '_')
+            .collect();
+        let value = Decimal::from_str(&cleaned)
+            .map_err(|_| invalid(format!("{text:?} is not a number")))?;
+        Amount::new(value, currency)
+    }
+
+    pub fn value(&self) -> Decimal {
+        self.value
+    }
+
+    pub fn currency(&self) -> Currency {
+        self.currency
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}",
+            format_money(self.value, self.currency),
+            self.currency
+        )
+    }
+}
+
+/// Formats an amount with thousands separators and the currency's decimals: `1,234,567.50`.
+pub fn format_money(value: Decimal, currency: Currency) -> String {
+    let rounded = value.round_dp(currency.minor_units());
+    let text = format!("{:.*}", currency.minor_units() as usize, rounded.abs());
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let mut grouped = String::with_capacity(int.len() + int.len() / 3);
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    let sign = if rounded.is_sign_negative() && !rounded.is_zero() {
+        "-"
+    } else {
+        ""
+    };
+    if frac.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{frac}")
+    }
+}
+
+/// Where a payment is in its life (`deltran.payment_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type))]
+#[cfg_attr(
+    feature = "ssr",
+    sqlx(type_name = "deltran.payment_status", rename_all = "snake_case")
+)]
+pub enum PaymentStatus {
+    Pending,
+    Processing,
+    Settled,
+    Failed,
+    Cancelled,
+}
+
+impl PaymentStatus {
+    pub const ALL: [PaymentStatus; 5] = [
+        PaymentStatus::Pending,
+        PaymentStatus::Processing,
+        PaymentStatus::Settled,
+        PaymentStatus::Failed,
+        PaymentStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::Processing => "processing",
+            PaymentStatus::Settled => "settled",
+            PaymentStatus::Failed => "failed",
+            PaymentStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for PaymentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PaymentStatus {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        PaymentStatus::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s.trim())
+            .ok_or_else(|| invalid(format!("unknown payment status {s:?}")))
+    }
+}
+
+/// A console user's role (`deltran.user_role`); what each may do is in `auth::permissions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type))]
+#[cfg_attr(
+    feature = "ssr",
+    sqlx(type_name = "deltran.user_role", rename_all = "snake_case")
+)]
+pub enum Role {
+    Admin,
+    Operator,
+    Auditor,
+    Viewer,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Operator, Role::Auditor, Role::Viewer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Auditor => "auditor",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| {
+                invalid(format!(
+                    "unknown role {s:?} (admin, operator, auditor or viewer)"
+                ))
+            })
+    }
+}
+
+/// A username: 3 to 64 characters of lower-case letters, digits, `.`, `_` or `-`.
+pub fn parse_username(s: &str) -> Result<String, ParseError> {
+    let u = s.trim().to_ascii_lowercase();
+    let ok_chars = u
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if !(3..=64).contains(&u.len()) || !ok_chars {
+        return Err(invalid(
+            "a username has 3 to 64 characters: letters, digits, '.', '_' or '-'",
+        ));
+    }
+    Ok(u)
+}
+
+/// An e-mail address, checked for the shape `local@domain.tld` (the database checks it too).
+pub fn parse_email(s: &str) -> Result<String, ParseError> {
+    let e = s.trim();
+    let valid = match e.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !e.chars().any(|c| c.is_whitespace())
+                && !domain.contains('@')
+        }
+        None => false,
+    };
+    if !valid || e.len() > 254 {
+        return Err(invalid(format!("{e:?} is not an e-mail address")));
+    }
+    Ok(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bic_accepts_8_and_11_characters_and_upper_cases() {
+        assert_eq!("deutdeff".parse::<Bic>().unwrap().as_str(), "DEUTDEFF");
+        let b: Bic = "DEUTDEFF500".parse().unwrap();
+        assert_eq!(b.country(), "DE");
+    }
+
+    #[test]
+    fn bic_refuses_wrong_length_and_characters() {
+        for bad in [
+            "DEUTDE",
+            "DEUTDEFF5",
+            "DEU1DEFF",
+            "DEUTD3FF",
+            "DEUTDEFF50!",
+            "",
+        ] {
+            assert!(bad.parse::<Bic>().is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn bic_deserialises_only_when_valid() {
+        assert!(serde_json::from_str::<Bic>("\"BNPAFRPP\"").is_ok());
+        assert!(serde_json::from_str::<Bic>("\"nope\"").is_err());
+    }
+
+    #[test]
+    fn currency_parses_case_insensitively_and_knows_minor_units() {
+        assert_eq!("eur".parse::<Currency>().unwrap(), Currency::EUR);
+        assert!("XXX".parse::<Currency>().is_err());
+        assert_eq!(Currency::JPY.minor_units(), 0);
+        assert_eq!(Currency::USD.minor_units(), 2);
+        assert_eq!(Currency::ALL.len(), 10);
+    }
+
+    #[test]
+    fn amounts_must_be_positive_and_fit_the_currency() {
+        assert!(Amount::parse("0", Currency::USD).is_err());
+        assert!(Amount::parse("-5", Currency::USD).is_err());
+        assert!(Amount::parse("1.005", Currency::USD).is_err());
+        assert!(Amount::parse("100.5", Currency::JPY).is_err());
+        assert!(Amount::parse("100.50", Currency::USD).is_ok());
+        assert!(
+            Amount::parse("100.00", Currency::JPY).is_ok(),
+            "trailing zeros are fine"
+        );
+        assert!(Amount::parse("1,000,000.25", Currency::EUR).is_ok());
+        assert!(Amount::parse("abc", Currency::EUR).is_err());
+        assert!(Amount::parse("1000000000000000000", Currency::EUR).is_err());
+    }
+
+    #[test]
+    fn money_is_formatted_with_separators() {
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        assert_eq!(format_money(d("1234567.5"), Currency::USD), "1,234,567.50");
+        assert_eq!(format_money(d("999"), Currency::JPY), "999");
+        assert_eq!(format_money(d("-1000"), Currency::EUR), "-1,000.00");
+        assert_eq!(format_money(d("0.004"), Currency::EUR), "0.00");
+        let a = Amount::parse("12.3", Currency::GBP).unwrap();
+        assert_eq!(a.to_string(), "12.30 GBP");
+    }
+
+    #[test]
+    fn usernames_and_emails_are_checked() {
+        assert_eq!(parse_username(" Alice.B ").unwrap(), "alice.b");
+        assert!(parse_username("ab").is_err());
+        assert!(parse_username("bad name").is_err());
+        assert!(parse_email("ops@bank.example").is_ok());
+        for bad in ["nope", "@x.com", "a@b", "a b@c.de", "a@.com"] {
+            assert!(parse_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn statuses_and_roles_round_trip() {
+        for s in PaymentStatus::ALL {
+            assert_eq!(s.as_str().parse::<PaymentStatus>().unwrap(), s);
+        }
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+}

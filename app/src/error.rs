@@ -1,0 +1,107 @@
+//! The one error type that crosses the server boundary. Internal details never leave the
+//! server: an `Internal` error carries only the request id to quote to an administrator.
+
+use std::collections::BTreeMap;
+
+use leptos::server_fn::{
+    codec::JsonEncoding,
+    error::{FromServerFnError, ServerFnErrorErr},
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("Please sign in.")]
+    Unauthorized,
+    #[error("You do not have permission to do that.")]
+    Forbidden,
+    #[error("Not found.")]
+    NotFound,
+    /// Input was refused; the map holds a message per field name.
+    #[error("Please correct the highlighted fields.")]
+    Validation {
+        field_errors: BTreeMap<String, String>,
+    },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("Too many attempts. Try again in {retry_after_secs} seconds.")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("A service the console depends on is unavailable. Try again shortly.")]
+    Unavailable,
+    #[error("Something went wrong on our side (request {request_id}).")]
+    Internal { request_id: String },
+    /// The request never reached the handler or its answer could not be read.
+    #[error("Could not reach the server: {0}")]
+    Transport(String),
+}
+
+impl AppError {
+    /// A validation error about one field.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        AppError::Validation {
+            field_errors: BTreeMap::from([(field.to_string(), message.into())]),
+        }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::Unauthorized => 401,
+            AppError::Forbidden => 403,
+            AppError::NotFound => 404,
+            AppError::Validation { .. } => 422,
+            AppError::Conflict(_) => 409,
+            AppError::TooManyRequests { .. } => 429,
+            AppError::Unavailable => 503,
+            AppError::Internal { .. } | AppError::Transport(_) => 500,
+        }
+    }
+
+    /// The stable machine-readable code of the REST error shape.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthorized => "unauthorized",
+            AppError::Forbidden => "forbidden",
+            AppError::NotFound => "not_found",
+            AppError::Validation { .. } => "validation_failed",
+            AppError::Conflict(_) => "conflict",
+            AppError::TooManyRequests { .. } => "rate_limited",
+            AppError::Unavailable => "unavailable",
+            AppError::Internal { .. } | AppError::Transport(_) => "internal",
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_show_only_the_request_id() {
+        let e = AppError::Internal {
+            request_id: "r-1".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "Something went wrong on our side (request r-1)."
+        );
+        assert_eq!(e.status(), 500);
+    }
+
+    #[test]
+    fn field_errors_name_the_field() {
+        let AppError::Validation { field_errors } = AppError::field("bic", "bad") else {
+            panic!("not a validation error");
+        };
+        assert_eq!(field_errors["bic"], "bad");
+        assert_eq!(AppError::field("x", "y").status(), 422);
+    }
+}

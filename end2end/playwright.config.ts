@@ -1,0 +1,44 @@
+import { defineConfig, devices } from '@playwright/test';
+
+// Run by `cargo leptos end-to-end` (see `make e2e`), which builds the site, starts the server on
+// LEPTOS_SITE_ADDR (127.0.0.1:3000) and then runs `npx playwright test` in this folder without
+// waiting for the server to listen: global-setup.ts waits for /healthz.
+//
+// The browser is Debian's Chromium (`scripts/tools.sh --browser` installs it); browser downloads
+// are blocked on these machines, so never run `npx playwright install`.
+const isCI = !!process.env.CI;
+
+export default defineConfig({
+  testDir: './tests',
+  globalSetup: './global-setup.ts',
+  fullyParallel: false,
+  forbidOnly: isCI,
+  // 2-core machine: the server, Postgres, Redis and the browser share it.
+  workers: 1,
+  retries: isCI ? 1 : 0,
+  reporter: 'list',
+  use: {
+    baseURL: 'http://127.0.0.1:3000',
+    headless: true,
+    trace: 'retain-on-failure',
+    screenshot: 'only-on-failure',
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
+    },
+  },
+  projects: [
+    {
+      name: 'chromium',
+      use: { ...devices['Desktop Chrome'] },
+    },
+  ],
+});

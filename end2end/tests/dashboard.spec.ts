@@ -1,0 +1,46 @@
+import { expect, test } from '@playwright/test';
+
+// The dashboard against the demo data `make test` seeds into the e2e database.
+
+test('the dashboard shows figures from the database', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.getByRole('heading', { name: 'Dashboard', level: 1 })).toBeVisible();
+  await expect(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' }))
+    .toHaveAttribute('aria-current', 'page');
+  const byStatus = page.getByRole('table', { name: 'Payments today by status' });
+  await expect(byStatus.getByRole('row')).toHaveCount(6); // header + five statuses
+  await expect(page.getByLabel('Active banks')).toHaveText('23');
+  await expect(page.getByRole('img', { name: /Daily volume in USD/ })).toBeVisible();
+});
+
+test('the page hydrates: the currency switch redraws the chart', async ({ page }) => {
+  await page.goto('/');
+  const eur = page.getByRole('group', { name: 'Currency' }).getByRole('button', { name: 'EUR' });
+  // Clicks before the wasm has hydrated the page do nothing; retry until one lands.
+  await expect(async () => {
+    await eur.click();
+    await expect(eur).toHaveAttribute('aria-pressed', 'true', { timeout: 500 });
+  }).toPass({ timeout: 20_000 });
+  await expect(page.getByRole('heading', { name: /Volume over 30 days, EUR/ })).toBeVisible();
+  await expect(page.getByRole('img', { name: /Daily volume in EUR/ })).toBeVisible();
+});
+
+test('the dark theme sticks across page loads', async ({ page }) => {
+  await page.goto('/');
+  const toggle = page.getByRole('button', { name: 'Dark theme' });
+  await expect(async () => {
+    await toggle.click();
+    await expect(toggle).toHaveAttribute('aria-pressed', 'true', { timeout: 500 });
+  }).toPass({ timeout: 20_000 });
+  await expect(page.locator('html')).toHaveClass(/dark/);
+  await page.reload();
+  await expect(page.locator('html')).toHaveClass(/dark/); // rendered dark by the server
+});
+
+test('an unknown address gets a not-found page', async ({ page }) => {
+  const response = await page.goto('/no/such/page');
+  expect(response?.status()).toBe(404);
+  await expect(page.getByRole('heading', { name: 'Page not found' })).toBeVisible();
+  await page.getByRole('link', { name: 'Back to the dashboard' }).click();
+  await expect(page.getByRole('heading', { name: 'Dashboard', level: 1 })).toBeVisible();
+});

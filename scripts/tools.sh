@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# Installs the tools that building and testing DelTran Console needs, and nothing that is
+# already there. Idempotent: every step checks first and prints one line.
+#
+#   scripts/tools.sh               tools for building and running (make run)
+#   scripts/tools.sh --browser     also Debian's Chromium for the browser tests (make test / e2e)
+#   scripts/tools.sh --skip NAME   skip one step (repeatable): rust, libclang, cargo-leptos,
+#                                  wasm-bindgen, npm, npm-e2e, chromium
+#   scripts/tools.sh --print-path  print the PATH the tools need, and do nothing else
+#
+# Environment:
+#   DELTRAN_TOOLS   where cargo-leptos and wasm-bindgen are installed
+#                   (default: $HOME/.cache/deltran-tools; binaries in $DELTRAN_TOOLS/bin)
+#   CHROMIUM_PATH   the browser the tests use (default: /usr/bin/chromium)
+#
+# The caller still has to put "$DELTRAN_TOOLS/bin" and "<repo>/node_modules/.bin" on its PATH
+# (the Makefile does; or: export PATH="$(scripts/tools.sh --print-path)").
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="${DELTRAN_TOOLS:-$HOME/.cache/deltran-tools}"
+CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
+
+CARGO_LEPTOS_VERSION=0.3.11          # needs a nightly toolchain to build (its deps need rustc >= 1.96)
+CARGO_LEPTOS_STABLE_VERSION=0.3.10   # builds on stable 1.95
+WASM_BINDGEN_VERSION=0.2.130         # must equal the wasm-bindgen crate pinned in Cargo.toml
+
+export PATH="$TOOLS/bin:$ROOT/node_modules/.bin:$PATH"
+
+if [[ "${1:-}" == "--print-path" ]]; then
+  echo "$PATH"
+  exit 0
+fi
+
+browser=0
+declare -A skip=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --browser) browser=1 ;;
+    --skip) shift; skip[${1:?--skip needs a step name}]=1 ;;
+    -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) echo "tools.sh: unknown argument: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+say()  { printf 'tools: %-14s %s\n' "$1" "$2"; }
+die()  { printf 'tools: %-14s FAILED: %s\n' "$1" "$2" >&2; exit 1; }
+skipped() { [[ -n "${skip[$1]:-}" ]] && say "$1" "skipped (--skip)"; }
+is_root() { [[ "$(id -u)" == 0 ]]; }
+
+# apt_install STEP PKG...: install Debian packages, as root only; apt-get update only if needed.
+apt_install() {
+  local step="$1"; shift
+  if ! is_root; then
+    die "$step" "not root; run: sudo apt-get update && sudo apt-get install -y $*"
+  fi
+  command -v apt-get >/dev/null || die "$step" "apt-get not found; install $* with your OS's package manager"
+  local log; log="$(mktemp /tmp/deltran-apt.XXXXXX.log)"
+  say "$step" "installing $* (apt; log $log)"
+  local apt=(env DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=600)
+  if ! "${apt[@]}" install "$@" >"$log" 2>&1; then
+    say "$step" "apt-get install failed; running apt-get update and trying again"
+    "${apt[@]}" update >>"$log" 2>&1 || die "$step" "apt-get update failed (see $log)"
+    "${apt[@]}" install "$@" >>"$log" 2>&1 || die "$step" "apt-get install $* failed (see $log)"
+  fi
+}
+
+deb_installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+# The version number in a program's `--version` output (first x.y.z), or empty.
+version_of() { "$@" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n1 || true; }
+
+have_nightly() { rustup toolchain list 2>/dev/null | grep -q '^nightly'; }
+
+# --- Rust: the toolchain named by rust-toolchain.toml, its wasm32 target, rustfmt, clippy -----
+step_rust() {
+  skipped rust && return
+  command -v rustup >/dev/null || die rust "rustup not found (the project needs rustup with a stable toolchain)"
+  cd "$ROOT"   # so that rustup applies rust-toolchain.toml
+  local toolchain; toolchain="$(rustup show active-toolchain 2>/dev/null | awk '{print $1; exit}')"
+  [[ -n "$toolchain" ]] || die rust "no active toolchain for $ROOT (rust-toolchain.toml names one that is not installed?)"
+  local missing=()
+  rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown || missing+=(target)
+  local comps; comps="$(rustup component list --installed 2>/dev/null)"
+  grep -q '^rustfmt' <<<"$comps" || missing+=(rustfmt)
+  grep -q '^clippy' <<<"$comps" || missing+=(clippy)
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    say rust "ok ($toolchain, wasm32-unknown-unknown, rustfmt, clippy)"
+    return
+  fi
+  for m in "${missing[@]}"; do
+    if [[ "$m" == target ]]; then
+      say rust "adding target wasm32-unknown-unknown to $toolchain"
+      rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || die rust "rustup target add wasm32-unknown-unknown failed"
+    else
+      say rust "adding component $m to $toolchain"
+      rustup component add "$m" >/dev/null 2>&1 || die rust "rustup component add $m failed"
+    fi
+  done
+}
+
+# --- libclang (bindgen for the rocksdb crate) -------------------------------------------------
+step_libclang() {
+  skipped libclang && return
+  if command -v dpkg-query >/dev/null; then
+    if deb_installed libclang-dev; then say libclang "ok (libclang-dev)"; return; fi
+    apt_install libclang libclang-dev
+    deb_installed libclang-dev || die libclang "libclang-dev still not installed"
+    say libclang "installed libclang-dev"
+  elif [[ -n "${LIBCLANG_PATH:-}" ]] || ldconfig -p 2>/dev/null | grep -q 'libclang'; then
+    say libclang "ok (libclang found)"
+  else
+    die libclang "libclang not found: install libclang (Debian: apt-get install libclang-dev) or set LIBCLANG_PATH"
+  fi
+}
+
+# --- cargo-leptos ------------------------------------------------------------------------------
+step_cargo_leptos() {
+  skipped cargo-leptos && return
+  local have; have="$(version_of cargo leptos)"
+  if [[ "$have" == "$CARGO_LEPTOS_VERSION" || "$have" == "$CARGO_LEPTOS_STABLE_VERSION" ]]; then
+    say cargo-leptos "ok ($have: $(command -v cargo-leptos || echo 'cargo leptos'))"
+    return
+  fi
+  mkdir -p "$TOOLS"
+  local log="$TOOLS/cargo-leptos-install.log" cmd
+  if have_nightly; then
+    cmd=(cargo +nightly install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads --root "$TOOLS")
+  else
+    cmd=(cargo install cargo-leptos --version "$CARGO_LEPTOS_STABLE_VERSION" --locked --features no_downloads --root "$TOOLS")
+  fi
+  [[ -n "$have" ]] && cmd+=(--force)
+  say cargo-leptos "${have:+found $have; }installing: ${cmd[*]} (15-20 min on 2 cores; log $log)"
+  # Outside the project (its rust-toolchain.toml and .cargo/config.toml must not apply), and in
+  # cargo's own temporary build folder rather than the project's CARGO_TARGET_DIR.
+  (cd "$TOOLS" && env -u CARGO_TARGET_DIR -u RUSTFLAGS "${cmd[@]}") >"$log" 2>&1 || { tail -n 20 "$log" >&2; die cargo-leptos "install failed (see $log)"; }
+  have="$(version_of cargo leptos)"
+  [[ "$have" == "$CARGO_LEPTOS_VERSION" || "$have" == "$CARGO_LEPTOS_STABLE_VERSION" ]] \
+    || die cargo-leptos "installed into $TOOLS/bin, but \`cargo leptos --version\` reports '${have:-nothing}' ($(command -v cargo-leptos || echo 'not on PATH'))"
+  say cargo-leptos "installed $have"
+}
+
+# --- wasm-bindgen-cli (cargo-leptos runs the one on PATH) --------------------------------------
+step_wasm_bindgen() {
+  skipped wasm-bindgen && return
+  local have; have="$(version_of wasm-bindgen)"
+  if [[ "$have" == "$WASM_BINDGEN_VERSION" ]]; then
+    say wasm-bindgen "ok ($have: $(command -v wasm-bindgen))"
+    return
+  fi
+  mkdir -p "$TOOLS"
+  local log="$TOOLS/wasm-bindgen-install.log"
+  # No --locked: wasm-bindgen-cli's own lock file does not build.
+  local cmd=(cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$TOOLS")
+  [[ -n "$have" ]] && cmd+=(--force)
+  say wasm-bindgen "${have:+found $have; }installing: ${cmd[*]} (~3 min; log $log)"
+  (cd "$TOOLS" && env -u CARGO_TARGET_DIR -u RUSTFLAGS "${cmd[@]}") >"$log" 2>&1 || { tail -n 20 "$log" >&2; die wasm-bindgen "install failed (see $log)"; }
+  have="$(version_of "$TOOLS/bin/wasm-bindgen")"
+  [[ "$have" == "$WASM_BINDGEN_VERSION" ]] || die wasm-bindgen "installed, but $TOOLS/bin/wasm-bindgen reports '${have:-nothing}'"
+  [[ "$(command -v wasm-bindgen)" == "$TOOLS/bin/wasm-bindgen" ]] \
+    || die wasm-bindgen "another wasm-bindgen comes first on PATH: $(command -v wasm-bindgen)"
+  say wasm-bindgen "installed $have"
+}
+
+# --- npm packages ------------------------------------------------------------------------------
+# npm_ci STEP DIR: `npm ci` when DIR/node_modules is missing or older than DIR/package-lock.json.
+npm_ci() {
+  local step="$1" dir="$2"
+  skipped "$step" && return
+  command -v npm >/dev/null || die "$step" "npm not found (Debian: apt-get install nodejs npm)"
+  [[ -f "$dir/package-lock.json" ]] || die "$step" "$dir/package-lock.json is missing"
+  local stamp="$dir/node_modules/.package-lock.json"   # written by npm at the end of an install
+  local rel=".${dir#"$ROOT"}"
+  if [[ -f "$stamp" && ! "$dir/package-lock.json" -nt "$stamp" && ! "$dir/package.json" -nt "$stamp" ]]; then
+    say "$step" "ok ($rel/node_modules is up to date)"
+    return
+  fi
+  say "$step" "npm ci in $rel/"
+  local log; log="$(mktemp /tmp/deltran-npm.XXXXXX.log)"
+  # Playwright must never try to download a browser: Debian's Chromium is used instead.
+  (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund >"$log" 2>&1) \
+    || { tail -n 20 "$log" >&2; die "$step" "npm ci failed in $dir (see $log)"; }
+  touch "$stamp"
+}
+
+step_npm() {
+  npm_ci npm "$ROOT"
+  if [[ -z "${skip[npm]:-}" ]]; then
+    command -v tailwindcss >/dev/null || die npm "tailwindcss is not on PATH after npm ci"
+    command -v wasm-opt >/dev/null || die npm "wasm-opt is not on PATH after npm ci"
+  fi
+}
+
+step_npm_e2e() {
+  npm_ci npm-e2e "$ROOT/end2end"
+}
+
+# --- Chromium (browser tests only) ---------------------------------------------------------------
+step_chromium() {
+  skipped chromium && return
+  if [[ -x "$CHROMIUM_PATH" ]]; then
+    say chromium "ok ($CHROMIUM_PATH)"
+    return
+  fi
+  if [[ "$CHROMIUM_PATH" != /usr/bin/chromium ]]; then
+    die chromium "CHROMIUM_PATH=$CHROMIUM_PATH is not an executable"
+  fi
+  apt_install chromium chromium
+  [[ -x /usr/bin/chromium ]] || die chromium "/usr/bin/chromium still missing after apt-get install chromium"
+  say chromium "installed ($("$CHROMIUM_PATH" --version 2>/dev/null || echo /usr/bin/chromium))"
+}
+
+step_rust
+step_libclang
+step_cargo_leptos
+step_wasm_bindgen
+step_npm
+step_npm_e2e
+if [[ $browser == 1 ]]; then step_chromium; fi
+say ready "all tools present (DELTRAN_TOOLS=$TOOLS)"

@@ -1,0 +1,202 @@
+//! The command line of `deltran-console` (../shared/spec/api.md): every command answers bad
+//! input with one clear line and a non-zero exit, and writes nothing half-way.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::Context;
+use app::backend::config::Config;
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+
+use crate::{backup, db, seed, startup, telemetry, users};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "deltran-console",
+    version,
+    about = "DelTran Console: the admin console of the DelTran payment network"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the console: pages, server functions, REST API, /healthz, /readyz, /metrics (the default).
+    Serve,
+    /// Apply or list database migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Load deterministic demo data (needs DEMO_PASSWORD for the demo users).
+    Seed {
+        /// Required: the only kind of seed there is.
+        #[arg(long)]
+        demo: bool,
+        /// How many payments to generate.
+        #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(0..=50_000_000))]
+        payments: u64,
+        /// The day the demo data ends on (UTC); defaults to today.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        anchor_date: Option<NaiveDate>,
+    },
+    /// Manage console users.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Write every row of the console's schema to a backup file.
+    Backup {
+        /// Where to write; defaults to deltran-<timestamp>.backup in the current directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Restore a backup into an empty database (or replace everything with --force).
+    Restore {
+        file: PathBuf,
+        /// Replace the existing data.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply pending migrations.
+    Up,
+    /// List applied and pending migrations.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create a user; the password is prompted for, or read from stdin.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// admin, operator, auditor or viewer.
+        #[arg(long)]
+        role: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// Parses the command line and runs it; the exit code says whether it worked.
+pub async fn main() -> ExitCode {
+    let _ = dotenvy::dotenv();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => {
+            // --help and --version
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            let rendered = err.render().to_string();
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("error: invalid arguments");
+            eprintln!("{first} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli.command.unwrap_or(Command::Serve)).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    telemetry::init(&config.log_format);
+    match command {
+        Command::Serve => {
+            config.validate_secrets()?;
+            tracing::info!(?config, "starting");
+            let app = startup::Application::build(config).await?;
+            tracing::info!("listening on http://{}", app.local_addr());
+            app.run_until(startup::shutdown_signal()).await
+        }
+        Command::Migrate { action } => {
+            let pool = db::connect(&config).await?;
+            match action {
+                MigrateAction::Up => {
+                    let applied = db::migrate_up(&pool).await?;
+                    println!("{applied} migration(s) applied; the schema is up to date");
+                }
+                MigrateAction::Status => {
+                    for (applied, version, description) in db::migrate_status(&pool).await? {
+                        let state = if applied { "applied" } else { "pending" };
+                        println!("{state:8} {version} {description}");
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Seed {
+            demo,
+            payments,
+            anchor_date,
+        } => {
+            anyhow::ensure!(demo, "only demo data can be seeded: pass --demo");
+            let password = config
+                .demo_password
+                .clone()
+                .context("DEMO_PASSWORD must be set: it becomes the demo users' password")?;
+            let pool = db::connect(&config).await?;
+            let anchor = anchor_date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let options = seed::SeedOptions {
+                payments,
+                anchor,
+                password,
+                show_progress: true,
+            };
+            let report = seed::seed_demo(&pool, &options).await?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::User {
+            action:
+                UserAction::Create {
+                    username,
+                    email,
+                    role,
+                    password_stdin,
+                },
+        } => {
+            let password = users::read_password(password_stdin)?;
+            let pool = db::connect(&config).await?;
+            let id = users::create(&pool, &username, &email, &role, &password).await?;
+            println!("created user {username} ({id})");
+            Ok(())
+        }
+        Command::Backup { out } => {
+            let pool = db::connect(&config).await?;
+            let out = out.unwrap_or_else(|| {
+                PathBuf::from(format!(
+                    "deltran-{}.backup",
+                    chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+                ))
+            });
+            let summary = backup::backup(&pool, &out, true).await?;
+            println!("{summary}");
+            Ok(())
+        }
+        Command::Restore { file, force } => {
+            let pool = db::connect(&config).await?;
+            let summary = backup::restore(&pool, &file, force, true).await?;
+            println!("{summary}");
+            Ok(())
+        }
+    }
+}

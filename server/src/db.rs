@@ -1,0 +1,90 @@
+//! Connections and migrations.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use app::backend::config::Config;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use sqlx::{
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPoolOptions},
+    PgPool,
+};
+
+/// The migrations in `migrations/`, compiled into the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// A pool that connects on first use, so the server starts (and reports itself not ready)
+/// while Postgres is down, and recovers by itself when it comes back.
+pub fn pool(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = url
+        .parse()
+        .with_context(|| "DATABASE_URL is not a valid postgres:// URL")?;
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy_with(options))
+}
+
+/// A pool for a command that needs the database now: fails with a clear message if it is down.
+pub async fn connect(config: &Config) -> anyhow::Result<PgPool> {
+    let pool = pool(&config.database_url, 4)?;
+    sqlx::query("SELECT 1")
+        .execute(&pool)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot reach Postgres at {}",
+                app::backend::config::redact_url(&config.database_url)
+            )
+        })?;
+    Ok(pool)
+}
+
+/// A Redis connection that connects on first use and reconnects after failures.
+pub fn redis(url: &str) -> anyhow::Result<ConnectionManager> {
+    let client = redis::Client::open(url).context("REDIS_URL is not a valid redis:// URL")?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_number_of_retries(1);
+    Ok(ConnectionManager::new_lazy_with_config(client, config)?)
+}
+
+/// Applies the pending migrations; returns how many were applied.
+pub async fn migrate_up(pool: &PgPool) -> anyhow::Result<usize> {
+    let before = applied_versions(pool).await?.len();
+    MIGRATOR.run(pool).await.context("migration failed")?;
+    Ok(applied_versions(pool).await?.len() - before)
+}
+
+/// Versions recorded as applied (empty before the first migration).
+pub async fn applied_versions(pool: &PgPool) -> anyhow::Result<Vec<i64>> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT to_regclass('public._sqlx_migrations') IS NOT NULL")
+            .fetch_one(pool)
+            .await?;
+    if !exists {
+        return Ok(vec![]);
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT version FROM public._sqlx_migrations WHERE success ORDER BY version",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// One line per migration: whether it is applied, its version and description.
+pub async fn migrate_status(pool: &PgPool) -> anyhow::Result<Vec<(bool, i64, String)>> {
+    let applied = applied_versions(pool).await?;
+    Ok(MIGRATOR
+        .iter()
+        .map(|m| {
+            (
+                applied.contains(&m.version),
+                m.version,
+                m.description.to_string(),
+            )
+        })
+        .collect())
+}

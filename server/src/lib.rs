@@ -1,0 +1,12 @@
+//! The axum side of DelTran Console: the command line, the application (router, middleware,
+//! probes) and the operational commands (migrations, demo seed, backup and restore).
+
+pub mod backup;
+pub mod cli;
+pub mod db;
+pub mod middleware;
+pub mod probes;
+pub mod seed;
+pub mod startup;
+pub mod telemetry;
+pub mod users;

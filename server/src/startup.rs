@@ -1,0 +1,148 @@
+//! Builds the whole application from a `Config` (router, state, background jobs) and serves
+//! it until a shutdown signal, finishing requests in flight. Tests build the same thing on
+//! port 0.
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use app::{
+    backend::{config::Config, jobs, state::AppState},
+    shell, App,
+};
+use axum::{middleware, response::IntoResponse, routing::get, Router};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::{db, probes};
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects (lazily: the server starts even while Postgres or Redis is down), starts the
+    /// background jobs and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let leptos_options = get_configuration(None)
+            .context("reading the Leptos configuration")?
+            .leptos_options;
+        let addr: SocketAddr = config.bind.unwrap_or(leptos_options.site_addr);
+        let state = AppState {
+            db: db::pool(&config.database_url, config.db_max_connections)?,
+            redis: db::redis(&config.redis_url)?,
+            config: Arc::new(config),
+        };
+        jobs::spawn_partition_job(state.db.clone(), state.config.audit_partitions_ahead);
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let router = router(state.clone(), leptos_options);
+        Ok(Application {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and lets requests in flight
+    /// finish (for at most the configured grace period).
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let grace = self.state.config.shutdown_grace;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing requests in flight");
+            let _ = stop_tx.send(());
+        };
+        let serve = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal);
+        let deadline = async move {
+            let _ = stop_rx.await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = serve => result.context("server error")?,
+            _ = deadline => tracing::warn!(?grace, "requests still in flight after the grace period"),
+        }
+        self.state.db.close().await;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Pages, server functions, probes and static files, with the middleware every request
+/// passes through.
+pub fn router(state: AppState, leptos_options: LeptosOptions) -> Router {
+    let routes = generate_route_list(App);
+    let context_state = state.clone();
+    let pages = Router::new()
+        .leptos_routes_with_context(
+            &leptos_options,
+            routes,
+            move || provide_context(context_state.clone()),
+            {
+                let options = leptos_options.clone();
+                move || shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler(shell))
+        .with_state(leptos_options);
+    let probes = Router::new()
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
+        .route("/metrics", get(probes::metrics))
+        .with_state(state);
+    probes
+        .merge(pages)
+        .layer(middleware::from_fn(crate::middleware::security_headers))
+        .layer(CatchPanicLayer::custom(|_| {
+            // Never a panic message or a backtrace to the client.
+            let body =
+                serde_json::json!({"error": {"code": "internal", "message": "internal error"}});
+            (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(body),
+            )
+                .into_response()
+        }))
+        .layer(middleware::from_fn(crate::middleware::request_context))
+}

@@ -1,0 +1,186 @@
+//! Test helpers: a fresh database per test, the application on port 0, the CLI binary.
+
+use std::{net::SocketAddr, process::Output};
+
+use app::backend::config::Config;
+use server::{db, startup::Application};
+use sqlx::{postgres::PgPoolOptions, Executor, PgPool};
+
+/// The server the tests create their databases on.
+pub fn server_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// `url` with its database name replaced.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let root = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    pub pool: PgPool,
+}
+
+impl TestDb {
+    /// An empty database, no schema.
+    pub async fn empty() -> TestDb {
+        let name = format!("deltran_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&with_database(&server_url(), "postgres"))
+            .await
+            .expect("Postgres must be reachable at DATABASE_URL for the integration tests");
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
+        admin.close().await;
+        let url = with_database(&server_url(), &name);
+        let pool = db::pool(&url, 5).expect("pool");
+        TestDb { name, url, pool }
+    }
+
+    /// A database with every migration applied.
+    pub async fn migrated() -> TestDb {
+        let t = TestDb::empty().await;
+        db::migrate_up(&t.pool).await.expect("migrations apply");
+        t
+    }
+
+    /// Drops the database (call at the end of a test; a failed test leaves it for inspection).
+    pub async fn drop_db(self) {
+        self.pool.close().await;
+        if let Ok(admin) = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&with_database(&server_url(), "postgres"))
+            .await
+        {
+            let _ = admin
+                .execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str())
+                .await;
+        }
+    }
+}
+
+/// Configuration for an app under test: demo mode, port 0, this database.
+pub fn test_config(database_url: &str) -> Config {
+    let mut config = Config::from_lookup(|k| match k {
+        "DEMO_MODE" => Some("true".into()),
+        _ => None,
+    })
+    .expect("demo configuration");
+    config.database_url = database_url.to_string();
+    config.redis_url = redis_url();
+    config.bind = Some("127.0.0.1:0".parse().unwrap());
+    config.data_dir =
+        std::env::temp_dir().join(format!("deltran-test-{}", uuid::Uuid::new_v4().simple()));
+    config
+}
+
+/// A running application; stops when dropped.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn(config: Config) -> TestApp {
+        let app = Application::build(config)
+            .await
+            .expect("application builds");
+        let addr = app.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        TestApp {
+            addr,
+            client,
+            stop: Some(stop),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Runs the real `deltran-console` binary with `args`, against `database_url`.
+pub fn cli(database_url: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_deltran-console"));
+    cmd.args(args)
+        .env("DATABASE_URL", database_url)
+        .env("REDIS_URL", redis_url())
+        .env("DEMO_PASSWORD", "demo-password-2026")
+        .env_remove("DEMO_MODE")
+        .current_dir(std::env::temp_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("the binary runs");
+    {
+        let mut pipe = child.stdin.take().unwrap();
+        if let Some(input) = stdin {
+            pipe.write_all(input.as_bytes()).unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Row count of a table in the deltran schema.
+pub async fn count(pool: &PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM deltran.{table}"))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[test]
+fn database_names_are_replaced_in_urls() {
+    assert_eq!(
+        with_database("postgres://u@h:5432/x", "y"),
+        "postgres://u@h:5432/y"
+    );
+    assert_eq!(
+        with_database("postgres://u@h:5432/x?sslmode=disable", "y"),
+        "postgres://u@h:5432/y?sslmode=disable"
+    );
+    assert_eq!(with_database("postgres://u@h", "y"), "postgres://u@h/y");
+}
