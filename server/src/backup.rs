@@ -156,8 +156,9 @@ pub async fn backup(db: &PgPool, out: &Path, show_progress: bool) -> anyhow::Res
         .await?;
         let mut hasher = Sha256::new();
         let mut bytes = 0u64;
+        // A query rather than the table: partitioned tables cannot be copied from directly.
         let statement = format!(
-            "COPY deltran.\"{name}\" ({}) TO STDOUT (FORMAT binary)",
+            "COPY (SELECT {} FROM deltran.\"{name}\") TO STDOUT (FORMAT binary)",
             column_list(&columns)
         );
         let mut stream = tx.copy_out_raw(&statement).await?;

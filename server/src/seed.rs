@@ -224,6 +224,7 @@ const S_ACCOUNT: u64 = 14;
 const S_BATCH: u64 = 15;
 const S_USER: u64 = 16;
 const S_AUDIT: u64 = 17;
+const S_CONTROL: u64 = 18;
 
 struct World {
     gen: Gen,
@@ -336,6 +337,11 @@ impl World {
         }
     }
 
+    /// When the demo history ends.
+    fn end(&self) -> DateTime<Utc> {
+        self.start + Duration::seconds(self.span_secs)
+    }
+
     fn batch_id(&self, day: NaiveDate, ci: usize) -> Uuid {
         let d = (day - (self.today - Duration::days(DAYS))).num_days() as u64;
         self.gen.uuid(d * 16 + ci as u64, S_BATCH)
@@ -423,12 +429,14 @@ pub async fn seed_demo(db: &PgPool, options: &SeedOptions) -> anyhow::Result<See
         .execute(&mut *tx)
         .await?;
 
-    insert_reference_data(&mut tx, &world, &hashes).await?;
+    // Final balances and batch totals first (a pure pass), so every row is written once.
+    let totals = Totals::of(&world);
+    insert_reference_data(&mut tx, &world, &hashes, &totals).await?;
 
     let progress = if options.show_progress {
         let pb = ProgressBar::new(options.payments * 3);
         pb.set_style(
-            ProgressStyle::with_template("{msg:>22} [{bar:40}] {pos}/{len} rows ({eta})")
+            ProgressStyle::with_template("{msg:>22} [{bar:40}] {pos}/{len} payments ({eta})")
                 .expect("a valid template")
                 .progress_chars("=> "),
         );
@@ -437,9 +445,10 @@ pub async fn seed_demo(db: &PgPool, options: &SeedOptions) -> anyhow::Result<See
         ProgressBar::hidden()
     };
     let world = std::sync::Arc::new(world);
+    let n = options.payments;
 
     progress.set_message("payments");
-    let n = options.payments;
+    let w = world.clone();
     copy_generated(
         &mut tx,
         "COPY deltran.payments (id, payment_reference, sender_bank_id, receiver_bank_id, \
@@ -447,36 +456,35 @@ pub async fn seed_demo(db: &PgPool, options: &SeedOptions) -> anyhow::Result<See
          risk_score, batch_id, swift_message_type, swift_message_id, idempotency_key, created_at, \
          updated_at, processed_at, settled_at, cancelled_at, cancel_reason, failure_reason, \
          remittance_info) FROM STDIN",
-        world.clone(),
-        progress.clone(),
-        |w, i, out| write_payment(w, &w.plan(i), i, out),
+        &progress,
         n,
+        move |i, out| write_payment(&w, &w.plan(i), i, out),
     )
     .await?;
 
     progress.set_message("compliance checks");
+    let w = world.clone();
     let checks = copy_generated(
         &mut tx,
         "COPY deltran.compliance_checks (id, payment_id, check_type, status, risk_score, flags, \
          matched_lists, requires_review, reviewed_by, reviewed_at, review_notes, started_at, \
-         completed_at) FROM STDIN",
-        world.clone(),
-        progress.clone(),
-        |w, i, out| write_checks(w, &w.plan(i), i, out),
+         completed_at, updated_at) FROM STDIN",
+        &progress,
         n,
+        move |i, out| write_checks(&w, &w.plan(i), i, out),
     )
     .await?;
 
     progress.set_message("transactions");
-    let ledger = generate_transactions(&world, &progress);
-    let transactions = ledger.rows;
-    copy_bytes(&mut tx, "COPY deltran.transaction_log (payment_id, transaction_type, account_id, debit_amount, credit_amount, balance_after, description, \"timestamp\", processed_by) FROM STDIN", ledger.copy).await?;
-    update_balances_and_batches(
+    let w = world.clone();
+    let mut balances = vec![[OPENING; 10]; BANKS.len()];
+    let transactions = copy_generated(
         &mut tx,
-        &world,
-        &ledger.balances,
-        &ledger.reserved,
-        &ledger.batches,
+        "COPY deltran.transaction_log (payment_id, transaction_type, account_id, debit_amount, \
+         credit_amount, balance_after, description, \"timestamp\", processed_by) FROM STDIN",
+        &progress,
+        n,
+        move |i, out| write_transactions(&w, &w.plan(i), i, &mut balances, out),
     )
     .await?;
     progress.finish_and_clear();
@@ -500,23 +508,24 @@ async fn insert_reference_data(
     tx: &mut PgConnection,
     w: &World,
     hashes: &[String],
+    totals: &Totals,
 ) -> anyhow::Result<()> {
     let mut banks = String::new();
     for (b, (bic, name, country, _, risk)) in BANKS.iter().enumerate() {
         let verified = ts(w.start - Duration::days(400 + b as i64));
         let _ = writeln!(
             banks,
-            "{}\t{bic}\t{}\t{country}\t{}\t{risk}\tverified\t{verified}\tpayments-ops@{}.example\t{}",
+            "{}\t{bic}\t{}\t{country}\t{}\t{risk}\tverified\t{verified}\tpayments-ops@{}.example\t{created}\t{created}",
             w.bank_ids[b],
             esc(name),
             b != 23,
             bic.to_ascii_lowercase(),
-            ts(w.start - Duration::days(500)),
+            created = ts(w.start - Duration::days(500)),
         );
     }
     copy_bytes(
         tx,
-        "COPY deltran.banks (id, bic_code, name, country_code, is_active, risk_rating, kyc_status, kyc_verified_at, contact_email, created_at) FROM STDIN",
+        "COPY deltran.banks (id, bic_code, name, country_code, is_active, risk_rating, kyc_status, kyc_verified_at, contact_email, created_at, updated_at) FROM STDIN",
         banks.into_bytes(),
     )
     .await?;
@@ -524,21 +533,24 @@ async fn insert_reference_data(
     let mut accounts = String::new();
     for b in 0..BANKS.len() {
         for (c, currency) in Currency::ALL.iter().enumerate() {
-            let opening = money(OPENING);
+            let (balance, reserved) = (totals.balances[b][c], totals.reserved[b][c]);
             let _ = writeln!(
                 accounts,
-                "{}\t{}\t{}-{:04}-{currency}\t{currency}\t{opening}\t{opening}\t0.00\t{}",
+                "{}\t{}\t{}-{:04}-{currency}\t{currency}\t{}\t{}\t{}\t{opened}\t{opened}\t{opened}",
                 w.accounts[b][c],
                 w.bank_ids[b],
                 &BANKS[b].0[..4],
                 c + 1,
-                ts(w.start - Duration::days(365)),
+                money(balance),
+                money(balance - reserved),
+                money(reserved),
+                opened = ts(w.start - Duration::days(365)),
             );
         }
     }
     copy_bytes(
         tx,
-        "COPY deltran.bank_accounts (id, bank_id, account_number, currency, balance, available_balance, reserved_balance, opened_at) FROM STDIN",
+        "COPY deltran.bank_accounts (id, bank_id, account_number, currency, balance, available_balance, reserved_balance, opened_at, created_at, updated_at) FROM STDIN",
         accounts.into_bytes(),
     )
     .await?;
@@ -547,15 +559,15 @@ async fn insert_reference_data(
     for (k, (name, role)) in DEMO_USERS.iter().enumerate() {
         let _ = writeln!(
             users,
-            "{}\t{name}@deltran.example\t{name}\t{}\t{role}\t{}",
+            "{}\t{name}@deltran.example\t{name}\t{}\t{role}\t{created}\t{created}",
             w.users[name],
             esc(&hashes[k]),
-            ts(w.start - Duration::days(30)),
+            created = ts(w.start - Duration::days(30)),
         );
     }
     copy_bytes(
         tx,
-        "COPY deltran.users (id, email, username, password_hash, role, created_at) FROM STDIN",
+        "COPY deltran.users (id, email, username, password_hash, role, created_at, updated_at) FROM STDIN",
         users.into_bytes(),
     )
     .await?;
@@ -577,19 +589,25 @@ async fn insert_reference_data(
             } else {
                 ("settled", close.clone(), close.clone(), close.clone())
             };
+            let id = w.batch_id(day, ci);
+            let (count, gross) = totals.batches.get(&id).copied().unwrap_or_default();
+            // Multilateral netting typically settles about a quarter of the gross.
+            let net = gross * 23 / 100;
+            let created = ts(Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).unwrap()));
+            let updated = if open { created.clone() } else { close.clone() };
             let _ = writeln!(
                 batches,
-                "{}\tNET-{}-{currency}\t{currency}-MULTI\tW{}\tmultilateral_net\t{status}\t{currency}\t{}\t{fin}\t{sub}\t{set}",
-                w.batch_id(day, ci),
+                "{id}\tNET-{}-{currency}\t{currency}-MULTI\tW{}\tmultilateral_net\t{status}\t{currency}\t{count}\t{}\t{}\t{created}\t{updated}\t{fin}\t{sub}\t{set}",
                 day.format("%Y%m%d"),
                 day.format("%Y%m%d"),
-                ts(Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).unwrap())),
+                money(gross),
+                money(net),
             );
         }
     }
     copy_bytes(
         tx,
-        "COPY deltran.settlement_batches (id, batch_reference, corridor_id, netting_window_id, batch_type, status, currency, created_at, finalized_at, submitted_at, settled_at) FROM STDIN",
+        "COPY deltran.settlement_batches (id, batch_reference, corridor_id, netting_window_id, batch_type, status, currency, total_payments, gross_amount, net_amount, created_at, updated_at, finalized_at, submitted_at, settled_at) FROM STDIN",
         batches.into_bytes(),
     )
     .await?;
@@ -625,11 +643,14 @@ async fn insert_reference_data(
             "KYC refresh overdue",
         ),
     ];
-    for (entity_type, entity_id, action, limit_type, limit, window, reason) in controls {
+    let at = w.end() - Duration::hours(5);
+    for (k, (entity_type, entity_id, action, limit_type, limit, window, reason)) in
+        controls.into_iter().enumerate()
+    {
         sqlx::query(
-            "INSERT INTO deltran.rate_limits (entity_type, entity_id, limit_type, limit_value, \
-             window_seconds, action_type, reason, created_by) \
-             VALUES ($1, $2, $3, $4, $5, $6::deltran.action_type, $7, $8)",
+            "INSERT INTO deltran.rate_limits (id, entity_type, entity_id, limit_type, limit_value, \
+             window_seconds, action_type, reason, created_by, window_start, created_at, updated_at) \
+             VALUES ($9, $1, $2, $3, $4, $5, $6::deltran.action_type, $7, $8, $10, $10, $10)",
         )
         .bind(entity_type)
         .bind(&entity_id)
@@ -639,15 +660,19 @@ async fn insert_reference_data(
         .bind(action)
         .bind(reason)
         .bind(operator)
+        .bind(w.gen.uuid(k as u64, S_CONTROL))
+        .bind(at)
         .execute(&mut *tx)
         .await?;
     }
     sqlx::query(
-        "INSERT INTO deltran.control_requests (entity_type, entity_id, action, reason, requested_by) \
-         VALUES ('bank', $1, 'block', 'Repeated sanctions hits on outbound payments', $2)",
+        "INSERT INTO deltran.control_requests (id, entity_type, entity_id, action, reason, requested_by, requested_at) \
+         VALUES ($3, 'bank', $1, 'block', 'Repeated sanctions hits on outbound payments', $2, $4)",
     )
     .bind(w.bank_ids[19].to_string())
     .bind(operator)
+    .bind(w.gen.uuid(99, S_CONTROL))
+    .bind(at + Duration::minutes(30))
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -657,7 +682,7 @@ fn write_payment(w: &World, p: &Plan, i: u64, out: &mut String) {
     let sender_account = w.accounts[p.sender][p.ci];
     let receiver_account = w.accounts[p.receiver][p.ci];
     let processed = p.created + Duration::seconds(2 + (i % 40) as i64);
-    let settled = p.created + Duration::minutes(20 + (i % 90) as i64);
+    let settled = settled_at(p, i);
     let none = "\\N".to_string();
     let (processed_at, settled_at, cancelled_at, cancel_reason, failure_reason, batch) =
         match p.status {
@@ -738,7 +763,7 @@ fn write_checks(w: &World, p: &Plan, i: u64, out: &mut String) {
         None => {
             let _ = writeln!(
                 out,
-                "{}\t{}\tsanctions\tpass\t{}\t[]\t{{}}\tf\t\\N\t\\N\t\\N\t{started}\t{completed}",
+                "{}\t{}\tsanctions\tpass\t{}\t[]\t{{}}\tf\t\\N\t\\N\t\\N\t{started}\t{completed}\t{completed}",
                 p.check_id, p.id, p.risk
             );
         }
@@ -755,7 +780,7 @@ fn write_checks(w: &World, p: &Plan, i: u64, out: &mut String) {
                 let _ =
                     writeln!(
                     out,
-                    "{}\t{}\tsanctions\treview\t{}\t{}\t{lists}\tt\t\\N\t\\N\t\\N\t{started}\t\\N",
+                    "{}\t{}\tsanctions\treview\t{}\t{}\t{lists}\tt\t\\N\t\\N\t\\N\t{started}\t\\N\t{started}",
                     p.check_id, p.id, p.risk, esc(&flags)
                 );
             } else {
@@ -773,7 +798,7 @@ fn write_checks(w: &World, p: &Plan, i: u64, out: &mut String) {
                 let reviewed = ts(p.created + Duration::hours(3));
                 let _ = writeln!(
                     out,
-                    "{}\t{}\tsanctions\t{status}\t{}\t{}\t{lists}\tt\t{}\t{reviewed}\t{note}\t{started}\t{reviewed}",
+                    "{}\t{}\tsanctions\t{status}\t{}\t{}\t{lists}\tt\t{}\t{reviewed}\t{note}\t{started}\t{reviewed}\t{reviewed}",
                     p.check_id, p.id, p.risk, esc(&flags), w.users["operator"]
                 );
             }
@@ -782,7 +807,7 @@ fn write_checks(w: &World, p: &Plan, i: u64, out: &mut String) {
     if p.aml {
         let _ = writeln!(
             out,
-            "{}\t{}\taml\tpass\t{}\t[]\t{{}}\tf\t\\N\t\\N\t\\N\t{started}\t{completed}",
+            "{}\t{}\taml\tpass\t{}\t[]\t{{}}\tf\t\\N\t\\N\t\\N\t{started}\t{completed}\t{completed}",
             w.gen.uuid(i, S_CHECK ^ 0xA1),
             p.id,
             p.risk / 2
@@ -790,36 +815,35 @@ fn write_checks(w: &World, p: &Plan, i: u64, out: &mut String) {
     }
 }
 
-/// Generates rows with `write` in a blocking thread, chunk by chunk, while the previous
-/// chunk streams into `COPY`. Returns the number of lines sent.
+/// Generates the rows of payments `0..n` with `write` in a blocking thread, chunk by chunk,
+/// while the previous chunk streams into `COPY`. Returns the number of rows sent.
 async fn copy_generated(
     tx: &mut PgConnection,
     statement: &str,
-    world: std::sync::Arc<World>,
-    progress: ProgressBar,
-    write: fn(&World, u64, &mut String),
+    progress: &ProgressBar,
     n: u64,
+    mut write: impl FnMut(u64, &mut String) + Send + 'static,
 ) -> anyhow::Result<u64> {
     let (send, mut recv) = tokio::sync::mpsc::channel::<(String, u64)>(4);
     let producer = tokio::task::spawn_blocking(move || {
         let mut buf = String::with_capacity(CHUNK + 4096);
-        let mut lines = 0u64;
+        let mut rows = 0u64;
         for i in 0..n {
             let before = buf.len();
-            write(&world, i, &mut buf);
-            lines += buf[before..].matches('\n').count() as u64;
+            write(i, &mut buf);
+            rows += buf[before..].matches('\n').count() as u64;
             if buf.len() >= CHUNK {
                 if send
                     .blocking_send((std::mem::take(&mut buf), i + 1))
                     .is_err()
                 {
-                    return lines;
+                    return rows;
                 }
                 buf.reserve(CHUNK + 4096);
             }
         }
         let _ = send.blocking_send((buf, n));
-        lines
+        rows
     });
     let mut copy = tx.copy_in_raw(statement).await?;
     let mut done_before = 0;
@@ -844,137 +868,79 @@ async fn copy_bytes(tx: &mut PgConnection, statement: &str, data: Vec<u8>) -> an
     Ok(copy.finish().await?)
 }
 
-struct Ledger {
-    copy: Vec<u8>,
-    rows: u64,
+/// What the payments add up to: final balances, funds reserved by payments in flight, and
+/// each batch's count and gross amount.
+struct Totals {
     balances: Vec<[i128; 10]>,
     reserved: Vec<[i128; 10]>,
-    /// (count, gross) per batch id
     batches: HashMap<Uuid, (i64, i128)>,
 }
 
-/// Settled payments move money: a debit on the sender's account and a credit on the
-/// receiver's, in time order, with running balances. Payments in flight reserve funds.
-fn generate_transactions(w: &World, progress: &ProgressBar) -> Ledger {
-    let mut balances = vec![[OPENING; 10]; BANKS.len()];
-    let mut reserved = vec![[0i128; 10]; BANKS.len()];
-    let mut batches: HashMap<Uuid, (i64, i128)> = HashMap::new();
-    let mut out = String::new();
-    let mut rows = 0;
-    let operator = w.users["operator"];
-    for i in 0..w.n {
-        let p = w.plan(i);
-        match p.status {
-            PaymentStatus::Settled => {
-                let at = ts(p.created + Duration::minutes(20 + (i % 90) as i64));
-                let s = &mut balances[p.sender][p.ci];
-                *s -= p.amount;
-                let sender_after = *s;
-                let r = &mut balances[p.receiver][p.ci];
-                *r += p.amount;
-                let receiver_after = *r;
-                let amount = money(p.amount);
-                let by = if i % 7 == 0 {
-                    operator.to_string()
-                } else {
-                    "\\N".to_string()
-                };
-                let _ = writeln!(
-                    out,
-                    "{}\tdebit\t{}\t{amount}\t0\t{}\tSettlement {}\t{at}\t{by}",
-                    p.id,
-                    w.accounts[p.sender][p.ci],
-                    money(sender_after),
-                    p.reference
-                );
-                let _ = writeln!(
-                    out,
-                    "{}\tcredit\t{}\t0\t{amount}\t{}\tSettlement {}\t{at}\t{by}",
-                    p.id,
-                    w.accounts[p.receiver][p.ci],
-                    money(receiver_after),
-                    p.reference
-                );
-                rows += 2;
-                let e = batches
-                    .entry(w.batch_id(p.created.date_naive(), p.ci))
-                    .or_default();
-                e.0 += 1;
-                e.1 += p.amount;
+impl Totals {
+    fn of(w: &World) -> Totals {
+        let mut t = Totals {
+            balances: vec![[OPENING; 10]; BANKS.len()],
+            reserved: vec![[0; 10]; BANKS.len()],
+            batches: HashMap::new(),
+        };
+        for i in 0..w.n {
+            let p = w.plan(i);
+            match p.status {
+                PaymentStatus::Settled => {
+                    t.balances[p.sender][p.ci] -= p.amount;
+                    t.balances[p.receiver][p.ci] += p.amount;
+                    let e = t
+                        .batches
+                        .entry(w.batch_id(p.created.date_naive(), p.ci))
+                        .or_default();
+                    e.0 += 1;
+                    e.1 += p.amount;
+                }
+                PaymentStatus::Pending | PaymentStatus::Processing => {
+                    t.reserved[p.sender][p.ci] += p.amount;
+                }
+                _ => {}
             }
-            PaymentStatus::Pending | PaymentStatus::Processing => {
-                reserved[p.sender][p.ci] += p.amount;
-            }
-            _ => {}
         }
-        if i % 65_536 == 0 {
-            progress.inc(65_536.min(w.n - i));
-        }
-    }
-    Ledger {
-        copy: out.into_bytes(),
-        rows,
-        balances,
-        reserved,
-        batches,
+        t
     }
 }
 
-async fn update_balances_and_batches(
-    tx: &mut PgConnection,
-    w: &World,
-    balances: &[[i128; 10]],
-    reserved: &[[i128; 10]],
-    batches: &HashMap<Uuid, (i64, i128)>,
-) -> anyhow::Result<()> {
-    let mut ids = Vec::new();
-    let mut bal = Vec::new();
-    let mut avail = Vec::new();
-    let mut res = Vec::new();
-    for b in 0..BANKS.len() {
-        for c in 0..Currency::ALL.len() {
-            ids.push(w.accounts[b][c]);
-            bal.push(money(balances[b][c]));
-            avail.push(money(balances[b][c] - reserved[b][c]));
-            res.push(money(reserved[b][c]));
-        }
+/// A settled payment moves money: a debit on the sender's account and a credit on the
+/// receiver's, with running balances.
+fn write_transactions(w: &World, p: &Plan, i: u64, balances: &mut [[i128; 10]], out: &mut String) {
+    if p.status != PaymentStatus::Settled {
+        return;
     }
-    sqlx::query(
-        "UPDATE deltran.bank_accounts a SET balance = v.b::numeric, available_balance = v.a::numeric, \
-         reserved_balance = v.r::numeric \
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS v(id, b, a, r) WHERE a.id = v.id",
-    )
-    .bind(&ids)
-    .bind(&bal)
-    .bind(&avail)
-    .bind(&res)
-    .execute(&mut *tx)
-    .await?;
+    let at = ts(settled_at(p, i));
+    balances[p.sender][p.ci] -= p.amount;
+    balances[p.receiver][p.ci] += p.amount;
+    let amount = money(p.amount);
+    let by = if i % 7 == 0 {
+        w.users["operator"].to_string()
+    } else {
+        "\\N".to_string()
+    };
+    let _ = writeln!(
+        out,
+        "{}\tdebit\t{}\t{amount}\t0\t{}\tSettlement {}\t{at}\t{by}",
+        p.id,
+        w.accounts[p.sender][p.ci],
+        money(balances[p.sender][p.ci]),
+        p.reference
+    );
+    let _ = writeln!(
+        out,
+        "{}\tcredit\t{}\t0\t{amount}\t{}\tSettlement {}\t{at}\t{by}",
+        p.id,
+        w.accounts[p.receiver][p.ci],
+        money(balances[p.receiver][p.ci]),
+        p.reference
+    );
+}
 
-    let (ids, counts, gross, net): (Vec<Uuid>, Vec<i32>, Vec<String>, Vec<String>) =
-        batches.iter().fold(
-            (vec![], vec![], vec![], vec![]),
-            |mut acc, (id, (count, amount))| {
-                acc.0.push(*id);
-                acc.1.push(*count as i32);
-                acc.2.push(money(*amount));
-                // Multilateral netting typically settles a fraction of the gross.
-                acc.3.push(money(*amount * 23 / 100));
-                acc
-            },
-        );
-    sqlx::query(
-        "UPDATE deltran.settlement_batches s SET total_payments = v.c, gross_amount = v.g::numeric, \
-         net_amount = v.n::numeric \
-         FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[]) AS v(id, c, g, n) WHERE s.id = v.id",
-    )
-    .bind(&ids)
-    .bind(&counts)
-    .bind(&gross)
-    .bind(&net)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+fn settled_at(p: &Plan, i: u64) -> DateTime<Utc> {
+    p.created + Duration::minutes(20 + (i % 90) as i64)
 }
 
 /// The console actions the demo history contains, hash-chained in time order: user
@@ -1057,7 +1023,7 @@ async fn insert_audit(tx: &mut PgConnection, w: &World) -> anyhow::Result<u64> {
             ));
         }
     }
-    let control_time = Utc::now().min(w.start + Duration::days(DAYS)) - Duration::hours(5);
+    let control_time = w.end() - Duration::hours(5);
     events.push((
         control_time,
         AuditEvent::new(

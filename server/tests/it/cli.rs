@@ -1,5 +1,7 @@
 //! The command line, run as a user would: exit codes, messages, and what it leaves behind.
 
+use sqlx::AssertSqlSafe;
+
 use crate::common::{cli, count, text, TestDb};
 
 #[tokio::test]
@@ -136,12 +138,20 @@ async fn user_create_validates_before_writing_anything() {
         "the user and its audit row commit together"
     );
 
-    let out = cli(&t.url, &base, Some("a long enough password\n"));
+    let mut same_name = base;
+    same_name[5] = "other@bank.example";
+    let out = cli(&t.url, &same_name, Some("a long enough password\n"));
     assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("--username: this username is taken"), "{err}");
+    let mut same_email = base;
+    same_email[3] = "ops.other";
+    same_email[5] = "ANNA@bank.example";
+    let out = cli(&t.url, &same_email, Some("a long enough password\n"));
+    let err = text(&out.stderr);
     assert!(
-        text(&out.stderr).contains("--username: this username is taken"),
-        "{}",
-        text(&out.stderr)
+        err.contains("--email: a user with this e-mail already exists"),
+        "{err}"
     );
     assert_eq!(count(&t.pool, "users").await, 1);
     assert_eq!(count(&t.pool, "audit_log").await, 1);
@@ -164,9 +174,9 @@ async fn fingerprint(pool: &sqlx::PgPool) -> Vec<(String, i64, String)> {
         "audit_log",
         "audit_head",
     ] {
-        let (n, md5): (i64, Option<String>) = sqlx::query_as(&format!(
+        let (n, md5): (i64, Option<String>) = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT count(*), md5(string_agg(t::text, '|' ORDER BY t::text)) FROM deltran.{table} t"
-        ))
+        )))
         .fetch_one(pool)
         .await
         .unwrap();

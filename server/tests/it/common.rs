@@ -4,7 +4,7 @@ use std::{net::SocketAddr, process::Output};
 
 use app::backend::config::Config;
 use server::{db, startup::Application};
-use sqlx::{postgres::PgPoolOptions, Executor, PgPool};
+use sqlx::{postgres::PgPoolOptions, AssertSqlSafe, Executor, PgPool};
 
 /// The server the tests create their databases on.
 pub fn server_url() -> String {
@@ -50,7 +50,7 @@ impl TestDb {
             .await
             .expect("Postgres must be reachable at DATABASE_URL for the integration tests");
         admin
-            .execute(format!("CREATE DATABASE {name}").as_str())
+            .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .await
             .expect("create test database");
         admin.close().await;
@@ -75,7 +75,10 @@ impl TestDb {
             .await
         {
             let _ = admin
-                .execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str())
+                .execute(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                )))
                 .await;
         }
     }
@@ -166,10 +169,12 @@ pub fn text(bytes: &[u8]) -> String {
 
 /// Row count of a table in the deltran schema.
 pub async fn count(pool: &PgPool, table: &str) -> i64 {
-    sqlx::query_scalar(&format!("SELECT count(*) FROM deltran.{table}"))
-        .fetch_one(pool)
-        .await
-        .unwrap()
+    sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT count(*) FROM deltran.{table}"
+    )))
+    .fetch_one(pool)
+    .await
+    .unwrap()
 }
 
 #[test]

@@ -8,6 +8,7 @@ use app::backend::{
 use chrono::{Datelike, Utc};
 use serde_json::json;
 use server::db;
+use sqlx::AssertSqlSafe;
 
 use crate::common::TestDb;
 
@@ -140,7 +141,7 @@ async fn append_only_tables_refuse_update_delete_and_truncate() {
         format!("TRUNCATE {partition}"),
         "TRUNCATE deltran.transaction_log".to_string(),
     ] {
-        let err = sqlx::query(&statement)
+        let err = sqlx::query(AssertSqlSafe(statement.clone()))
             .execute(&t.pool)
             .await
             .expect_err(&statement);
