@@ -25,7 +25,7 @@ use app::domain::{Currency, PaymentStatus};
 pub const DAYS: i64 = 90;
 const SEED: u64 = 0x5EED_DE17_2026;
 /// Opening balance of every account, in hundredths.
-const OPENING: i128 = 500_000_000_000_00;
+const OPENING: i128 = 50_000_000_000_000;
 const CHUNK: usize = 1 << 20;
 
 pub struct SeedOptions {
@@ -531,7 +531,7 @@ async fn insert_reference_data(
     .await?;
 
     let mut accounts = String::new();
-    for b in 0..BANKS.len() {
+    for (b, (bic, ..)) in BANKS.iter().enumerate() {
         for (c, currency) in Currency::ALL.iter().enumerate() {
             let (balance, reserved) = (totals.balances[b][c], totals.reserved[b][c]);
             let _ = writeln!(
@@ -539,7 +539,7 @@ async fn insert_reference_data(
                 "{}\t{}\t{}-{:04}-{currency}\t{currency}\t{}\t{}\t{}\t{opened}\t{opened}\t{opened}",
                 w.accounts[b][c],
                 w.bank_ids[b],
-                &BANKS[b].0[..4],
+                &bic[..4],
                 c + 1,
                 money(balance),
                 money(balance - reserved),
@@ -768,7 +768,7 @@ fn write_checks(w: &World, p: &Plan, i: u64, out: &mut String) {
             );
         }
         Some(open) => {
-            let lists = if i % 2 == 0 {
+            let lists = if i.is_multiple_of(2) {
                 "{OFAC-SDN}"
             } else {
                 "{EU-CONSOLIDATED,UN-1267}"
@@ -916,7 +916,7 @@ fn write_transactions(w: &World, p: &Plan, i: u64, balances: &mut [[i128; 10]], 
     balances[p.sender][p.ci] -= p.amount;
     balances[p.receiver][p.ci] += p.amount;
     let amount = money(p.amount);
-    let by = if i % 7 == 0 {
+    let by = if i.is_multiple_of(7) {
         w.users["operator"].to_string()
     } else {
         "\\N".to_string()
@@ -1060,14 +1060,12 @@ async fn insert_audit(tx: &mut PgConnection, w: &World) -> anyhow::Result<u64> {
         previous = GENESIS_HASH.to_string();
     }
     let mut out = String::new();
-    let mut idx = 0u64;
-    for (at, ev, c) in &events {
+    for (idx, (at, ev, c)) in events.iter().enumerate() {
         id += 1;
         let mut row = AuditRow::build(id, &previous, ev, c, *at);
         // Deterministic event ids, so the whole seed is reproducible.
-        row.event_id = w.gen.uuid(idx, S_AUDIT ^ 0xE7);
+        row.event_id = w.gen.uuid(idx as u64, S_AUDIT ^ 0xE7);
         row.event_hash = row.compute_hash();
-        idx += 1;
         let opt = |v: &Option<String>| v.as_deref().map(esc).unwrap_or_else(|| "\\N".into());
         let _ = writeln!(
             out,

@@ -242,7 +242,7 @@ pub async fn record(
     tx: &mut Transaction<'_, Postgres>,
     event: AuditEvent,
 ) -> sqlx::Result<AuditRow> {
-    append(&mut **tx, &event, &RequestContext::current()).await
+    append(tx, &event, &RequestContext::current()).await
 }
 
 /// Appends with an explicit context (the CLI and jobs have no request).

@@ -93,7 +93,7 @@ fn volume_series(
             }
         })
         .collect();
-    out.sort_by(|a, b| b.total.cmp(&a.total));
+    out.sort_by_key(|v| std::cmp::Reverse(v.total));
     out
 }
 
