@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 pub enum AppError {
     #[error("Please sign in.")]
     Unauthorized,
+    /// A sign-in was refused; the same words whatever the reason.
+    #[error("Invalid username or password.")]
+    InvalidCredentials,
     #[error("You do not have permission to do that.")]
     Forbidden,
     #[error("Not found.")]
@@ -46,7 +49,7 @@ impl AppError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> u16 {
         match self {
-            AppError::Unauthorized => 401,
+            AppError::Unauthorized | AppError::InvalidCredentials => 401,
             AppError::Forbidden => 403,
             AppError::NotFound => 404,
             AppError::Validation { .. } => 422,
@@ -61,6 +64,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::Unauthorized => "unauthorized",
+            AppError::InvalidCredentials => "invalid_credentials",
             AppError::Forbidden => "forbidden",
             AppError::NotFound => "not_found",
             AppError::Validation { .. } => "validation_failed",

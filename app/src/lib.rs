@@ -1,6 +1,7 @@
 //! DelTran Console: the Leptos application (pages, components and server functions) and,
 //! behind the `ssr` feature, the server-only backend.
 
+pub mod auth;
 pub mod components;
 pub mod dashboard;
 pub mod domain;
@@ -12,11 +13,13 @@ pub mod backend;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
-    components::{Route, Router, Routes},
-    path,
+    components::{Outlet, ParentRoute, Redirect, Route, Router, Routes},
+    hooks::use_location,
+    path, SsrMode,
 };
 
-use components::{Layout, NotFound};
+use auth::{api::current_user, login::LoginPage};
+use components::{ErrorPanel, Layout, Loading, NotFound};
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -64,13 +67,59 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/deltran-console.css"/>
         <Title text="DelTran Console"/>
         <Router>
-            <Layout>
-                <Routes fallback=NotFound>
-                    <Route path=path!("/") view=dashboard::page::DashboardPage/>
-                </Routes>
-            </Layout>
+            <Routes fallback=NotFound>
+                <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                <ParentRoute path=path!("") view=SignedIn ssr=SsrMode::Async>
+                    <Route path=path!("/") view=dashboard::page::DashboardPage ssr=SsrMode::Async/>
+                </ParentRoute>
+            </Routes>
         </Router>
     }
+}
+
+/// The frame of every page behind sign-in: without a session it redirects to /login (with
+/// `next` set to come back), with one it shows the layout for that user. The server functions
+/// each page calls check the permission themselves; this only decides what to show.
+#[component]
+fn SignedIn() -> impl IntoView {
+    let me = Resource::new(|| (), |_| current_user());
+    let location = use_location();
+    view! {
+        <Suspense fallback=|| view! { <Loading/> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
+                {move || Suspend::new(async move {
+                    me.await.map(|me| match me {
+                        Some(me) => {
+                            provide_context(me.clone());
+                            view! { <Layout me><Outlet/></Layout> }.into_any()
+                        }
+                        None => {
+                            let mut here = location.pathname.get_untracked();
+                            let search = location.search.get_untracked();
+                            if !search.is_empty() {
+                                here.push('?');
+                                here.push_str(search.trim_start_matches('?'));
+                            }
+                            let next = if here == "/" { String::new() } else { format!("?next={}", urlencode(&here)) };
+                            view! { <Redirect path=format!("/login{next}")/> }.into_any()
+                        }
+                    })
+                })}
+            </ErrorBoundary>
+        </Suspense>
+    }
+}
+
+/// Percent-encodes a query value.
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// The browser entry point: hydrates the server-rendered page.

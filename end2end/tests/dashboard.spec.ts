@@ -1,6 +1,11 @@
 import { expect, test } from '@playwright/test';
+import { signIn } from './helpers';
 
 // The dashboard against the demo data `make test` seeds into the e2e database.
+
+test.beforeEach(async ({ page }) => {
+  await signIn(page, 'viewer');
+});
 
 test('the dashboard shows figures from the database', async ({ page }) => {
   await page.goto('/');

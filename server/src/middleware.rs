@@ -6,12 +6,12 @@ use std::{
     sync::atomic::{AtomicU64, Ordering},
 };
 
-use app::backend::context::RequestContext;
+use app::{backend::context::RequestContext, error::AppError};
 use axum::{
     extract::{ConnectInfo, Request},
-    http::{header, HeaderName, HeaderValue},
+    http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode},
     middleware::Next,
-    response::Response,
+    response::{IntoResponse, Response},
 };
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -80,4 +80,104 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
         HeaderValue::from_static("same-origin"),
     );
     response
+}
+
+/// Server functions answer every error with 500; this gives each the status its `AppError`
+/// stands for (401, 403, 422, 429 with `Retry-After`, …), from one place.
+pub async fn server_fn_status(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !response.headers().contains_key("serverfnerror")
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
+        parts.status =
+            StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if let AppError::TooManyRequests { retry_after_secs } = err {
+            parts
+                .headers
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// Refuses a state-changing request that carries cookies but comes from another site: its
+/// `Origin` (or, failing that, `Referer`) must be this host. SameSite cookies already stop most
+/// of these; this is the second lock. Requests without cookies (API clients with bearer
+/// tokens) carry no ambient authority and pass.
+pub async fn same_origin(request: Request, next: Next) -> Response {
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if safe || !request.headers().contains_key(header::COOKIE) || from_this_host(request.headers())
+    {
+        return next.run(request).await;
+    }
+    tracing::warn!(
+        origin = ?request.headers().get(header::ORIGIN),
+        path = %request.uri().path(),
+        "cross-site request refused"
+    );
+    (StatusCode::FORBIDDEN, "Cross-site request refused.").into_response()
+}
+
+fn from_this_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let source = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok());
+    match source {
+        Some(s) => {
+            let rest = s
+                .strip_prefix("https://")
+                .or_else(|| s.strip_prefix("http://"))
+                .unwrap_or("");
+            rest.split('/').next() == Some(host)
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn only_this_host_counts_as_same_origin() {
+        assert!(from_this_host(&headers(&[
+            ("host", "a.example:3000"),
+            ("origin", "http://a.example:3000")
+        ])));
+        assert!(from_this_host(&headers(&[
+            ("host", "a.example"),
+            ("referer", "https://a.example/x")
+        ])));
+        assert!(!from_this_host(&headers(&[
+            ("host", "a.example"),
+            ("origin", "https://evil.example")
+        ])));
+        assert!(!from_this_host(&headers(&[
+            ("host", "a.example"),
+            ("origin", "https://a.example.evil.example")
+        ])));
+        assert!(!from_this_host(&headers(&[("host", "a.example")])));
+    }
 }

@@ -6,7 +6,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use app::{
-    backend::{config::Config, jobs, state::AppState},
+    backend::{config::Config, jobs, sessions::RedisSessionStore, state::AppState},
     shell, App,
 };
 use axum::{middleware, response::IntoResponse, routing::get, Router};
@@ -14,6 +14,7 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
 use crate::{db, probes};
 
@@ -40,7 +41,12 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
-        let router = router(state.clone(), leptos_options);
+        // Secure cookies whenever the console is reachable beyond this machine.
+        let cookie_secure = state
+            .config
+            .cookie_secure
+            .unwrap_or(!addr.ip().is_loopback());
+        let router = router(state.clone(), leptos_options, cookie_secure);
         Ok(Application {
             listener,
             router,
@@ -111,9 +117,20 @@ pub async fn shutdown_signal() {
 
 /// Pages, server functions, probes and static files, with the middleware every request
 /// passes through.
-pub fn router(state: AppState, leptos_options: LeptosOptions) -> Router {
+pub fn router(state: AppState, leptos_options: LeptosOptions, cookie_secure: bool) -> Router {
+    let idle = state.config.session_idle.as_secs() as i64;
+    let sessions = SessionManagerLayer::new(RedisSessionStore::new(state.redis.clone()))
+        .with_name("deltran_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(cookie_secure)
+        .with_expiry(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::seconds(idle),
+        ))
+        .with_always_save(true);
     let routes = generate_route_list(App);
     let context_state = state.clone();
+    let fallback_state = state.clone();
     let pages = Router::new()
         .leptos_routes_with_context(
             &leptos_options,
@@ -124,7 +141,10 @@ pub fn router(state: AppState, leptos_options: LeptosOptions) -> Router {
                 move || shell(options.clone())
             },
         )
-        .fallback(leptos_axum::file_and_error_handler(shell))
+        .fallback(leptos_axum::file_and_error_handler_with_context(
+            move || provide_context(fallback_state.clone()),
+            shell,
+        ))
         .with_state(leptos_options);
     let probes = Router::new()
         .route("/healthz", get(probes::healthz))
@@ -133,6 +153,9 @@ pub fn router(state: AppState, leptos_options: LeptosOptions) -> Router {
         .with_state(state);
     probes
         .merge(pages)
+        .layer(middleware::from_fn(crate::middleware::server_fn_status))
+        .layer(sessions)
+        .layer(middleware::from_fn(crate::middleware::same_origin))
         .layer(middleware::from_fn(crate::middleware::security_headers))
         .layer(CatchPanicLayer::custom(|_| {
             // Never a panic message or a backtrace to the client.

@@ -43,6 +43,16 @@ pub struct Config {
     /// How many months of audit partitions exist ahead of the current one.
     pub audit_partitions_ahead: u32,
     pub shutdown_grace: Duration,
+    /// A browser session ends after this much inactivity.
+    pub session_idle: Duration,
+    /// A browser session ends this long after sign-in, active or not.
+    pub session_absolute: Duration,
+    /// `None`: Secure cookies unless the console listens on loopback only.
+    pub cookie_secure: Option<bool>,
+    pub login_max_failures: u32,
+    /// Failed sign-ins from one client address, across usernames, before it is refused.
+    pub login_max_failures_per_ip: u32,
+    pub login_lockout: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -163,6 +173,18 @@ impl Config {
             audit_partitions_ahead: parse_num(&get, "AUDIT_PARTITIONS_AHEAD")?.unwrap_or(3),
             shutdown_grace: Duration::from_secs(
                 parse_num(&get, "SHUTDOWN_GRACE_SECONDS")?.unwrap_or(20),
+            ),
+            session_idle: Duration::from_secs(
+                60 * parse_num::<u64>(&get, "SESSION_IDLE_MINUTES")?.unwrap_or(15),
+            ),
+            session_absolute: Duration::from_secs(
+                3600 * parse_num::<u64>(&get, "SESSION_ABSOLUTE_HOURS")?.unwrap_or(12),
+            ),
+            cookie_secure: parse_bool(&get, "COOKIE_SECURE")?,
+            login_max_failures: parse_num(&get, "LOGIN_MAX_FAILURES")?.unwrap_or(5),
+            login_max_failures_per_ip: parse_num(&get, "LOGIN_MAX_FAILURES_PER_IP")?.unwrap_or(50),
+            login_lockout: Duration::from_secs(
+                60 * parse_num::<u64>(&get, "LOGIN_LOCKOUT_MINUTES")?.unwrap_or(15),
             ),
         })
     }

@@ -3,10 +3,12 @@
 //! or argon2. Nothing in here depends on Leptos types except `state::current`.
 
 pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod context;
 pub mod db;
 pub mod error;
 pub mod jobs;
 pub mod passwords;
+pub mod sessions;
 pub mod state;

@@ -4,12 +4,21 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 
-/// Pages in the navigation, in order. A page is listed here only once it works end to end.
-const NAV: &[(&str, &str)] = &[("Dashboard", "/")];
+use crate::auth::{api::Logout, Me, Permission};
+
+/// Pages in the navigation, in order, with the permission that shows each. A page is listed
+/// here only once it works end to end.
+const NAV: &[(&str, &str, Permission)] = &[("Dashboard", "/", Permission::DashboardView)];
 
 #[component]
-pub fn Layout(children: Children) -> impl IntoView {
+pub fn Layout(me: Me, children: Children) -> impl IntoView {
     let location = use_location();
+    let logout = ServerAction::<Logout>::new();
+    let nav: Vec<(&str, &str)> = NAV
+        .iter()
+        .filter(|(_, _, p)| me.can(*p))
+        .map(|(name, href, _)| (*name, *href))
+        .collect();
     let current = move |href: &'static str| {
         let path = location.pathname.get();
         if href == "/" {
@@ -28,17 +37,17 @@ pub fn Layout(children: Children) -> impl IntoView {
                     "DelTran " <span class="text-sky-600">"Console"</span>
                 </a>
                 <ul class="flex md:flex-col gap-1">
-                    {NAV
-                        .iter()
+                    {nav
+                        .into_iter()
                         .map(|(name, href)| {
                             view! {
                                 <li>
                                     <a
-                                        href=*href
+                                        href=href
                                         class="nav-link"
                                         aria-current=move || current(href).then_some("page")
                                     >
-                                        {*name}
+                                        {name}
                                     </a>
                                 </li>
                             }
@@ -47,8 +56,14 @@ pub fn Layout(children: Children) -> impl IntoView {
                 </ul>
             </nav>
             <div class="flex-1 min-w-0">
-                <header class="flex justify-end items-center gap-2 px-6 py-3 border-b border-slate-200 dark:border-slate-800">
+                <header class="flex justify-end items-center gap-3 px-6 py-3 border-b border-slate-200 dark:border-slate-800">
                     <ThemeToggle/>
+                    <span class="text-sm" aria-label="Signed in as">
+                        {me.username.clone()} <span class="badge bg-slate-200 dark:bg-slate-700">{me.role.as_str()}</span>
+                    </span>
+                    <ActionForm action=logout>
+                        <button type="submit" class="chip">"Sign out"</button>
+                    </ActionForm>
                 </header>
                 <main class="p-6 max-w-6xl">{children()}</main>
             </div>

@@ -94,6 +94,8 @@ pub fn test_config(database_url: &str) -> Config {
     config.database_url = database_url.to_string();
     config.redis_url = redis_url();
     config.bind = Some("127.0.0.1:0".parse().unwrap());
+    // Every test signs in from 127.0.0.1; the per-address limit is tested on its own.
+    config.login_max_failures_per_ip = 100_000;
     config.data_dir =
         std::env::temp_dir().join(format!("deltran-test-{}", uuid::Uuid::new_v4().simple()));
     config
@@ -116,10 +118,7 @@ impl TestApp {
         tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
         }));
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let client = client_for(addr);
         TestApp {
             addr,
             client,
@@ -130,6 +129,45 @@ impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+
+    /// A new browser-like client (own cookie jar) for this app.
+    pub fn new_client(&self) -> reqwest::Client {
+        client_for(self.addr)
+    }
+
+    /// Signs `client` in through the login server function; returns the response.
+    pub async fn sign_in(
+        &self,
+        client: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        client
+            .post(self.url("/api/auth/login"))
+            .form(&[("username", username), ("password", password)])
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// The demo users' password (`seed --demo` in the tests).
+pub const DEMO_PASSWORD: &str = "demo-password-2026";
+
+/// A client that keeps cookies, does not follow redirects and sends this site's Origin, like a
+/// browser on the console's own pages.
+fn client_for(addr: SocketAddr) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::ORIGIN,
+        reqwest::header::HeaderValue::from_str(&format!("http://{addr}")).unwrap(),
+    );
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 impl Drop for TestApp {

@@ -1,0 +1,182 @@
+//! Who may do what: the permission matrix of domain.md §2 as one table, shared by the server
+//! (which enforces it) and the browser (which only hides what a role cannot use).
+
+pub mod api;
+pub mod login;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Role;
+
+/// Everything the console lets someone do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Permission {
+    DashboardView,
+    BanksView,
+    PaymentsView,
+    PaymentsCancel,
+    SettlementsView,
+    ComplianceView,
+    ComplianceReview,
+    ControlsView,
+    ControlsApply,
+    ControlsApprove,
+    AuditView,
+    AuditVerify,
+    AuditExport,
+    LedgerView,
+    UsersView,
+    UsersManage,
+    SessionsManage,
+    SystemView,
+    ExportCsv,
+    /// Own profile, password, 2FA and sessions.
+    SelfService,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 20] = [
+        Permission::DashboardView,
+        Permission::BanksView,
+        Permission::PaymentsView,
+        Permission::PaymentsCancel,
+        Permission::SettlementsView,
+        Permission::ComplianceView,
+        Permission::ComplianceReview,
+        Permission::ControlsView,
+        Permission::ControlsApply,
+        Permission::ControlsApprove,
+        Permission::AuditView,
+        Permission::AuditVerify,
+        Permission::AuditExport,
+        Permission::LedgerView,
+        Permission::UsersView,
+        Permission::UsersManage,
+        Permission::SessionsManage,
+        Permission::SystemView,
+        Permission::ExportCsv,
+        Permission::SelfService,
+    ];
+
+    /// The name used in the spec, the API (`GET /api/v1/me`) and audit rows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Permission::DashboardView => "dashboard.view",
+            Permission::BanksView => "banks.view",
+            Permission::PaymentsView => "payments.view",
+            Permission::PaymentsCancel => "payments.cancel",
+            Permission::SettlementsView => "settlements.view",
+            Permission::ComplianceView => "compliance.view",
+            Permission::ComplianceReview => "compliance.review",
+            Permission::ControlsView => "controls.view",
+            Permission::ControlsApply => "controls.apply",
+            Permission::ControlsApprove => "controls.approve",
+            Permission::AuditView => "audit.view",
+            Permission::AuditVerify => "audit.verify",
+            Permission::AuditExport => "audit.export",
+            Permission::LedgerView => "ledger.view",
+            Permission::UsersView => "users.view",
+            Permission::UsersManage => "users.manage",
+            Permission::SessionsManage => "sessions.manage",
+            Permission::SystemView => "system.view",
+            Permission::ExportCsv => "export.csv",
+            Permission::SelfService => "self",
+        }
+    }
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Role {
+    /// The permission matrix (domain.md §2). The only place roles meet permissions.
+    pub fn can(self, permission: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Role::Admin => true,
+            Role::Operator => !matches!(
+                permission,
+                AuditView | AuditVerify | AuditExport | UsersView | UsersManage | SessionsManage
+            ),
+            Role::Auditor => matches!(
+                permission,
+                DashboardView
+                    | BanksView
+                    | PaymentsView
+                    | SettlementsView
+                    | ComplianceView
+                    | ControlsView
+                    | AuditView
+                    | AuditVerify
+                    | AuditExport
+                    | LedgerView
+                    | UsersView
+                    | ExportCsv
+                    | SelfService
+            ),
+            Role::Viewer => matches!(
+                permission,
+                DashboardView
+                    | BanksView
+                    | PaymentsView
+                    | SettlementsView
+                    | ControlsView
+                    | LedgerView
+                    | SelfService
+            ),
+        }
+    }
+
+    pub fn permissions(self) -> Vec<Permission> {
+        Permission::ALL
+            .into_iter()
+            .filter(|p| self.can(*p))
+            .collect()
+    }
+}
+
+/// The signed-in user, as the browser sees them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Me {
+    pub username: String,
+    pub role: Role,
+    pub permissions: Vec<Permission>,
+}
+
+impl Me {
+    pub fn can(&self, permission: Permission) -> bool {
+        self.permissions.contains(&permission)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Permission::*, *};
+
+    #[test]
+    fn the_matrix_matches_the_spec() {
+        let count = |r: Role| r.permissions().len();
+        assert_eq!(count(Role::Admin), 20);
+        assert_eq!(count(Role::Operator), 14);
+        assert_eq!(count(Role::Auditor), 13);
+        assert_eq!(count(Role::Viewer), 7);
+        assert!(Role::Operator.can(ControlsApprove) && !Role::Operator.can(AuditView));
+        assert!(Role::Auditor.can(AuditExport) && !Role::Auditor.can(PaymentsCancel));
+        assert!(!Role::Auditor.can(SystemView) && Role::Operator.can(SystemView));
+        assert!(!Role::Viewer.can(ComplianceView) && !Role::Viewer.can(ExportCsv));
+        for r in Role::ALL {
+            assert!(r.can(SelfService) && r.can(DashboardView) && r.can(LedgerView));
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<_> = Permission::ALL.iter().map(|p| p.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Permission::ALL.len());
+    }
+}

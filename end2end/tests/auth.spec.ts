@@ -1,0 +1,48 @@
+import { expect, test } from '@playwright/test';
+import { DEMO_PASSWORD, signIn } from './helpers';
+
+test('a visitor is sent to sign in, and comes back to the page asked for', async ({ page }) => {
+  const response = await page.goto('/?from=e2e');
+  expect(response?.url()).toContain('/login?next=');
+  await page.getByLabel('Username').fill('operator');
+  await page.getByLabel('Password').fill(DEMO_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL('/?from=e2e');
+  await expect(page.getByRole('heading', { name: 'Dashboard', level: 1 })).toBeVisible();
+});
+
+for (const role of ['admin', 'operator', 'auditor', 'viewer']) {
+  test(`${role} signs in and sees their name and role`, async ({ page }) => {
+    await signIn(page, role);
+    await expect(page.getByLabel('Signed in as')).toContainText(role);
+  });
+}
+
+test('a wrong password is refused with one message', async ({ page }) => {
+  await page.goto('/login');
+  await page.getByLabel('Username').fill('viewer');
+  await page.getByLabel('Password').fill('certainly not the password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('alert')).toHaveText('Invalid username or password.');
+  await expect(page).toHaveURL(/\/login/);
+});
+
+test('five failures lock the username', async ({ page }) => {
+  const username = `e2e-lock-${Date.now()}`;
+  await page.goto('/login');
+  for (let i = 0; i < 5; i++) {
+    await page.getByLabel('Username').fill(username);
+    await page.getByLabel('Password').fill('wrong password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect(page.getByRole('alert')).toBeVisible();
+  }
+  await expect(page.getByRole('alert')).toContainText('Too many attempts');
+});
+
+test('signing out ends the session', async ({ page }) => {
+  await signIn(page, 'auditor');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/login/);
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/login/);
+});
