@@ -6,7 +6,10 @@ use std::{
     sync::atomic::{AtomicU64, Ordering},
 };
 
-use app::{backend::context::RequestContext, error::AppError};
+use app::{
+    backend::{auth, context::RequestContext, state::AppState},
+    error::AppError,
+};
 use axum::{
     extract::{ConnectInfo, Request},
     http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode},
@@ -105,6 +108,54 @@ pub async fn server_fn_status(request: Request, next: Next) -> Response {
         }
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// The second lock on server functions: before one runs (and before its arguments are
+/// parsed), the caller must have the permission `app::auth::SERVER_FNS` gives it; a server
+/// function missing from that table is refused outright.
+pub async fn server_fn_guard(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let is_server_fn = path.starts_with("/api/")
+        && !path.starts_with("/api/v1/")
+        && leptos::server_fn::axum::server_fn_paths().any(|(p, _)| p == path);
+    if !is_server_fn {
+        return next.run(request).await;
+    }
+    let Some((_, access)) = app::auth::SERVER_FNS.iter().find(|(p, _)| *p == path) else {
+        tracing::error!(
+            path,
+            "server function without an entry in SERVER_FNS refused"
+        );
+        return server_fn_error(AppError::Forbidden);
+    };
+    let Some(permission) = access else {
+        return next.run(request).await;
+    };
+    let (Some(state), Some(session)) = (
+        request.extensions().get::<AppState>().cloned(),
+        request
+            .extensions()
+            .get::<tower_sessions::Session>()
+            .cloned(),
+    ) else {
+        return server_fn_error(AppError::Unavailable);
+    };
+    let identity = match auth::session_identity(&state, &session).await {
+        Ok(Some(identity)) => identity,
+        Ok(None) => return server_fn_error(AppError::Unauthorized),
+        Err(e) => return server_fn_error(e),
+    };
+    match auth::authorize(&state.db, identity, *permission).await {
+        Ok(_) => next.run(request).await,
+        Err(e) => server_fn_error(e),
+    }
+}
+
+/// An error answered the way server functions answer theirs.
+fn server_fn_error(err: AppError) -> Response {
+    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_string(&err).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// Refuses a state-changing request that carries cookies but comes from another site: its

@@ -150,11 +150,14 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, cookie_secure: boo
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
         .route("/metrics", get(probes::metrics))
-        .with_state(state);
+        .with_state(state.clone());
     probes
+        .merge(crate::api::router(state.clone()))
         .merge(pages)
+        .layer(middleware::from_fn(crate::middleware::server_fn_guard))
         .layer(middleware::from_fn(crate::middleware::server_fn_status))
         .layer(sessions)
+        .layer(axum::Extension(state))
         .layer(middleware::from_fn(crate::middleware::same_origin))
         .layer(middleware::from_fn(crate::middleware::security_headers))
         .layer(CatchPanicLayer::custom(|_| {

@@ -138,6 +138,19 @@ impl Role {
     }
 }
 
+/// Who may call each server function, by URL: `None` for anyone (signing in, finding out who
+/// one is), else the permission. The server refuses any server function missing from this
+/// table before it runs, and each function checks its permission again on its first line.
+pub const SERVER_FNS: &[(&str, Option<Permission>)] = &[
+    ("/api/auth/current_user", None),
+    ("/api/auth/login", None),
+    ("/api/auth/logout", Some(Permission::SelfService)),
+    (
+        "/api/dashboard/get_summary",
+        Some(Permission::DashboardView),
+    ),
+];
+
 /// The signed-in user, as the browser sees them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Me {

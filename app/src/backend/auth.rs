@@ -55,6 +55,14 @@ pub async fn current_identity(state: &AppState) -> Result<Option<Identity>, AppE
     let session: tower_sessions::Session = leptos_axum::extract()
         .await
         .map_err(|e| internal(format!("session layer missing: {e}")))?;
+    session_identity(state, &session).await
+}
+
+/// The identity a browser session stands for, if it still counts.
+pub async fn session_identity(
+    state: &AppState,
+    session: &tower_sessions::Session,
+) -> Result<Option<Identity>, AppError> {
     let row: Option<Uuid> = session.get(SESSION_ROW).await.map_err(|e| {
         tracing::warn!(error = %e, "session store unavailable");
         AppError::Unavailable

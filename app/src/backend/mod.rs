@@ -12,3 +12,4 @@ pub mod jobs;
 pub mod passwords;
 pub mod sessions;
 pub mod state;
+pub mod tokens;

@@ -1,8 +1,10 @@
 //! The integration tests: real Postgres and Redis (from DATABASE_URL and REDIS_URL, default
 //! the local ones), each test with a database of its own, and the real binary for the CLI.
 
+mod api;
 mod auth;
 mod cli;
 mod common;
 mod http;
+mod matrix;
 mod schema;

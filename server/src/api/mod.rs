@@ -1,0 +1,220 @@
+//! The REST API under `/api/v1` (../shared/spec/api.md): JSON, bearer access tokens, the error
+//! shape `{"error": {"code", "message", "request_id"}}`.
+//!
+//! Every route is declared once, with its permission, in `api()`: the router, the permission
+//! guard in front of each handler, the OpenAPI document and the role × route matrix test all
+//! read that one table. Each handler's first line checks its permission again.
+
+mod auth;
+pub mod openapi;
+
+use app::{
+    auth::Permission,
+    backend::{auth::authorize, auth::Identity, context::request_id, state::AppState, tokens},
+    error::AppError,
+};
+use axum::{
+    extract::{FromRequestParts, Request},
+    http::{header, request::Parts, HeaderValue, Method, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::MethodRouter,
+    Extension, Json, Router,
+};
+use serde_json::json;
+
+/// An error answered in the API's shape.
+#[derive(Debug)]
+pub struct ApiError(pub AppError);
+
+impl<E: Into<AppError>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        ApiError(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = json!({ "error": {
+            "code": self.0.code(),
+            "message": self.0.to_string(),
+            "request_id": request_id(),
+        }});
+        let mut response = (status, Json(body)).into_response();
+        if let AppError::TooManyRequests { retry_after_secs } = self.0 {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No identity needed (token issue and refresh, the OpenAPI document).
+    Public,
+    /// A valid access token whose role has the permission.
+    Requires(Permission),
+}
+
+/// One row of the route table.
+#[derive(Debug, Clone)]
+pub struct RouteDoc {
+    pub method: Method,
+    /// Under /api/v1, in OpenAPI template form (`/payments/{id}`).
+    pub path: &'static str,
+    pub access: Access,
+    pub summary: &'static str,
+}
+
+/// The caller of an authenticated route, as the guard resolved it.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Identity);
+
+impl Caller {
+    /// The first line of every authenticated handler.
+    pub fn require(&self, permission: Permission) -> Result<&Identity, ApiError> {
+        if self.0.role.can(permission) {
+            Ok(&self.0)
+        } else {
+            Err(ApiError(AppError::Forbidden))
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or(ApiError(AppError::Unauthorized))
+    }
+}
+
+/// Builds the router while recording the table.
+pub struct Api {
+    router: Router<AppState>,
+    pub routes: Vec<RouteDoc>,
+}
+
+impl Api {
+    fn route(
+        mut self,
+        method: Method,
+        path: &'static str,
+        access: Access,
+        summary: &'static str,
+        handler: MethodRouter<AppState>,
+    ) -> Self {
+        let axum_path = path.to_string();
+        let guarded = handler.route_layer(middleware::from_fn(move |req: Request, next: Next| {
+            guard(access, req, next)
+        }));
+        self.router = self.router.route(&axum_path, guarded);
+        self.routes.push(RouteDoc {
+            method,
+            path,
+            access,
+            summary,
+        });
+        self
+    }
+}
+
+/// The API's route table.
+pub fn api() -> Api {
+    use axum::routing::{get, post};
+    use Access::*;
+    Api {
+        router: Router::new(),
+        routes: Vec::new(),
+    }
+    .route(
+        Method::POST,
+        "/auth/token",
+        Public,
+        "Exchange username, password (and one-time code) for an access and a refresh token",
+        post(auth::token),
+    )
+    .route(
+        Method::POST,
+        "/auth/refresh",
+        Public,
+        "Exchange a refresh token for a new pair; the old one stops working",
+        post(auth::refresh),
+    )
+    .route(
+        Method::POST,
+        "/auth/revoke",
+        Requires(Permission::SelfService),
+        "End the session of the presented access token",
+        post(auth::revoke),
+    )
+    .route(
+        Method::GET,
+        "/me",
+        Requires(Permission::SelfService),
+        "The caller: username, role and permissions",
+        get(auth::me),
+    )
+    .route(
+        Method::GET,
+        "/openapi.json",
+        Public,
+        "This API's OpenAPI 3 description",
+        get(openapi::document),
+    )
+}
+
+/// The API mounted under `/api/v1`, with unknown paths answering in the API's shape.
+pub fn router(state: AppState) -> Router {
+    let Api { router, .. } = api();
+    Router::new()
+        .nest(
+            "/api/v1",
+            router.fallback(|| async { ApiError(AppError::NotFound) }),
+        )
+        .layer(Extension(state.clone()))
+        .with_state(state)
+}
+
+/// The permission guard in front of each route: resolves the bearer token and checks the
+/// route's permission before the handler (and its argument parsing) runs.
+async fn guard(access: Access, mut req: Request, next: Next) -> Response {
+    let Access::Requires(permission) = access else {
+        return next.run(req).await;
+    };
+    let Some(state) = req.extensions().get::<AppState>().cloned() else {
+        return ApiError(AppError::Unavailable).into_response();
+    };
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .map(str::to_string);
+    let Some(bearer) = bearer else {
+        return ApiError(AppError::Unauthorized).into_response();
+    };
+    let identity = match tokens::identify(&state, &bearer).await {
+        Ok(identity) => identity,
+        Err(e) => return ApiError(e).into_response(),
+    };
+    match authorize(&state.db, identity, permission).await {
+        Ok(identity) => {
+            req.extensions_mut().insert(Caller(identity));
+            next.run(req).await
+        }
+        Err(e) => ApiError(e).into_response(),
+    }
+}

@@ -1,0 +1,174 @@
+//! The REST API's tokens: issue, refresh with rotation, reuse detection, revoke, `me`.
+
+use serde_json::{json, Value};
+use server::seed::{seed_demo, SeedOptions};
+
+use crate::common::{test_config, TestApp, TestDb, DEMO_PASSWORD};
+
+pub async fn seeded() -> TestDb {
+    let t = TestDb::migrated().await;
+    let options = SeedOptions {
+        payments: 50,
+        anchor: chrono::Utc::now().date_naive(),
+        password: DEMO_PASSWORD.into(),
+        show_progress: false,
+    };
+    seed_demo(&t.pool, &options).await.unwrap();
+    t
+}
+
+/// `POST /api/v1/auth/token` for a demo user; returns the JSON answer.
+pub async fn token(app: &TestApp, username: &str) -> Value {
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/auth/token"))
+        .json(&json!({ "username": username, "password": DEMO_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "token for {username}");
+    r.json().await.unwrap()
+}
+
+async fn post(app: &TestApp, path: &str, body: Value, bearer: Option<&str>) -> reqwest::Response {
+    let mut req = reqwest::Client::new().post(app.url(path)).json(&body);
+    if let Some(b) = bearer {
+        req = req.bearer_auth(b);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn tokens_rotate_and_a_reused_refresh_token_revokes_the_session() {
+    let t = seeded().await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let pair = token(&app, "auditor").await;
+    assert_eq!(pair["token_type"], "Bearer");
+    assert_eq!(pair["expires_in"], 900);
+    let access = pair["access_token"].as_str().unwrap();
+
+    let me: Value = reqwest::Client::new()
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["username"], "auditor");
+    assert_eq!(me["role"], "auditor");
+    assert!(me["permissions"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("AuditVerify")));
+
+    let first = pair["refresh_token"].as_str().unwrap().to_string();
+    let r = post(
+        &app,
+        "/api/v1/auth/refresh",
+        json!({ "refresh_token": first }),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let second: Value = r.json().await.unwrap();
+    let second_refresh = second["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(second_refresh, first, "refresh rotates");
+
+    // The first token again: someone else has it. The whole session ends.
+    let r = post(
+        &app,
+        "/api/v1/auth/refresh",
+        json!({ "refresh_token": first }),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    let r = post(
+        &app,
+        "/api/v1/auth/refresh",
+        json!({ "refresh_token": second_refresh }),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 401, "the rotated token died with its session");
+    let r = reqwest::Client::new()
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(second["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "access tokens of a revoked session stop at once"
+    );
+    let actions: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM deltran.audit_log WHERE action LIKE 'token.%' ORDER BY id",
+    )
+    .fetch_all(&t.pool)
+    .await
+    .unwrap();
+    assert_eq!(actions, ["token.issue", "token.refresh", "token.reuse"]);
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn revoke_ends_the_presented_session_and_errors_have_one_shape() {
+    let t = seeded().await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let pair = token(&app, "viewer").await;
+    let access = pair["access_token"].as_str().unwrap();
+    let r = post(&app, "/api/v1/auth/revoke", json!({}), Some(access)).await;
+    assert_eq!(r.status(), 204);
+    let r = reqwest::Client::new()
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    assert!(body["error"]["request_id"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+
+    let r = post(
+        &app,
+        "/api/v1/auth/token",
+        json!({ "username": "viewer", "password": "wrong" }),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["message"], "Invalid username or password.");
+
+    let r = reqwest::Client::new()
+        .get(app.url("/api/v1/no/such/route"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+
+    let r = reqwest::Client::new()
+        .get(app.url("/api/v1/me"))
+        .bearer_auth("not.a.jwt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let doc: Value = reqwest::get(app.url("/api/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["paths"]["/api/v1/me"]["get"]["x-permission"], "self");
+    t.drop_db().await;
+}

@@ -1,0 +1,137 @@
+//! The permission matrix, enforced: every REST route (from the API's own route table) and every
+//! server function (from Leptos' registry of them) called as anonymous and as each role, with
+//! exactly the outcome domain.md §2 gives. A route or server function added without a
+//! permission makes this fail.
+
+use app::{auth::SERVER_FNS, domain::Role};
+use reqwest::Method;
+use server::api::{api, Access};
+
+use crate::{
+    api::{seeded, token},
+    common::{test_config, TestApp, DEMO_PASSWORD},
+};
+
+/// Allowed means: neither 401 nor 403 (the call may still fail on its empty input).
+fn allowed(status: reqwest::StatusCode) -> bool {
+    status != 401 && status != 403
+}
+
+#[tokio::test]
+async fn every_route_answers_each_role_as_the_matrix_says() {
+    let t = seeded().await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let mut tokens = Vec::new();
+    let mut browsers = Vec::new();
+    for role in Role::ALL {
+        tokens.push((
+            role,
+            token(&app, role.as_str()).await["access_token"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        ));
+        let client = app.new_client();
+        app.sign_in(&client, role.as_str(), DEMO_PASSWORD).await;
+        browsers.push((role, client));
+    }
+    let anonymous = app.new_client();
+    let mut checked = 0;
+
+    for route in api().routes {
+        // Path parameters get a well-formed id that names nothing.
+        let path = route
+            .path
+            .replace("{id}", "00000000-0000-0000-0000-000000000000")
+            .replace("{seq}", "1")
+            .replace("{number}", "1");
+        let url = app.url(&format!("/api/v1{path}"));
+        let call = |client: &reqwest::Client, bearer: Option<&str>| {
+            let mut req = client.request(
+                Method::from_bytes(route.method.as_str().as_bytes()).unwrap(),
+                &url,
+            );
+            if let Some(b) = bearer {
+                req = req.bearer_auth(b);
+            }
+            if route.method != reqwest::Method::GET {
+                req = req.json(&serde_json::json!({}));
+            }
+            req.send()
+        };
+        let plain = reqwest::Client::new();
+        let anon = call(&plain, None).await.unwrap().status();
+        match route.access {
+            Access::Public => assert!(
+                allowed(anon),
+                "{} {} is public: {anon}",
+                route.method,
+                route.path
+            ),
+            Access::Requires(p) => {
+                assert_eq!(anon, 401, "{} {} anonymous", route.method, route.path);
+                for (role, bearer) in &tokens {
+                    if route.path == "/auth/revoke" {
+                        continue; // would end the session the rest of the test uses
+                    }
+                    let status = call(&plain, Some(bearer)).await.unwrap().status();
+                    assert_eq!(
+                        allowed(status),
+                        role.can(p),
+                        "{} {} as {role}: {status}",
+                        route.method,
+                        route.path
+                    );
+                    if !role.can(p) {
+                        assert_eq!(status, 403);
+                    }
+                }
+            }
+        }
+        checked += 1;
+    }
+
+    let registered: Vec<(String, String)> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, method)| (path.to_string(), method.to_string()))
+        .collect();
+    assert!(!registered.is_empty());
+    for (path, method) in &registered {
+        let entry = SERVER_FNS.iter().find(|(p, _)| p == path);
+        let Some((_, access)) = entry else {
+            panic!("server function {path} has no entry in app::auth::SERVER_FNS");
+        };
+        if path == "/api/auth/logout" || path == "/api/auth/login" {
+            continue; // would sign the browsers out / in; covered in auth.rs
+        }
+        let m = Method::from_bytes(method.as_bytes()).unwrap();
+        let anon = anonymous
+            .request(m.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        match access {
+            None => assert!(allowed(anon), "{path} is open to anyone: {anon}"),
+            Some(p) => {
+                assert_eq!(anon, 401, "{path} anonymous");
+                for (role, client) in &browsers {
+                    let status = client
+                        .request(m.clone(), app.url(path))
+                        .send()
+                        .await
+                        .unwrap()
+                        .status();
+                    assert_eq!(allowed(status), role.can(*p), "{path} as {role}: {status}");
+                }
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, api().routes.len() + registered.len() - 2, "every route was called");
+    assert_eq!(
+        SERVER_FNS.len(),
+        registered.len(),
+        "SERVER_FNS lists only registered functions"
+    );
+    t.drop_db().await;
+}
