@@ -10,3 +10,4 @@ pub mod error;
 pub mod jobs;
 pub mod passwords;
 pub mod state;
+pub mod totp;
