@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod config;
 pub mod context;
+pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod jobs;
