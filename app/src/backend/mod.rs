@@ -10,5 +10,6 @@ pub mod db;
 pub mod error;
 pub mod jobs;
 pub mod passwords;
+pub mod recovery;
 pub mod state;
 pub mod totp;
