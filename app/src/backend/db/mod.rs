@@ -2,4 +2,5 @@
 //! types; a mutation and its audit row share one transaction.
 
 pub mod dashboard;
+pub mod twofactor;
 pub mod users;
