@@ -4,7 +4,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context;
-use app::backend::config::Config;
+use app::backend::{config::Config, crypto};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
@@ -155,11 +155,24 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 .context("DEMO_PASSWORD must be set: it becomes the demo users' password")?;
             let pool = db::connect(&config).await?;
             let anchor = anchor_date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let admin_totp = match &config.demo_totp_secret {
+                Some(b32) => {
+                    let secret = app::backend::totp::base32_decode(b32)
+                        .context("DEMO_TOTP_SECRET is not base32")?;
+                    Some(crypto::encrypt(
+                        &config.totp_key,
+                        crypto::TOTP_PURPOSE,
+                        &secret,
+                    ))
+                }
+                None => None,
+            };
             let options = seed::SeedOptions {
                 payments,
                 anchor,
                 password,
                 show_progress: true,
+                admin_totp,
             };
             let report = seed::seed_demo(&pool, &options).await?;
             println!("{report}");

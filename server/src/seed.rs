@@ -33,6 +33,8 @@ pub struct SeedOptions {
     pub anchor: NaiveDate,
     pub password: String,
     pub show_progress: bool,
+    /// The demo admin's TOTP secret, already encrypted for storage (`DEMO_TOTP_SECRET`).
+    pub admin_totp: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Default)]
@@ -489,6 +491,15 @@ pub async fn seed_demo(db: &PgPool, options: &SeedOptions) -> anyhow::Result<See
     .await?;
     progress.finish_and_clear();
 
+    if let Some(secret) = &options.admin_totp {
+        sqlx::query(
+            "UPDATE deltran.users SET totp_secret = $2, is_2fa_enabled = true WHERE id = $1",
+        )
+        .bind(world.users["admin"])
+        .bind(secret)
+        .execute(&mut *tx)
+        .await?;
+    }
     let audit_rows = insert_audit(&mut tx, &world).await?;
     tx.commit().await?;
 

@@ -448,8 +448,50 @@ pub async fn close_browser_session(
     Ok(())
 }
 
-/// Checks a one-time code (or a recovery code) for a user with 2FA enabled.
-async fn second_factor_ok(_state: &AppState, _user_id: Uuid, _code: &str) -> bool {
-    // Enrolment does not exist yet, so no user has a second factor to check: refuse.
-    false
+/// Checks a one-time code (or, failing that, an unused recovery code) for a user with 2FA
+/// enabled. A code's time step is recorded, so the same code never works twice.
+async fn second_factor_ok(state: &AppState, user_id: Uuid, code: &str) -> bool {
+    use super::{crypto, db::twofactor, totp};
+    let result: Result<bool, AppError> = async {
+        let Some(stored) = twofactor::load_secret(&state.db, user_id).await? else {
+            return Ok(false);
+        };
+        let secret = crypto::decrypt(
+            &state.config.totp_key,
+            crypto::TOTP_PURPOSE,
+            &stored.encrypted_secret,
+        )
+        .map_err(|e| internal(format!("cannot decrypt a TOTP secret: {e:?}")))?;
+        let mut tx = state.db.begin().await?;
+        let accepted =
+            match totp::verify(&secret, code, Utc::now().timestamp(), stored.last_used_step) {
+                Some(step) => twofactor::record_step(&mut tx, user_id, step).await?,
+                None => {
+                    let used = twofactor::use_recovery_code(&mut tx, user_id, code).await?;
+                    if used {
+                        let actor = Actor {
+                            id: Some(user_id),
+                            kind: "user",
+                            name: String::new(),
+                        };
+                        audit::record(
+                            &mut tx,
+                            AuditEvent::new(
+                                actor,
+                                "auth.recovery_code",
+                                "user",
+                                Some(user_id.to_string()),
+                            )
+                            .severity("notice"),
+                        )
+                        .await?;
+                    }
+                    used
+                }
+            };
+        tx.commit().await?;
+        Ok(accepted)
+    }
+    .await;
+    result.unwrap_or(false)
 }

@@ -7,7 +7,12 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 pub const DEMO_SECRET: &str = "demo-only-secret-change-me-0123456789abcdef";
 
 /// The secrets `serve` refuses to run without (outside demo mode).
-pub const SECRETS: [&str; 3] = ["SESSION_SECRET", "JWT_SECRET", "AUDIT_ANCHOR_KEY"];
+pub const SECRETS: [&str; 4] = [
+    "SESSION_SECRET",
+    "JWT_SECRET",
+    "AUDIT_ANCHOR_KEY",
+    "TOTP_ENCRYPTION_KEY",
+];
 
 /// Reads one variable of the process environment; empty counts as unset.
 pub fn env_var(name: &str) -> Option<String> {
@@ -31,6 +36,8 @@ pub struct Config {
     pub session_secret: String,
     pub jwt_secret: String,
     pub audit_anchor_key: String,
+    /// Encrypts TOTP secrets at rest (its own key, so rotating the others keeps 2FA working).
+    pub totp_key: String,
     /// Secrets that were not set (and hold the demo value instead).
     pub missing_secrets: Vec<&'static str>,
     /// `None`: the address cargo-leptos gives (`LEPTOS_SITE_ADDR`), else 127.0.0.1:3000.
@@ -162,6 +169,7 @@ impl Config {
             session_secret: secret("SESSION_SECRET"),
             jwt_secret: secret("JWT_SECRET"),
             audit_anchor_key: secret("AUDIT_ANCHOR_KEY"),
+            totp_key: secret("TOTP_ENCRYPTION_KEY"),
             missing_secrets: SECRETS.into_iter().filter(|n| get(n).is_none()).collect(),
             data_dir,
             bind,

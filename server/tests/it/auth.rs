@@ -18,6 +18,7 @@ async fn seeded() -> TestDb {
         anchor: chrono::Utc::now().date_naive(),
         password: DEMO_PASSWORD.into(),
         show_progress: false,
+        admin_totp: None,
     };
     seed_demo(&t.pool, &options).await.unwrap();
     t
@@ -285,5 +286,68 @@ async fn a_revoked_session_stops_working_at_once_and_cross_site_posts_are_refuse
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn an_admin_with_two_factor_needs_the_one_time_code_once() {
+    use app::backend::{config::DEMO_SECRET, crypto, totp};
+    let t = TestDb::migrated().await;
+    let secret = totp::generate_secret();
+    let options = SeedOptions {
+        payments: 10,
+        anchor: chrono::Utc::now().date_naive(),
+        password: DEMO_PASSWORD.into(),
+        show_progress: false,
+        admin_totp: Some(crypto::encrypt(DEMO_SECRET, crypto::TOTP_PURPOSE, &secret)),
+    };
+    seed_demo(&t.pool, &options).await.unwrap();
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let client = app.new_client();
+
+    let r = app.sign_in(&client, "admin", DEMO_PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.text().await.unwrap(),
+        "\"OtpRequired\"",
+        "password alone is not enough"
+    );
+    assert_eq!(count(&t.pool, "sessions").await, 0);
+
+    let code = totp::code_at(&secret, chrono::Utc::now().timestamp());
+    let login = |client: &reqwest::Client, code: &str| {
+        client
+            .post(app.url("/api/auth/login"))
+            .form(&[
+                ("username", "admin"),
+                ("password", DEMO_PASSWORD),
+                ("otp", code),
+            ])
+            .send()
+    };
+    let r = login(&client, "000000").await.unwrap();
+    assert_eq!(r.status(), 401, "a wrong code is a wrong credential");
+    let r = login(&client, &code).await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(
+        client
+            .post(app.url("/api/dashboard/get_summary"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let r = login(&app.new_client(), &code).await.unwrap();
+    assert_eq!(r.status(), 401, "the same code never works twice");
+
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/auth/token"))
+        .json(&serde_json::json!({ "username": "admin", "password": DEMO_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "the API asks for the code too");
     t.drop_db().await;
 }

@@ -11,6 +11,7 @@ async fn seeded() -> TestDb {
         anchor: chrono::Utc::now().date_naive(),
         password: DEMO_PASSWORD.into(),
         show_progress: false,
+        admin_totp: None,
     };
     seed_demo(&t.pool, &options).await.unwrap();
     t

@@ -8,3 +8,4 @@ mod common;
 mod http;
 mod matrix;
 mod schema;
+mod twofactor;

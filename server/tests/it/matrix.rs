@@ -127,7 +127,11 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
         }
         checked += 1;
     }
-    assert_eq!(checked, api().routes.len() + registered.len() - 2, "every route was called");
+    assert_eq!(
+        checked,
+        api().routes.len() + registered.len() - 2,
+        "every route was called"
+    );
     assert_eq!(
         SERVER_FNS.len(),
         registered.len(),

@@ -3,4 +3,5 @@
 
 pub mod dashboard;
 pub mod sessions;
+pub mod twofactor;
 pub mod users;
