@@ -105,7 +105,7 @@ e2e: tools services build ## Browser tests (Playwright + Chromium) against a fre
 	$(WITH_SERVICES) $(DEMO) \
 	  e2e_url="$$(scripts/services.sh recreate-db $(E2E_DB))"; \
 	  export DATABASE_URL="$$e2e_url" LEDGER_PATH="$(DELTRAN_DATA)/e2e/ledger" LEPTOS_SITE_ADDR=$(E2E_ADDR) \
-	    LOGIN_MAX_FAILURES_PER_IP=100000; \
+	    LOGIN_MAX_FAILURES_PER_IP=100000 DEMO_TOTP_SECRET="$${DEMO_TOTP_SECRET:-JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP}"; \
 	  rm -rf "$(DELTRAN_DATA)/e2e"; mkdir -p "$(DELTRAN_DATA)/e2e"; \
 	  "$(BIN)" migrate up; \
 	  "$(BIN)" seed --demo --payments $(E2E_PAYMENTS); \

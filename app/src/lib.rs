@@ -6,6 +6,7 @@ pub mod components;
 pub mod dashboard;
 pub mod domain;
 pub mod error;
+pub mod profile;
 
 #[cfg(feature = "ssr")]
 pub mod backend;
@@ -63,6 +64,12 @@ fn theme_class() -> &'static str {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Marks the page as interactive once the wasm has taken over (browser tests wait for it).
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
     view! {
         <Stylesheet id="leptos" href="/pkg/deltran-console.css"/>
         <Title text="DelTran Console"/>
@@ -71,6 +78,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=SignedIn ssr=SsrMode::Async>
                     <Route path=path!("/") view=dashboard::page::DashboardPage ssr=SsrMode::Async/>
+                    <Route path=path!("/profile") view=profile::page::ProfilePage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

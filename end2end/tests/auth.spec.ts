@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { DEMO_PASSWORD, signIn } from './helpers';
+import { DEMO_PASSWORD, DEMO_TOTP_SECRET, hydrated, signIn } from './helpers';
 
 test('a visitor is sent to sign in, and comes back to the page asked for', async ({ page }) => {
   const response = await page.goto('/?from=e2e');
@@ -20,6 +20,7 @@ for (const role of ['admin', 'operator', 'auditor', 'viewer']) {
 
 test('a wrong password is refused with one message', async ({ page }) => {
   await page.goto('/login');
+  await hydrated(page);
   await page.getByLabel('Username').fill('viewer');
   await page.getByLabel('Password').fill('certainly not the password');
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -30,6 +31,7 @@ test('a wrong password is refused with one message', async ({ page }) => {
 test('five failures lock the username', async ({ page }) => {
   const username = `e2e-lock-${Date.now()}`;
   await page.goto('/login');
+  await hydrated(page);
   for (let i = 0; i < 5; i++) {
     await page.getByLabel('Username').fill(username);
     await page.getByLabel('Password').fill('wrong password');
@@ -45,4 +47,27 @@ test('signing out ends the session', async ({ page }) => {
   await expect(page).toHaveURL(/\/login/);
   await page.goto('/');
   await expect(page).toHaveURL(/\/login/);
+});
+
+test('the admin needs a one-time code after the password', async ({ page }) => {
+  test.skip(!DEMO_TOTP_SECRET, 'DEMO_TOTP_SECRET is not set');
+  await page.goto('/login');
+  await hydrated(page);
+  await page.getByLabel('Username').fill('admin');
+  await page.getByLabel('Password').fill(DEMO_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByLabel('One-time code')).toBeVisible();
+  await page.getByLabel('One-time code').fill('000000');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('alert')).toHaveText('Invalid username or password.');
+  await signIn(page, 'admin');
+});
+
+test('a viewer sees only the pages their role may use', async ({ page }) => {
+  await signIn(page, 'viewer');
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  await expect(nav.getByRole('link', { name: 'Dashboard' })).toBeVisible();
+  await expect(nav.getByRole('link', { name: 'Profile' })).toBeVisible();
+  await expect(nav.getByRole('link', { name: 'Users' })).toHaveCount(0);
+  await expect(nav.getByRole('link', { name: 'Sessions' })).toHaveCount(0);
 });

@@ -115,6 +115,19 @@ pub async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
+/// Makes the page renderer use the nonce `security_headers` put in the CSP header.
+fn provide_request_nonce() {
+    let nonce = use_context::<axum::http::request::Parts>().and_then(|parts| {
+        parts
+            .extensions
+            .get::<crate::middleware::CspNonce>()
+            .cloned()
+    });
+    if let Some(nonce) = nonce {
+        provide_context(leptos::nonce::Nonce::from_value(nonce.0));
+    }
+}
+
 /// Pages, server functions, probes and static files, with the middleware every request
 /// passes through.
 pub fn router(state: AppState, leptos_options: LeptosOptions, cookie_secure: bool) -> Router {
@@ -135,14 +148,20 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, cookie_secure: boo
         .leptos_routes_with_context(
             &leptos_options,
             routes,
-            move || provide_context(context_state.clone()),
+            move || {
+                provide_context(context_state.clone());
+                provide_request_nonce();
+            },
             {
                 let options = leptos_options.clone();
                 move || shell(options.clone())
             },
         )
         .fallback(leptos_axum::file_and_error_handler_with_context(
-            move || provide_context(fallback_state.clone()),
+            move || {
+                provide_context(fallback_state.clone());
+                provide_request_nonce();
+            },
             shell,
         ))
         .with_state(leptos_options);

@@ -149,6 +149,23 @@ pub const SERVER_FNS: &[(&str, Option<Permission>)] = &[
         "/api/dashboard/get_summary",
         Some(Permission::DashboardView),
     ),
+    ("/api/profile/get_profile", Some(Permission::SelfService)),
+    (
+        "/api/profile/change_password",
+        Some(Permission::SelfService),
+    ),
+    (
+        "/api/profile/begin_two_factor",
+        Some(Permission::SelfService),
+    ),
+    (
+        "/api/profile/confirm_two_factor",
+        Some(Permission::SelfService),
+    ),
+    (
+        "/api/profile/revoke_own_session",
+        Some(Permission::SelfService),
+    ),
 ];
 
 /// The signed-in user, as the browser sees them.

@@ -38,6 +38,16 @@ pub fn ErrorPanel(errors: ArcRwSignal<Errors>) -> impl IntoView {
     }
 }
 
+/// A field's validation message, announced to screen readers.
+#[component]
+pub fn FieldError(#[prop(into)] message: Signal<Option<String>>) -> impl IntoView {
+    move || {
+        message
+            .get()
+            .map(|m| view! { <p role="alert" class="mt-1 text-xs text-rose-700 dark:text-rose-300">{m}</p> })
+    }
+}
+
 /// The page for a path that does not exist.
 #[component]
 pub fn NotFound() -> impl IntoView {

@@ -7,5 +7,6 @@ mod cli;
 mod common;
 mod http;
 mod matrix;
+mod profile;
 mod schema;
 mod twofactor;

@@ -60,3 +60,57 @@ pub async fn create(
     .await?;
     Ok(id)
 }
+
+/// The profile page's figures for the signed-in user.
+pub async fn profile(
+    db: &sqlx::PgPool,
+    me: &crate::backend::auth::Identity,
+) -> Result<crate::profile::Profile, AppError> {
+    let (email, two_factor): (String, bool) =
+        sqlx::query_as("SELECT email, is_2fa_enabled FROM deltran.users WHERE id = $1")
+            .bind(me.user_id)
+            .fetch_one(db)
+            .await?;
+    let recovery_codes_left =
+        crate::backend::db::twofactor::unused_recovery_codes(db, me.user_id).await?;
+    let rows: Vec<(
+        Uuid,
+        String,
+        Option<String>,
+        Option<String>,
+        chrono::DateTime<chrono::Utc>,
+        chrono::DateTime<chrono::Utc>,
+        chrono::DateTime<chrono::Utc>,
+    )> = sqlx::query_as(
+        "SELECT id, kind, host(ip_address), user_agent, created_at, last_activity_at, expires_at \
+         FROM deltran.sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() \
+         ORDER BY last_activity_at DESC LIMIT 100",
+    )
+    .bind(me.user_id)
+    .fetch_all(db)
+    .await?;
+    Ok(crate::profile::Profile {
+        username: me.username.clone(),
+        email,
+        role: me.role,
+        two_factor,
+        recovery_codes_left,
+        sessions: rows
+            .into_iter()
+            .map(
+                |(id, kind, ip_address, user_agent, created_at, last_activity_at, expires_at)| {
+                    crate::profile::OwnSession {
+                        id,
+                        kind,
+                        ip_address,
+                        user_agent,
+                        created_at,
+                        last_activity_at,
+                        expires_at,
+                        current: id == me.session_id,
+                    }
+                },
+            )
+            .collect(),
+    })
+}
