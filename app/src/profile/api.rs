@@ -16,7 +16,7 @@ pub async fn get_profile() -> Result<Profile, AppError> {
     use crate::backend::{auth, db, state};
     let me = auth::require(crate::auth::Permission::SelfService).await?;
     let state = state::current()?;
-    Ok(db::users::profile(&state.db, &me).await?)
+    db::users::profile(&state.db, &me).await
 }
 
 /// Changes one's password after checking the current one; every other session of the user

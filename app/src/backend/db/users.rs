@@ -61,6 +61,10 @@ pub async fn create(
     Ok(id)
 }
 
+type At = chrono::DateTime<chrono::Utc>;
+/// id, kind, address, user agent, created, last active, expires.
+type SessionRow = (Uuid, String, Option<String>, Option<String>, At, At, At);
+
 /// The profile page's figures for the signed-in user.
 pub async fn profile(
     db: &sqlx::PgPool,
@@ -73,15 +77,7 @@ pub async fn profile(
             .await?;
     let recovery_codes_left =
         crate::backend::db::twofactor::unused_recovery_codes(db, me.user_id).await?;
-    let rows: Vec<(
-        Uuid,
-        String,
-        Option<String>,
-        Option<String>,
-        chrono::DateTime<chrono::Utc>,
-        chrono::DateTime<chrono::Utc>,
-        chrono::DateTime<chrono::Utc>,
-    )> = sqlx::query_as(
+    let rows: Vec<SessionRow> = sqlx::query_as(
         "SELECT id, kind, host(ip_address), user_agent, created_at, last_activity_at, expires_at \
          FROM deltran.sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() \
          ORDER BY last_activity_at DESC LIMIT 100",
