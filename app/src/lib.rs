@@ -6,6 +6,8 @@ pub mod components;
 pub mod dashboard;
 pub mod domain;
 pub mod error;
+pub mod sessions;
+pub mod users;
 
 #[cfg(feature = "ssr")]
 pub mod backend;
@@ -71,6 +73,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=SignedIn ssr=SsrMode::Async>
                     <Route path=path!("/") view=dashboard::page::DashboardPage ssr=SsrMode::Async/>
+                    <Route path=path!("/users") view=users::page::UsersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/sessions") view=sessions::page::SessionsPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

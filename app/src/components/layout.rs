@@ -8,7 +8,11 @@ use crate::auth::{api::Logout, Me, Permission};
 
 /// Pages in the navigation, in order, with the permission that shows each. A page is listed
 /// here only once it works end to end.
-const NAV: &[(&str, &str, Permission)] = &[("Dashboard", "/", Permission::DashboardView)];
+const NAV: &[(&str, &str, Permission)] = &[
+    ("Dashboard", "/", Permission::DashboardView),
+    ("Users", "/users", Permission::UsersView),
+    ("Sessions", "/sessions", Permission::SessionsManage),
+];
 
 #[component]
 pub fn Layout(me: Me, children: Children) -> impl IntoView {
