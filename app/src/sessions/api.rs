@@ -36,8 +36,13 @@ pub async fn revoke_session(session_id: Uuid) -> Result<(), AppError> {
     sessions::revoke(&mut tx, session_id, "revoked by an admin").await?;
     audit::record(
         &mut tx,
-        AuditEvent::new(me.actor(), "session.revoke", "session", Some(session_id.to_string()))
-            .metadata(serde_json::json!({ "user_id": owner.to_string() })),
+        AuditEvent::new(
+            me.actor(),
+            "session.revoke",
+            "session",
+            Some(session_id.to_string()),
+        )
+        .metadata(serde_json::json!({ "user_id": owner.to_string() })),
     )
     .await?;
     tx.commit().await?;
@@ -63,8 +68,13 @@ pub async fn revoke_user_sessions(user_id: Uuid) -> Result<u64, AppError> {
     let n = sessions::revoke_all_of(&mut tx, user_id, keep, "revoked by an admin").await?;
     audit::record(
         &mut tx,
-        AuditEvent::new(me.actor(), "session.revoke", "user", Some(user_id.to_string()))
-            .metadata(serde_json::json!({ "all_of_user": true, "sessions_revoked": n })),
+        AuditEvent::new(
+            me.actor(),
+            "session.revoke",
+            "user",
+            Some(user_id.to_string()),
+        )
+        .metadata(serde_json::json!({ "all_of_user": true, "sessions_revoked": n })),
     )
     .await?;
     tx.commit().await?;

@@ -26,7 +26,9 @@ mod imp {
     /// themselves out; their own profile is the place for that).
     pub fn not_self(me: &Identity, user_id: uuid::Uuid, what: &str) -> Result<(), AppError> {
         if me.user_id == user_id {
-            return Err(AppError::Conflict(format!("You cannot {what} your own account.")));
+            return Err(AppError::Conflict(format!(
+                "You cannot {what} your own account."
+            )));
         }
         Ok(())
     }
@@ -117,37 +119,52 @@ pub async fn change_role(
     let mut tx = state.db.begin().await?;
     let user = users::lock(&mut tx, user_id).await?;
     if user.role == role {
-        return Err(AppError::field("role", format!("{} is already {role}", user.username)));
+        return Err(AppError::field(
+            "role",
+            format!("{} is already {role}", user.username),
+        ));
     }
     let outcome = if role == Role::Admin {
         let request = users::request_role_change(&mut tx, &user, role, &reason, me.user_id).await?;
         audit::record(
             &mut tx,
-            AuditEvent::new(me.actor(), "user.role_change_requested", "user", Some(user.id.to_string()))
-                .metadata(json!({
-                    "request_id": request.to_string(),
-                    "from": user.role.as_str(),
-                    "to": role.as_str(),
-                    "reason": reason,
-                })),
+            AuditEvent::new(
+                me.actor(),
+                "user.role_change_requested",
+                "user",
+                Some(user.id.to_string()),
+            )
+            .metadata(json!({
+                "request_id": request.to_string(),
+                "from": user.role.as_str(),
+                "to": role.as_str(),
+                "reason": reason,
+            })),
         )
         .await?;
         RoleChangeOutcome::Pending
     } else {
         if user.role == Role::Admin && users::other_active_admins(&mut tx, user.id).await? == 0 {
-            return Err(AppError::Conflict("The last active admin keeps the admin role.".into()));
+            return Err(AppError::Conflict(
+                "The last active admin keeps the admin role.".into(),
+            ));
         }
         users::set_role(&mut tx, user.id, role).await?;
         let ended = sessions::revoke_all_of(&mut tx, user.id, None, "role changed").await?;
         audit::record(
             &mut tx,
-            AuditEvent::new(me.actor(), "user.role_changed", "user", Some(user.id.to_string()))
-                .metadata(json!({
-                    "from": user.role.as_str(),
-                    "to": role.as_str(),
-                    "reason": reason,
-                    "sessions_revoked": ended,
-                })),
+            AuditEvent::new(
+                me.actor(),
+                "user.role_changed",
+                "user",
+                Some(user.id.to_string()),
+            )
+            .metadata(json!({
+                "from": user.role.as_str(),
+                "to": role.as_str(),
+                "reason": reason,
+                "sessions_revoked": ended,
+            })),
         )
         .await?;
         RoleChangeOutcome::Changed
@@ -196,8 +213,9 @@ async fn decide(me: imp::Identity, request_id: Uuid, approve: bool) -> Result<()
     };
     audit::record(
         &mut tx,
-        AuditEvent::new(me.actor(), action, "user", Some(user.id.to_string()))
-            .metadata(json!({ "request_id": request.id.to_string(), "to": request.to_role.as_str() })),
+        AuditEvent::new(me.actor(), action, "user", Some(user.id.to_string())).metadata(
+            json!({ "request_id": request.id.to_string(), "to": request.to_role.as_str() }),
+        ),
     )
     .await?;
     if approve {
@@ -205,13 +223,18 @@ async fn decide(me: imp::Identity, request_id: Uuid, approve: bool) -> Result<()
         let ended = sessions::revoke_all_of(&mut tx, user.id, None, "role changed").await?;
         audit::record(
             &mut tx,
-            AuditEvent::new(me.actor(), "user.role_changed", "user", Some(user.id.to_string()))
-                .metadata(json!({
-                    "from": user.role.as_str(),
-                    "to": request.to_role.as_str(),
-                    "request_id": request.id.to_string(),
-                    "sessions_revoked": ended,
-                })),
+            AuditEvent::new(
+                me.actor(),
+                "user.role_changed",
+                "user",
+                Some(user.id.to_string()),
+            )
+            .metadata(json!({
+                "from": user.role.as_str(),
+                "to": request.to_role.as_str(),
+                "request_id": request.id.to_string(),
+                "sessions_revoked": ended,
+            })),
         )
         .await?;
     }
@@ -230,14 +253,22 @@ pub async fn deactivate_user(user_id: Uuid) -> Result<(), AppError> {
     let mut tx = state.db.begin().await?;
     let user = users::lock(&mut tx, user_id).await?;
     if !user.is_active {
-        return Err(AppError::Conflict(format!("{} is already inactive.", user.username)));
+        return Err(AppError::Conflict(format!(
+            "{} is already inactive.",
+            user.username
+        )));
     }
     users::set_active(&mut tx, user.id, false).await?;
     let ended = sessions::revoke_all_of(&mut tx, user.id, None, "user deactivated").await?;
     audit::record(
         &mut tx,
-        AuditEvent::new(me.actor(), "user.deactivate", "user", Some(user.id.to_string()))
-            .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
+        AuditEvent::new(
+            me.actor(),
+            "user.deactivate",
+            "user",
+            Some(user.id.to_string()),
+        )
+        .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
     )
     .await?;
     tx.commit().await?;
@@ -253,13 +284,21 @@ pub async fn activate_user(user_id: Uuid) -> Result<(), AppError> {
     let mut tx = state.db.begin().await?;
     let user = users::lock(&mut tx, user_id).await?;
     if user.is_active {
-        return Err(AppError::Conflict(format!("{} is already active.", user.username)));
+        return Err(AppError::Conflict(format!(
+            "{} is already active.",
+            user.username
+        )));
     }
     users::set_active(&mut tx, user.id, true).await?;
     audit::record(
         &mut tx,
-        AuditEvent::new(me.actor(), "user.activate", "user", Some(user.id.to_string()))
-            .metadata(json!({ "username": user.username })),
+        AuditEvent::new(
+            me.actor(),
+            "user.activate",
+            "user",
+            Some(user.id.to_string()),
+        )
+        .metadata(json!({ "username": user.username })),
     )
     .await?;
     tx.commit().await?;
@@ -305,9 +344,14 @@ pub async fn reset_password(user_id: Uuid, password: String) -> Result<(), AppEr
     let ended = sessions::revoke_all_of(&mut tx, user.id, keep, "password reset").await?;
     audit::record(
         &mut tx,
-        AuditEvent::new(me.actor(), "user.password_reset", "user", Some(user.id.to_string()))
-            .severity("notice")
-            .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
+        AuditEvent::new(
+            me.actor(),
+            "user.password_reset",
+            "user",
+            Some(user.id.to_string()),
+        )
+        .severity("notice")
+        .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
     )
     .await?;
     tx.commit().await?;
@@ -326,9 +370,14 @@ pub async fn reset_two_factor(user_id: Uuid) -> Result<(), AppError> {
     twofactor::disable(&mut tx, user.id).await?;
     audit::record(
         &mut tx,
-        AuditEvent::new(me.actor(), "user.2fa_reset", "user", Some(user.id.to_string()))
-            .severity("notice")
-            .metadata(json!({ "username": user.username })),
+        AuditEvent::new(
+            me.actor(),
+            "user.2fa_reset",
+            "user",
+            Some(user.id.to_string()),
+        )
+        .severity("notice")
+        .metadata(json!({ "username": user.username })),
     )
     .await?;
     tx.commit().await?;

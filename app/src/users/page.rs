@@ -22,14 +22,41 @@ use crate::{
 /// A change an admin has asked for and is asked to confirm.
 #[derive(Debug, Clone, PartialEq)]
 enum Op {
-    ChangeRole { user: String, id: Uuid, role: String, reason: String },
-    Deactivate { user: String, id: Uuid },
-    Activate { user: String, id: Uuid },
-    Unlock { user: String, id: Uuid },
-    ResetPassword { user: String, id: Uuid, password: String },
-    ResetTwoFactor { user: String, id: Uuid },
-    Approve { user: String, id: Uuid },
-    Reject { user: String, id: Uuid },
+    ChangeRole {
+        user: String,
+        id: Uuid,
+        role: String,
+        reason: String,
+    },
+    Deactivate {
+        user: String,
+        id: Uuid,
+    },
+    Activate {
+        user: String,
+        id: Uuid,
+    },
+    Unlock {
+        user: String,
+        id: Uuid,
+    },
+    ResetPassword {
+        user: String,
+        id: Uuid,
+        password: String,
+    },
+    ResetTwoFactor {
+        user: String,
+        id: Uuid,
+    },
+    Approve {
+        user: String,
+        id: Uuid,
+    },
+    Reject {
+        user: String,
+        id: Uuid,
+    },
 }
 
 impl Op {
@@ -59,14 +86,17 @@ impl Op {
 
     async fn run(self) -> Result<String, AppError> {
         Ok(match self {
-            Op::ChangeRole { user, id, role, reason } => {
-                match change_role(id, role.clone(), reason).await? {
-                    RoleChangeOutcome::Changed => format!("{user} is now {role}."),
-                    RoleChangeOutcome::Pending => {
-                        format!("Request filed: {user} becomes {role} once another admin approves.")
-                    }
+            Op::ChangeRole {
+                user,
+                id,
+                role,
+                reason,
+            } => match change_role(id, role.clone(), reason).await? {
+                RoleChangeOutcome::Changed => format!("{user} is now {role}."),
+                RoleChangeOutcome::Pending => {
+                    format!("Request filed: {user} becomes {role} once another admin approves.")
                 }
-            }
+            },
             Op::Deactivate { user, id } => {
                 deactivate_user(id).await?;
                 format!("{user} is deactivated and signed out.")
@@ -180,7 +210,10 @@ fn Outcome(run: Action<Op, Result<String, AppError>>) -> impl IntoView {
 
 /// Asks before a change runs.
 #[component]
-fn Confirm(confirming: RwSignal<Option<Op>>, run: Action<Op, Result<String, AppError>>) -> impl IntoView {
+fn Confirm(
+    confirming: RwSignal<Option<Op>>,
+    run: Action<Op, Result<String, AppError>>,
+) -> impl IntoView {
     view! {
         {move || confirming.get().map(|op| {
             let question = op.question();
@@ -249,10 +282,16 @@ fn Overview(
 }
 
 #[component]
-fn UserLine(user: UserRow, manage: bool, own: bool, confirming: RwSignal<Option<Op>>) -> impl IntoView {
+fn UserLine(
+    user: UserRow,
+    manage: bool,
+    own: bool,
+    confirming: RwSignal<Option<Op>>,
+) -> impl IntoView {
     let yes_no = |b: bool| if b { "yes" } else { "no" };
     let actions = (manage && !own).then(|| view! { <UserActions user=user.clone() confirming/> });
-    let own_note = (manage && own).then(|| view! { <td class="text-sm text-slate-500">"(you)"</td> });
+    let own_note =
+        (manage && own).then(|| view! { <td class="text-sm text-slate-500">"(you)"</td> });
     view! {
         <tr>
             <td>{user.username.clone()}</td>

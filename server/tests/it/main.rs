@@ -9,3 +9,4 @@ mod http;
 mod matrix;
 mod schema;
 mod twofactor;
+mod users;

@@ -112,7 +112,10 @@ pub async fn list_live(db: &PgPool) -> sqlx::Result<Vec<crate::sessions::Session
 }
 
 /// The owner of a live session, if it is live.
-pub async fn owner_of_live(conn: &mut PgConnection, session_id: Uuid) -> sqlx::Result<Option<Uuid>> {
+pub async fn owner_of_live(
+    conn: &mut PgConnection,
+    session_id: Uuid,
+) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar(
         "SELECT user_id FROM deltran.sessions \
          WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()",

@@ -121,7 +121,11 @@ pub async fn other_active_admins(
     .await
 }
 
-pub async fn set_role(tx: &mut Transaction<'_, Postgres>, id: Uuid, role: Role) -> sqlx::Result<()> {
+pub async fn set_role(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    role: Role,
+) -> sqlx::Result<()> {
     sqlx::query("UPDATE deltran.users SET role = $2 WHERE id = $1")
         .bind(id)
         .bind(role)
@@ -188,9 +192,10 @@ pub async fn request_role_change(
     .fetch_one(&mut **tx)
     .await;
     inserted.map_err(|err| match violated_constraint(&err) {
-        Some("role_change_requests_one_pending_key") => {
-            AppError::Conflict(format!("{} already has a pending role change.", user.username))
-        }
+        Some("role_change_requests_one_pending_key") => AppError::Conflict(format!(
+            "{} already has a pending role change.",
+            user.username
+        )),
         _ => err.into(),
     })
 }
