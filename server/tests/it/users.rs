@@ -516,3 +516,40 @@ async fn password_and_2fa_resets_and_session_revocation_are_audited() {
     assert_eq!(audit_count(&t.pool, "session.revoke", Some(id)).await, 1);
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn the_pages_render_on_the_server_for_admins_and_refuse_viewers() {
+    let t = seeded().await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let admin = signed_in(&app, "admin", DEMO_PASSWORD).await;
+    let page = |c: &reqwest::Client, path: &str| c.get(app.url(path)).send();
+    let html = page(&admin, "/users").await.unwrap().text().await.unwrap();
+    assert!(html.contains(r#"aria-label="Users""#), "{html}");
+    assert!(
+        html.contains("Last sign-in") && html.contains(">operator<"),
+        "users are listed"
+    );
+    assert!(html.contains("Create user"));
+    assert!(
+        html.contains(r#"href="/sessions""#),
+        "admins see the Sessions link"
+    );
+    let html = page(&admin, "/sessions")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"aria-label="Sessions""#), "{html}");
+    assert!(html.contains("Revoke all of this user"));
+
+    let viewer = signed_in(&app, "viewer", DEMO_PASSWORD).await;
+    let html = page(&viewer, "/users").await.unwrap().text().await.unwrap();
+    assert!(html.contains("You do not have permission"), "{html}");
+    assert!(!html.contains(r#"aria-label="Users""#));
+    assert!(
+        !html.contains(r#"href="/users""#),
+        "no Users link for viewers"
+    );
+    t.drop_db().await;
+}
