@@ -7,6 +7,8 @@ pub mod dashboard;
 pub mod domain;
 pub mod error;
 pub mod profile;
+pub mod sessions;
+pub mod users;
 
 #[cfg(feature = "ssr")]
 pub mod backend;
@@ -79,6 +81,8 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=SignedIn ssr=SsrMode::Async>
                     <Route path=path!("/") view=dashboard::page::DashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("/profile") view=profile::page::ProfilePage ssr=SsrMode::Async/>
+                    <Route path=path!("/users") view=users::page::UsersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/sessions") view=sessions::page::SessionsPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

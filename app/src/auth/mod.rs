@@ -166,6 +166,34 @@ pub const SERVER_FNS: &[(&str, Option<Permission>)] = &[
         "/api/profile/revoke_own_session",
         Some(Permission::SelfService),
     ),
+    ("/api/users/list_users", Some(Permission::UsersView)),
+    ("/api/users/create_user", Some(Permission::UsersManage)),
+    ("/api/users/change_role", Some(Permission::UsersManage)),
+    (
+        "/api/users/approve_role_change",
+        Some(Permission::UsersManage),
+    ),
+    (
+        "/api/users/reject_role_change",
+        Some(Permission::UsersManage),
+    ),
+    ("/api/users/deactivate_user", Some(Permission::UsersManage)),
+    ("/api/users/activate_user", Some(Permission::UsersManage)),
+    ("/api/users/unlock_user", Some(Permission::UsersManage)),
+    ("/api/users/reset_password", Some(Permission::UsersManage)),
+    ("/api/users/reset_two_factor", Some(Permission::UsersManage)),
+    (
+        "/api/sessions/list_sessions",
+        Some(Permission::SessionsManage),
+    ),
+    (
+        "/api/sessions/revoke_session",
+        Some(Permission::SessionsManage),
+    ),
+    (
+        "/api/sessions/revoke_user_sessions",
+        Some(Permission::SessionsManage),
+    ),
 ];
 
 /// The signed-in user, as the browser sees them.

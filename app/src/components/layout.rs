@@ -10,6 +10,8 @@ use crate::auth::{api::Logout, Me, Permission};
 /// here only once it works end to end.
 const NAV: &[(&str, &str, Permission)] = &[
     ("Dashboard", "/", Permission::DashboardView),
+    ("Users", "/users", Permission::UsersView),
+    ("Sessions", "/sessions", Permission::SessionsManage),
     ("Profile", "/profile", Permission::SelfService),
 ];
 

@@ -10,3 +10,4 @@ mod matrix;
 mod profile;
 mod schema;
 mod twofactor;
+mod users;

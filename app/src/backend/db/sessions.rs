@@ -97,3 +97,30 @@ pub async fn revoke_all_of(
     .await?
     .rows_affected())
 }
+
+/// Every live session (neither revoked nor expired), most recently active first.
+pub async fn list_live(db: &PgPool) -> sqlx::Result<Vec<crate::sessions::SessionRow>> {
+    sqlx::query_as(
+        "SELECT s.id, s.user_id, u.username, s.kind, host(s.ip_address) AS ip_address, \
+                s.user_agent, s.created_at, s.last_activity_at, s.expires_at \
+         FROM deltran.sessions s JOIN deltran.users u ON u.id = s.user_id \
+         WHERE s.revoked_at IS NULL AND s.expires_at > now() \
+         ORDER BY s.last_activity_at DESC, s.id LIMIT 1000",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The owner of a live session, if it is live.
+pub async fn owner_of_live(
+    conn: &mut PgConnection,
+    session_id: Uuid,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT user_id FROM deltran.sessions \
+         WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()",
+    )
+    .bind(session_id)
+    .fetch_optional(conn)
+    .await
+}

@@ -1,0 +1,82 @@
+//! The Sessions page's server functions, all under sessions.manage; revocations are audited
+//! in the same transaction as `session.revoke`.
+
+use leptos::prelude::*;
+use uuid::Uuid;
+
+use super::SessionRow;
+use crate::error::AppError;
+
+/// Every live session. Permission: sessions.manage.
+#[server(prefix = "/api/sessions", endpoint = "list_sessions")]
+pub async fn list_sessions() -> Result<Vec<SessionRow>, AppError> {
+    use crate::{auth::Permission, backend::auth::require};
+    require(Permission::SessionsManage).await?;
+    let state = crate::backend::state::current()?;
+    Ok(crate::backend::db::sessions::list_live(&state.db).await?)
+}
+
+/// Revokes one live session; `NotFound` if it is not live. Permission: sessions.manage.
+#[server(prefix = "/api/sessions", endpoint = "revoke_session")]
+pub async fn revoke_session(session_id: Uuid) -> Result<(), AppError> {
+    use crate::{
+        auth::Permission,
+        backend::{
+            audit::{self, AuditEvent},
+            auth::require,
+            db::sessions,
+        },
+    };
+    let me = require(Permission::SessionsManage).await?;
+    let state = crate::backend::state::current()?;
+    let mut tx = state.db.begin().await?;
+    let owner = sessions::owner_of_live(&mut tx, session_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    sessions::revoke(&mut tx, session_id, "revoked by an admin").await?;
+    audit::record(
+        &mut tx,
+        AuditEvent::new(
+            me.actor(),
+            "session.revoke",
+            "session",
+            Some(session_id.to_string()),
+        )
+        .metadata(serde_json::json!({ "user_id": owner.to_string() })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Revokes every live session of a user (but not the caller's own current one); returns how
+/// many. Permission: sessions.manage.
+#[server(prefix = "/api/sessions", endpoint = "revoke_user_sessions")]
+pub async fn revoke_user_sessions(user_id: Uuid) -> Result<u64, AppError> {
+    use crate::{
+        auth::Permission,
+        backend::{
+            audit::{self, AuditEvent},
+            auth::require,
+            db::sessions,
+        },
+    };
+    let me = require(Permission::SessionsManage).await?;
+    let state = crate::backend::state::current()?;
+    let mut tx = state.db.begin().await?;
+    let keep = (user_id == me.user_id).then_some(me.session_id);
+    let n = sessions::revoke_all_of(&mut tx, user_id, keep, "revoked by an admin").await?;
+    audit::record(
+        &mut tx,
+        AuditEvent::new(
+            me.actor(),
+            "session.revoke",
+            "user",
+            Some(user_id.to_string()),
+        )
+        .metadata(serde_json::json!({ "all_of_user": true, "sessions_revoked": n })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(n)
+}

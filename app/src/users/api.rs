@@ -1,0 +1,385 @@
+//! The Users page's server functions. Reading needs users.view; every change needs
+//! users.manage and commits together with its audit row.
+
+use leptos::prelude::*;
+use uuid::Uuid;
+
+use super::{RoleChangeOutcome, UsersOverview};
+use crate::error::AppError;
+
+#[cfg(feature = "ssr")]
+mod imp {
+    pub use crate::{
+        auth::Permission,
+        backend::{
+            audit::{self, AuditEvent},
+            auth::{require, Identity},
+            db::{sessions, twofactor, users},
+            passwords, state,
+        },
+        domain::Role,
+        error::AppError,
+    };
+    pub use serde_json::json;
+
+    /// Refuses changes an admin makes to their own account from this page (they could lock
+    /// themselves out; their own profile is the place for that).
+    pub fn not_self(me: &Identity, user_id: uuid::Uuid, what: &str) -> Result<(), AppError> {
+        if me.user_id == user_id {
+            return Err(AppError::Conflict(format!(
+                "You cannot {what} your own account."
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn check_password(password: &str) -> Result<(), AppError> {
+        passwords::check_strength(password).map_err(|m| AppError::field("password", m))
+    }
+}
+
+/// Every user and the pending role changes. Permission: users.view.
+#[server(prefix = "/api/users", endpoint = "list_users")]
+pub async fn list_users() -> Result<UsersOverview, AppError> {
+    use imp::*;
+    require(Permission::UsersView).await?;
+    let state = state::current()?;
+    Ok(UsersOverview {
+        users: users::list(&state.db).await?,
+        pending: users::pending_role_changes(&state.db).await?,
+    })
+}
+
+/// Creates a user. A taken username or e-mail, a malformed field or a weak password is a
+/// field error and writes nothing. Permission: users.manage.
+#[server(prefix = "/api/users", endpoint = "create_user")]
+pub async fn create_user(
+    username: String,
+    email: String,
+    role: String,
+    password: String,
+) -> Result<Uuid, AppError> {
+    use imp::*;
+    let me = require(Permission::UsersManage).await?;
+    let mut errors = std::collections::BTreeMap::new();
+    let username = crate::domain::parse_username(&username)
+        .map_err(|e| errors.insert("username".to_string(), e.to_string()))
+        .ok();
+    let email = crate::domain::parse_email(&email)
+        .map_err(|e| errors.insert("email".to_string(), e.to_string()))
+        .ok();
+    let role = role
+        .parse::<Role>()
+        .map_err(|e| errors.insert("role".to_string(), e.to_string()))
+        .ok();
+    if let Err(m) = passwords::check_strength(&password) {
+        errors.insert("password".to_string(), m);
+    }
+    let (Some(username), Some(email), Some(role), true) =
+        (username, email, role, errors.is_empty())
+    else {
+        return Err(AppError::Validation {
+            field_errors: errors,
+        });
+    };
+    let state = state::current()?;
+    let password_hash = passwords::hash(password).await?;
+    let mut tx = state.db.begin().await?;
+    let new = users::NewUser {
+        username,
+        email,
+        role,
+        password_hash,
+    };
+    let id = users::create(&mut tx, &new, me.actor()).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Changes a user's role. Raising to admin only files a request that another admin must
+/// approve; any other change takes effect at once and ends the user's sessions.
+/// Permission: users.manage.
+#[server(prefix = "/api/users", endpoint = "change_role")]
+pub async fn change_role(
+    user_id: Uuid,
+    role: String,
+    reason: String,
+) -> Result<RoleChangeOutcome, AppError> {
+    use imp::*;
+    let me = require(Permission::UsersManage).await?;
+    let role: Role = role
+        .parse()
+        .map_err(|e: crate::domain::ParseError| AppError::field("role", e.to_string()))?;
+    let reason = reason.trim().to_string();
+    if reason.is_empty() {
+        return Err(AppError::field("reason", "give a reason for the change"));
+    }
+    not_self(&me, user_id, "change the role of")?;
+    let state = state::current()?;
+    let mut tx = state.db.begin().await?;
+    let user = users::lock(&mut tx, user_id).await?;
+    if user.role == role {
+        return Err(AppError::field(
+            "role",
+            format!("{} is already {role}", user.username),
+        ));
+    }
+    let outcome = if role == Role::Admin {
+        let request = users::request_role_change(&mut tx, &user, role, &reason, me.user_id).await?;
+        audit::record(
+            &mut tx,
+            AuditEvent::new(
+                me.actor(),
+                "user.role_change_requested",
+                "user",
+                Some(user.id.to_string()),
+            )
+            .metadata(json!({
+                "request_id": request.to_string(),
+                "from": user.role.as_str(),
+                "to": role.as_str(),
+                "reason": reason,
+            })),
+        )
+        .await?;
+        RoleChangeOutcome::Pending
+    } else {
+        if user.role == Role::Admin && users::other_active_admins(&mut tx, user.id).await? == 0 {
+            return Err(AppError::Conflict(
+                "The last active admin keeps the admin role.".into(),
+            ));
+        }
+        users::set_role(&mut tx, user.id, role).await?;
+        let ended = sessions::revoke_all_of(&mut tx, user.id, None, "role changed").await?;
+        audit::record(
+            &mut tx,
+            AuditEvent::new(
+                me.actor(),
+                "user.role_changed",
+                "user",
+                Some(user.id.to_string()),
+            )
+            .metadata(json!({
+                "from": user.role.as_str(),
+                "to": role.as_str(),
+                "reason": reason,
+                "sessions_revoked": ended,
+            })),
+        )
+        .await?;
+        RoleChangeOutcome::Changed
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Approves another admin's pending role change: the role takes effect and the user's
+/// sessions end. Nobody approves their own request, nor a change of their own role.
+/// Permission: users.manage.
+#[server(prefix = "/api/users", endpoint = "approve_role_change")]
+pub async fn approve_role_change(request_id: Uuid) -> Result<(), AppError> {
+    use imp::*;
+    let me = require(Permission::UsersManage).await?;
+    decide(me, request_id, true).await
+}
+
+/// Rejects a pending role change (someone else's). Permission: users.manage.
+#[server(prefix = "/api/users", endpoint = "reject_role_change")]
+pub async fn reject_role_change(request_id: Uuid) -> Result<(), AppError> {
+    use imp::*;
+    let me = require(Permission::UsersManage).await?;
+    decide(me, request_id, false).await
+}
+
+#[cfg(feature = "ssr")]
+async fn decide(me: imp::Identity, request_id: Uuid, approve: bool) -> Result<(), AppError> {
+    use imp::*;
+    let state = state::current()?;
+    let mut tx = state.db.begin().await?;
+    let request = users::lock_pending_request(&mut tx, request_id).await?;
+    if request.requested_by == me.user_id {
+        return Err(AppError::Conflict(
+            "You cannot decide your own request; another admin must.".into(),
+        ));
+    }
+    not_self(&me, request.user_id, "decide a role change of")?;
+    let user = users::lock(&mut tx, request.user_id).await?;
+    let status = if approve { "approved" } else { "rejected" };
+    users::decide_role_change(&mut tx, request.id, status, me.user_id).await?;
+    let action = if approve {
+        "user.role_change_approved"
+    } else {
+        "user.role_change_rejected"
+    };
+    audit::record(
+        &mut tx,
+        AuditEvent::new(me.actor(), action, "user", Some(user.id.to_string())).metadata(
+            json!({ "request_id": request.id.to_string(), "to": request.to_role.as_str() }),
+        ),
+    )
+    .await?;
+    if approve {
+        users::set_role(&mut tx, user.id, request.to_role).await?;
+        let ended = sessions::revoke_all_of(&mut tx, user.id, None, "role changed").await?;
+        audit::record(
+            &mut tx,
+            AuditEvent::new(
+                me.actor(),
+                "user.role_changed",
+                "user",
+                Some(user.id.to_string()),
+            )
+            .metadata(json!({
+                "from": user.role.as_str(),
+                "to": request.to_role.as_str(),
+                "request_id": request.id.to_string(),
+                "sessions_revoked": ended,
+            })),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Deactivates a user: they can no longer sign in and every session of theirs ends.
+/// Permission: users.manage.
+#[server(prefix = "/api/users", endpoint = "deactivate_user")]
+pub async fn deactivate_user(user_id: Uuid) -> Result<(), AppError> {
+    use imp::*;
+    let me = require(Permission::UsersManage).await?;
+    not_self(&me, user_id, "deactivate")?;
+    let state = state::current()?;
+    let mut tx = state.db.begin().await?;
+    let user = users::lock(&mut tx, user_id).await?;
+    if !user.is_active {
+        return Err(AppError::Conflict(format!(
+            "{} is already inactive.",
+            user.username
+        )));
+    }
+    users::set_active(&mut tx, user.id, false).await?;
+    let ended = sessions::revoke_all_of(&mut tx, user.id, None, "user deactivated").await?;
+    audit::record(
+        &mut tx,
+        AuditEvent::new(
+            me.actor(),
+            "user.deactivate",
+            "user",
+            Some(user.id.to_string()),
+        )
+        .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Reactivates a user. Permission: users.manage.
+#[server(prefix = "/api/users", endpoint = "activate_user")]
+pub async fn activate_user(user_id: Uuid) -> Result<(), AppError> {
+    use imp::*;
+    let me = require(Permission::UsersManage).await?;
+    let state = state::current()?;
+    let mut tx = state.db.begin().await?;
+    let user = users::lock(&mut tx, user_id).await?;
+    if user.is_active {
+        return Err(AppError::Conflict(format!(
+            "{} is already active.",
+            user.username
+        )));
+    }
+    users::set_active(&mut tx, user.id, true).await?;
+    audit::record(
+        &mut tx,
+        AuditEvent::new(
+            me.actor(),
+            "user.activate",
+            "user",
+            Some(user.id.to_string()),
+        )
+        .metadata(json!({ "username": user.username })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Ends a sign-in lockout: clears it in Postgres and deletes the Redis failure counter.
+/// Permission: users.manage.
+#[server(prefix = "/api/users", endpoint = "unlock_user")]
+pub async fn unlock_user(user_id: Uuid) -> Result<(), AppError> {
+    use imp::*;
+    let me = require(Permission::UsersManage).await?;
+    let state = state::current()?;
+    let mut tx = state.db.begin().await?;
+    let user = users::lock(&mut tx, user_id).await?;
+    users::unlock(&mut tx, user.id).await?;
+    audit::record(
+        &mut tx,
+        AuditEvent::new(me.actor(), "user.unlock", "user", Some(user.id.to_string()))
+            .metadata(json!({ "username": user.username })),
+    )
+    .await?;
+    // Redis before the commit: if Redis is down the unlock fails as a whole.
+    let mut redis = state.redis.clone();
+    redis::AsyncCommands::del::<_, ()>(&mut redis, format!("deltran:login:fail:{}", user.username))
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sets a new password for a user and ends their sessions. Permission: users.manage.
+#[server(prefix = "/api/users", endpoint = "reset_password")]
+pub async fn reset_password(user_id: Uuid, password: String) -> Result<(), AppError> {
+    use imp::*;
+    let me = require(Permission::UsersManage).await?;
+    check_password(&password)?;
+    let state = state::current()?;
+    let password_hash = passwords::hash(password).await?;
+    let mut tx = state.db.begin().await?;
+    let user = users::lock(&mut tx, user_id).await?;
+    users::set_password_hash(&mut tx, user.id, &password_hash).await?;
+    let keep = (user.id == me.user_id).then_some(me.session_id);
+    let ended = sessions::revoke_all_of(&mut tx, user.id, keep, "password reset").await?;
+    audit::record(
+        &mut tx,
+        AuditEvent::new(
+            me.actor(),
+            "user.password_reset",
+            "user",
+            Some(user.id.to_string()),
+        )
+        .severity("notice")
+        .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Turns a user's two-factor sign-in off (secret and recovery codes forgotten), so they can
+/// enrol again. Permission: users.manage.
+#[server(prefix = "/api/users", endpoint = "reset_two_factor")]
+pub async fn reset_two_factor(user_id: Uuid) -> Result<(), AppError> {
+    use imp::*;
+    let me = require(Permission::UsersManage).await?;
+    let state = state::current()?;
+    let mut tx = state.db.begin().await?;
+    let user = users::lock(&mut tx, user_id).await?;
+    twofactor::disable(&mut tx, user.id).await?;
+    audit::record(
+        &mut tx,
+        AuditEvent::new(
+            me.actor(),
+            "user.2fa_reset",
+            "user",
+            Some(user.id.to_string()),
+        )
+        .severity("notice")
+        .metadata(json!({ "username": user.username })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,491 @@
+//! The Users page: the table for users.view, and for users.manage the create form, the
+//! per-user actions (each confirmed before it runs) and the pending role changes.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use uuid::Uuid;
+
+use super::{
+    api::{
+        activate_user, approve_role_change, change_role, deactivate_user, list_users,
+        reject_role_change, reset_password, reset_two_factor, unlock_user, CreateUser,
+    },
+    format_time, RoleChangeOutcome, RoleChangeRequest, UserRow, UsersOverview,
+};
+use crate::{
+    auth::{Me, Permission},
+    components::{ErrorPanel, Loading},
+    domain::Role,
+    error::AppError,
+};
+
+/// A change an admin has asked for and is asked to confirm.
+#[derive(Debug, Clone, PartialEq)]
+enum Op {
+    ChangeRole {
+        user: String,
+        id: Uuid,
+        role: String,
+        reason: String,
+    },
+    Deactivate {
+        user: String,
+        id: Uuid,
+    },
+    Activate {
+        user: String,
+        id: Uuid,
+    },
+    Unlock {
+        user: String,
+        id: Uuid,
+    },
+    ResetPassword {
+        user: String,
+        id: Uuid,
+        password: String,
+    },
+    ResetTwoFactor {
+        user: String,
+        id: Uuid,
+    },
+    Approve {
+        user: String,
+        id: Uuid,
+    },
+    Reject {
+        user: String,
+        id: Uuid,
+    },
+}
+
+impl Op {
+    fn question(&self) -> String {
+        match self {
+            Op::ChangeRole { user, role, .. } if role == "admin" => {
+                format!("Request that {user} become admin? Another admin must approve it.")
+            }
+            Op::ChangeRole { user, role, .. } => {
+                format!("Change {user}'s role to {role}? Their sessions will end.")
+            }
+            Op::Deactivate { user, .. } => {
+                format!("Deactivate {user}? They are signed out everywhere.")
+            }
+            Op::Activate { user, .. } => format!("Reactivate {user}?"),
+            Op::Unlock { user, .. } => format!("Unlock {user}'s sign-in?"),
+            Op::ResetPassword { user, .. } => {
+                format!("Set a new password for {user}? Their sessions will end.")
+            }
+            Op::ResetTwoFactor { user, .. } => {
+                format!("Turn off two-factor sign-in for {user}?")
+            }
+            Op::Approve { user, .. } => format!("Approve the role change of {user}?"),
+            Op::Reject { user, .. } => format!("Reject the role change of {user}?"),
+        }
+    }
+
+    async fn run(self) -> Result<String, AppError> {
+        Ok(match self {
+            Op::ChangeRole {
+                user,
+                id,
+                role,
+                reason,
+            } => match change_role(id, role.clone(), reason).await? {
+                RoleChangeOutcome::Changed => format!("{user} is now {role}."),
+                RoleChangeOutcome::Pending => {
+                    format!("Request filed: {user} becomes {role} once another admin approves.")
+                }
+            },
+            Op::Deactivate { user, id } => {
+                deactivate_user(id).await?;
+                format!("{user} is deactivated and signed out.")
+            }
+            Op::Activate { user, id } => {
+                activate_user(id).await?;
+                format!("{user} is active again.")
+            }
+            Op::Unlock { user, id } => {
+                unlock_user(id).await?;
+                format!("{user} is unlocked.")
+            }
+            Op::ResetPassword { user, id, password } => {
+                reset_password(id, password).await?;
+                format!("{user}'s password is reset.")
+            }
+            Op::ResetTwoFactor { user, id } => {
+                reset_two_factor(id).await?;
+                format!("{user}'s two-factor sign-in is off.")
+            }
+            Op::Approve { user, id } => {
+                approve_role_change(id).await?;
+                format!("Approved: {user}'s new role is in effect.")
+            }
+            Op::Reject { user, id } => {
+                reject_role_change(id).await?;
+                format!("Rejected the role change of {user}.")
+            }
+        })
+    }
+}
+
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    let me = use_context::<Me>();
+    let manage = me.as_ref().is_some_and(|m| m.can(Permission::UsersManage));
+    let my_name = me.map(|m| m.username).unwrap_or_default();
+    let version = RwSignal::new(0u32);
+    let overview = Resource::new(move || version.get(), |_| list_users());
+    let confirming = RwSignal::new(None::<Op>);
+    let run = Action::new(move |op: &Op| {
+        let op = op.clone();
+        async move {
+            let result = op.run().await;
+            if result.is_ok() {
+                version.update(|v| *v += 1);
+            }
+            result
+        }
+    });
+    let create = ServerAction::<CreateUser>::new();
+    Effect::new(move |_| {
+        if matches!(create.value().get(), Some(Ok(_))) {
+            version.update(|v| *v += 1);
+        }
+    });
+    let my_name = StoredValue::new(my_name);
+    view! {
+        <Title text="Users · DelTran Console"/>
+        <header class="mb-6">
+            <h1 class="text-2xl font-semibold">"Users"</h1>
+            <p class="text-sm text-slate-500 dark:text-slate-400">
+                "Console users, their roles and sign-in state. Raising a user to admin takes a second admin's approval."
+            </p>
+        </header>
+        <Outcome run/>
+        <Confirm confirming run/>
+        <Suspense fallback=|| view! { <Loading/> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
+                {move || Suspend::new(async move {
+                    overview
+                        .await
+                        .map(|o| {
+                            let name = my_name.get_value();
+                            view! { <Overview overview=o manage my_name=name confirming/> }
+                        })
+                })}
+            </ErrorBoundary>
+        </Suspense>
+        <Show when=move || manage>
+            <CreateForm create/>
+        </Show>
+    }
+}
+
+/// The outcome of the last confirmed change.
+#[component]
+fn Outcome(run: Action<Op, Result<String, AppError>>) -> impl IntoView {
+    view! {
+        <div role="status" class="mb-4">
+            {move || match run.value().get() {
+                Some(Ok(message)) => {
+                    view! { <p class="rounded bg-emerald-50 p-3 text-emerald-900 dark:bg-emerald-950 dark:text-emerald-100">{message}</p> }.into_any()
+                }
+                Some(Err(e)) => {
+                    let message = match &e {
+                        AppError::Validation { field_errors } => field_errors
+                            .iter()
+                            .map(|(f, m)| format!("{f}: {m}"))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                        other => other.to_string(),
+                    };
+                    view! { <p class="rounded bg-rose-50 p-3 text-rose-900 dark:bg-rose-950 dark:text-rose-100">{message}</p> }.into_any()
+                }
+                None => ().into_any(),
+            }}
+        </div>
+    }
+}
+
+/// Asks before a change runs.
+#[component]
+fn Confirm(
+    confirming: RwSignal<Option<Op>>,
+    run: Action<Op, Result<String, AppError>>,
+) -> impl IntoView {
+    view! {
+        {move || confirming.get().map(|op| {
+            let question = op.question();
+            view! {
+                <div role="alertdialog" aria-label="Confirm" class="card mb-4 border-amber-400">
+                    <p class="mb-3">{question}</p>
+                    <div class="flex gap-2">
+                        <button
+                            type="button"
+                            class="btn-primary"
+                            on:click=move |_| {
+                                run.dispatch(op.clone());
+                                confirming.set(None);
+                            }
+                        >
+                            "Confirm"
+                        </button>
+                        <button type="button" class="chip" on:click=move |_| confirming.set(None)>
+                            "Cancel"
+                        </button>
+                    </div>
+                </div>
+            }
+        })}
+    }
+}
+
+#[component]
+fn Overview(
+    overview: UsersOverview,
+    manage: bool,
+    my_name: String,
+    confirming: RwSignal<Option<Op>>,
+) -> impl IntoView {
+    let UsersOverview { users, pending } = overview;
+    let empty = users.is_empty();
+    view! {
+        <section class="card mb-6 overflow-x-auto">
+            <table class="data-table" aria-label="Users">
+                <thead>
+                    <tr>
+                        <th scope="col">"Username"</th>
+                        <th scope="col">"E-mail"</th>
+                        <th scope="col">"Role"</th>
+                        <th scope="col">"Active"</th>
+                        <th scope="col">"2FA"</th>
+                        <th scope="col">"Last sign-in"</th>
+                        <th scope="col">"Locked until"</th>
+                        {manage.then(|| view! { <th scope="col">"Actions"</th> })}
+                    </tr>
+                </thead>
+                <tbody>
+                    {empty.then(|| view! { <tr><td colspan="8">"No users."</td></tr> })}
+                    {users
+                        .into_iter()
+                        .map(|u| {
+                            let own = u.username == my_name;
+                            view! { <UserLine user=u manage own confirming/> }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </section>
+        <PendingRequests pending manage my_name confirming/>
+    }
+}
+
+#[component]
+fn UserLine(
+    user: UserRow,
+    manage: bool,
+    own: bool,
+    confirming: RwSignal<Option<Op>>,
+) -> impl IntoView {
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let actions = (manage && !own).then(|| view! { <UserActions user=user.clone() confirming/> });
+    let own_note =
+        (manage && own).then(|| view! { <td class="text-sm text-slate-500">"(you)"</td> });
+    view! {
+        <tr>
+            <td>{user.username.clone()}</td>
+            <td>{user.email.clone()}</td>
+            <td>{user.role.as_str()}</td>
+            <td>{yes_no(user.is_active)}</td>
+            <td>{yes_no(user.is_2fa_enabled)}</td>
+            <td>{format_time(user.last_login_at)}</td>
+            <td>{format_time(user.locked_until)}</td>
+            {actions}
+            {own_note}
+        </tr>
+    }
+}
+
+/// One user's actions: each fills `confirming`, and runs only once confirmed.
+#[component]
+fn UserActions(user: UserRow, confirming: RwSignal<Option<Op>>) -> impl IntoView {
+    let name = user.username.clone();
+    let id = user.id;
+    let role = RwSignal::new(user.role.as_str().to_string());
+    let reason = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let n = StoredValue::new(name.clone());
+    let ask = move |op: Op| confirming.set(Some(op));
+    let active = user.is_active;
+    let locked = user.locked_until.is_some();
+    let two_factor = user.is_2fa_enabled;
+    view! {
+        <td>
+            <details>
+                <summary class="cursor-pointer">"Manage " {name.clone()}</summary>
+                <div class="space-y-2 mt-2 min-w-64">
+                    <div class="flex flex-wrap gap-1 items-end">
+                        <label class="text-sm">
+                            "New role"
+                            <select class="field" prop:value=move || role.get() on:change=move |ev| role.set(event_target_value(&ev))>
+                                {Role::ALL.into_iter().map(|r| view! { <option value=r.as_str() selected=r == user.role>{r.as_str()}</option> }).collect_view()}
+                            </select>
+                        </label>
+                        <label class="text-sm">
+                            "Reason"
+                            <input class="field" bind:value=reason/>
+                        </label>
+                        <button type="button" class="chip" on:click=move |_| ask(Op::ChangeRole { user: n.get_value(), id, role: role.get(), reason: reason.get() })>
+                            "Change role"
+                        </button>
+                    </div>
+                    <div class="flex flex-wrap gap-1">
+                        {if active {
+                            view! { <button type="button" class="chip" on:click=move |_| ask(Op::Deactivate { user: n.get_value(), id })>"Deactivate"</button> }.into_any()
+                        } else {
+                            view! { <button type="button" class="chip" on:click=move |_| ask(Op::Activate { user: n.get_value(), id })>"Reactivate"</button> }.into_any()
+                        }}
+                        {locked.then(|| view! { <button type="button" class="chip" on:click=move |_| ask(Op::Unlock { user: n.get_value(), id })>"Unlock"</button> })}
+                        {two_factor.then(|| view! { <button type="button" class="chip" on:click=move |_| ask(Op::ResetTwoFactor { user: n.get_value(), id })>"Reset 2FA"</button> })}
+                    </div>
+                    <div class="flex flex-wrap gap-1 items-end">
+                        <label class="text-sm">
+                            "New password"
+                            <input class="field" type="password" autocomplete="new-password" bind:value=password/>
+                        </label>
+                        <button type="button" class="chip" on:click=move |_| ask(Op::ResetPassword { user: n.get_value(), id, password: password.get() })>
+                            "Reset password"
+                        </button>
+                    </div>
+                </div>
+            </details>
+        </td>
+    }
+}
+
+#[component]
+fn PendingRequests(
+    pending: Vec<RoleChangeRequest>,
+    manage: bool,
+    my_name: String,
+    confirming: RwSignal<Option<Op>>,
+) -> impl IntoView {
+    let empty = pending.is_empty();
+    view! {
+        <section class="card mb-6 overflow-x-auto">
+            <h2 class="text-lg font-semibold mb-3">"Pending role changes"</h2>
+            <table class="data-table" aria-label="Pending role changes">
+                <thead>
+                    <tr>
+                        <th scope="col">"User"</th>
+                        <th scope="col">"From"</th>
+                        <th scope="col">"To"</th>
+                        <th scope="col">"Reason"</th>
+                        <th scope="col">"Requested by"</th>
+                        <th scope="col">"Requested"</th>
+                        {manage.then(|| view! { <th scope="col">"Decision"</th> })}
+                    </tr>
+                </thead>
+                <tbody>
+                    {empty.then(|| view! { <tr><td colspan="7">"No pending role changes."</td></tr> })}
+                    {pending
+                        .into_iter()
+                        .map(|r| {
+                            let own = r.requested_by == my_name || r.username == my_name;
+                            let user = StoredValue::new(r.username.clone());
+                            let id = r.id;
+                            let decision = manage.then(|| {
+                                if own {
+                                    view! { <td class="text-sm text-slate-500">"Awaiting another admin"</td> }.into_any()
+                                } else {
+                                    view! {
+                                        <td class="flex gap-1">
+                                            <button type="button" class="chip" on:click=move |_| confirming.set(Some(Op::Approve { user: user.get_value(), id }))>"Approve"</button>
+                                            <button type="button" class="chip" on:click=move |_| confirming.set(Some(Op::Reject { user: user.get_value(), id }))>"Reject"</button>
+                                        </td>
+                                    }.into_any()
+                                }
+                            });
+                            view! {
+                                <tr>
+                                    <td>{r.username.clone()}</td>
+                                    <td>{r.from_role.as_str()}</td>
+                                    <td>{r.to_role.as_str()}</td>
+                                    <td>{r.reason.clone()}</td>
+                                    <td>{r.requested_by.clone()}</td>
+                                    <td>{format_time(Some(r.requested_at))}</td>
+                                    {decision}
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+/// Creating a user; errors appear beside their fields.
+#[component]
+fn CreateForm(create: ServerAction<CreateUser>) -> impl IntoView {
+    let value = create.value();
+    let field_error = move |field: &'static str| {
+        move || match value.get() {
+            Some(Err(AppError::Validation { field_errors })) => field_errors.get(field).cloned(),
+            _ => None,
+        }
+    };
+    let other_error = move || match value.get() {
+        Some(Err(AppError::Validation { .. })) | Some(Ok(_)) | None => None,
+        Some(Err(e)) => Some(e.to_string()),
+    };
+    let created = move || matches!(value.get(), Some(Ok(_)));
+    let field = move |id: &'static str, label: &'static str, kind: &'static str| {
+        let error = field_error(id);
+        let error_id = format!("{id}-error");
+        view! {
+            <div>
+                <label class="field-label" for=format!("new-{id}")>{label}</label>
+                <input
+                    class="field"
+                    id=format!("new-{id}")
+                    name=id
+                    type=kind
+                    required
+                    autocomplete="off"
+                    aria-invalid=move || error().is_some().to_string()
+                    aria-describedby=error_id.clone()
+                />
+                <p id=error_id class="text-sm text-rose-700 dark:text-rose-300">{error}</p>
+            </div>
+        }
+    };
+    let role_error = field_error("role");
+    view! {
+        <section class="card">
+            <h2 class="text-lg font-semibold mb-3">"Create user"</h2>
+            <ActionForm action=create attr:class="grid gap-3 sm:grid-cols-2" attr:aria-label="Create user">
+                {field("username", "Username", "text")}
+                {field("email", "E-mail", "email")}
+                <div>
+                    <label class="field-label" for="new-role">"Role"</label>
+                    <select class="field" id="new-role" name="role">
+                        {Role::ALL.into_iter().map(|r| view! { <option value=r.as_str() selected=r == Role::Viewer>{r.as_str()}</option> }).collect_view()}
+                    </select>
+                    <p class="text-sm text-rose-700 dark:text-rose-300">{role_error}</p>
+                </div>
+                {field("password", "Password", "password")}
+                <div class="sm:col-span-2 flex items-center gap-3">
+                    <button type="submit" class="btn-primary" disabled=move || create.pending().get()>
+                        "Create user"
+                    </button>
+                    <p role="status">
+                        {move || created().then_some("User created.")}
+                        {move || other_error().map(|e| view! { <span class="text-rose-700 dark:text-rose-300">{e}</span> })}
+                    </p>
+                </div>
+            </ActionForm>
+        </section>
+    }
+}
