@@ -1,6 +1,7 @@
 //! The axum side of DelTran Console: the command line, the application (router, middleware,
 //! probes) and the operational commands (migrations, demo seed, backup and restore).
 
+pub mod audit_cli;
 pub mod backup;
 pub mod cli;
 pub mod db;

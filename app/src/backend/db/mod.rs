@@ -1,5 +1,6 @@
 //! SQL, one module per area. Functions take a pool or a connection and return plain Rust
 //! types; a mutation and its audit row share one transaction.
 
+pub mod audit;
 pub mod dashboard;
 pub mod users;
