@@ -1,6 +1,7 @@
 //! The integration tests: real Postgres and Redis (from DATABASE_URL and REDIS_URL, default
 //! the local ones), each test with a database of its own, and the real binary for the CLI.
 
+mod audit;
 mod cli;
 mod common;
 mod http;
