@@ -13,7 +13,7 @@ N="${BENCH_AUDIT_ROWS:-5000000}"
 BIN="${CARGO_TARGET_DIR:-target}/debug/deltran-console"
 [[ -x "$BIN" ]] || { echo "bench-audit: build first (make build)" >&2; exit 1; }
 # shellcheck disable=SC1091
-[[ -n "${DATABASE_URL:-}" ]] || . data/services.env
+[[ -n "${DATABASE_URL:-}" || ! -f data/services.env ]] || . data/services.env
 
 url="$(scripts/services.sh recreate-db deltran_bench_audit)"
 trap 'psql -q -X "$(echo "$url" | sed "s#/[^/?]*\(?.*\)\{0,1\}\$#/postgres#")" -c "DROP DATABASE IF EXISTS deltran_bench_audit WITH (FORCE)" >/dev/null 2>&1 || true' EXIT

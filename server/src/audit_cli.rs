@@ -171,17 +171,25 @@ pub async fn run(config: &Config, action: AuditAction) -> anyhow::Result<()> {
             })
             .await?;
             pb.finish_and_clear();
-            match (&report.first_broken, &anchor) {
-                (None, Some(a)) if range.is_none() || report.checked > 0 => println!(
+            match (&report.first_broken, &anchor, range) {
+                (None, Some(a), None) => println!(
                     "intact: {} rows, head matches anchor of {}",
                     report.checked,
                     a.created_at.format("%Y-%m-%dT%H:%M:%SZ")
                 ),
-                (None, _) => println!(
-                    "intact: {} rows (no anchor to compare with)",
-                    report.checked
+                (None, None, None) => {
+                    println!(
+                        "intact: {} rows (no anchor to compare with)",
+                        report.checked
+                    )
+                }
+                (None, _, Some((f, t))) => println!(
+                    "intact: {} rows from {} to {}, linked to the row before them",
+                    report.checked,
+                    f.format("%Y-%m-%dT%H:%M:%SZ"),
+                    t.format("%Y-%m-%dT%H:%M:%SZ")
                 ),
-                (Some(b), _) => anyhow::bail!(
+                (Some(b), _, _) => anyhow::bail!(
                     "audit chain broken at row {} ({}): {}; {} rows intact before it",
                     b.id,
                     b.timestamp
