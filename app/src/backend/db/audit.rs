@@ -106,8 +106,11 @@ pub async fn list(
             .push_bind(c.id)
             .push(")");
     }
-    q.push(" ORDER BY \"timestamp\" DESC, id DESC LIMIT ")
-        .push_bind(limit + 1);
+    // A literal limit (a clamped integer), so the planner sees it as the raw SQL would.
+    q.push(format_args!(
+        " ORDER BY \"timestamp\" DESC, id DESC LIMIT {}",
+        limit + 1
+    ));
     let mut rows: Vec<AuditRow> = q.build_query_as().fetch_all(db).await?;
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
