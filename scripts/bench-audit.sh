@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 N="${BENCH_AUDIT_ROWS:-5000000}"
-BIN="${CARGO_TARGET_DIR:-target}/debug/deltran-console"
+# The target directory may be shared with other checkouts: DELTRAN_BIN picks a binary.
+BIN="${DELTRAN_BIN:-${CARGO_TARGET_DIR:-target}/debug/deltran-console}"
 [[ -x "$BIN" ]] || { echo "bench-audit: build first (make build)" >&2; exit 1; }
 # shellcheck disable=SC1091
 [[ -n "${DATABASE_URL:-}" || ! -f data/services.env ]] || . data/services.env
