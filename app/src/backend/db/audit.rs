@@ -100,6 +100,9 @@ pub async fn list(
     ));
     filter.push_conditions(&mut q);
     if let Some(c) = after {
+        // The plain bound is redundant with the row comparison, but it lets Postgres prune
+        // the newer partitions and bound the index scan: deep pages cost what page 1 does.
+        q.push(" AND \"timestamp\" <= ").push_bind(c.timestamp);
         q.push(" AND (\"timestamp\", id) < (")
             .push_bind(c.timestamp)
             .push(", ")
