@@ -114,6 +114,7 @@ e2e: tools services build ## Browser tests (Playwright + Chromium) against a fre
 bench: ## Benchmarks (scripts/bench.sh, once it exists)
 	@if [[ -f scripts/bench.sh ]]; then bash scripts/bench.sh; \
 	else echo "bench: no scripts/bench.sh yet"; fi
+	@bash scripts/bench-audit.sh
 
 # --- cleanup -----------------------------------------------------------------------------------
 

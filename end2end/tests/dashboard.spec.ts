@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { signIn } from './helpers';
+import { hydrated, signIn } from './helpers';
 
 // The dashboard against the demo data `make test` seeds into the e2e database.
 
@@ -20,6 +20,7 @@ test('the dashboard shows figures from the database', async ({ page }) => {
 
 test('the page hydrates: the currency switch redraws the chart', async ({ page }) => {
   await page.goto('/');
+  await hydrated(page);
   const eur = page.getByRole('group', { name: 'Currency' }).getByRole('button', { name: 'EUR' });
   // Clicks before the wasm has hydrated the page do nothing; retry until one lands.
   await expect(async () => {

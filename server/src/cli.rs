@@ -8,7 +8,7 @@ use app::backend::{config::Config, crypto};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
-use crate::{backup, db, seed, startup, telemetry, users};
+use crate::{audit_cli, backup, db, seed, startup, telemetry, users};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,6 +52,11 @@ pub enum Command {
         /// Where to write; defaults to deltran-<timestamp>.backup in the current directory.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// The audit trail: verify, anchor, partitions, detach, export, evidence.
+    Audit {
+        #[command(subcommand)]
+        action: audit_cli::AuditAction,
     },
     /// Restore a backup into an empty database (or replace everything with --force).
     Restore {
@@ -205,6 +210,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("{summary}");
             Ok(())
         }
+        Command::Audit { action } => audit_cli::run(&config, action).await,
         Command::Restore { file, force } => {
             let pool = db::connect(&config).await?;
             let summary = backup::restore(&pool, &file, force, true).await?;

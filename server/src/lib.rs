@@ -2,6 +2,7 @@
 //! probes) and the operational commands (migrations, demo seed, backup and restore).
 
 pub mod api;
+pub mod audit_cli;
 pub mod backup;
 pub mod cli;
 pub mod db;

@@ -38,6 +38,13 @@ impl Application {
             config: Arc::new(config),
         };
         jobs::spawn_partition_job(state.db.clone(), state.config.audit_partitions_ahead);
+        app::backend::audit::anchor::spawn_anchor_job(
+            state.db.clone(),
+            state.redis.clone(),
+            state.config.data_dir.clone(),
+            state.config.audit_anchor_key.clone(),
+            std::time::Duration::from_secs(3600),
+        );
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;

@@ -2,6 +2,7 @@
 //! the local ones), each test with a database of its own, and the real binary for the CLI.
 
 mod api;
+mod audit;
 mod auth;
 mod cli;
 mod common;

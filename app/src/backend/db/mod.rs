@@ -1,6 +1,7 @@
 //! SQL, one module per area. Functions take a pool or a connection and return plain Rust
 //! types; a mutation and its audit row share one transaction.
 
+pub mod audit;
 pub mod dashboard;
 pub mod sessions;
 pub mod twofactor;

@@ -17,13 +17,18 @@
 //! `": "` and `", "` separators), timestamp (UTC, `YYYY-MM-DDTHH:MM:SS.ffffffZ`, microseconds),
 //! previous_hash (64 lower-case hex digits; 64 zeros before the first row).
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, SubsecRound, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::context::RequestContext;
+
+pub mod anchor;
+pub mod export;
+pub mod partitions;
+pub mod verify;
 
 /// The hash that stands before the first row.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -197,42 +202,162 @@ impl AuditRow {
 
     /// Feeds the canonical encoding (version 1, see the module docs) into `h`.
     pub fn encode_into(&self, h: &mut Sha256) {
-        fn field(h: &mut Sha256, v: Option<&str>) {
+        self.fields().encode_into(h);
+    }
+
+    /// The row's fields as the canonical encoding sees them.
+    pub fn fields(&self) -> CanonicalFields<'_> {
+        CanonicalFields {
+            id: self.id,
+            event_id: self.event_id,
+            event_type: Some(&self.event_type),
+            severity: Some(&self.severity),
+            actor_id: self.actor_id,
+            actor_type: Some(&self.actor_type),
+            actor_name: Some(&self.actor_name),
+            action: Some(&self.action),
+            resource_type: Some(&self.resource_type),
+            resource_id: self.resource_id.as_deref(),
+            result: Some(&self.result),
+            error_message: self.error_message.as_deref(),
+            ip_address: self.ip_address.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            request_id: self.request_id.as_deref(),
+            metadata: Some(&self.metadata),
+            timestamp: self.timestamp,
+            previous_hash: Some(&self.previous_hash),
+        }
+    }
+}
+
+/// Borrowed fields of one row, in the order of the canonical encoding. Text columns are
+/// `Option` because the reading side (verification) must hash a NULL that was put where the
+/// writer never puts one, rather than fail to decode it: it then shows as a hash mismatch.
+#[derive(Debug, Clone, Copy)]
+pub struct CanonicalFields<'a> {
+    pub id: i64,
+    pub event_id: Uuid,
+    pub event_type: Option<&'a str>,
+    pub severity: Option<&'a str>,
+    pub actor_id: Option<Uuid>,
+    pub actor_type: Option<&'a str>,
+    pub actor_name: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub resource_type: Option<&'a str>,
+    pub resource_id: Option<&'a str>,
+    pub result: Option<&'a str>,
+    pub error_message: Option<&'a str>,
+    pub ip_address: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+    pub metadata: Option<&'a str>,
+    pub timestamp: DateTime<Utc>,
+    pub previous_hash: Option<&'a str>,
+}
+
+impl CanonicalFields<'_> {
+    /// Feeds the canonical encoding (version 1) into `h` without allocating: verification
+    /// hashes millions of rows.
+    pub fn encode_into(&self, h: &mut Sha256) {
+        fn text(v: Option<&str>) -> Option<&[u8]> {
+            v.map(str::as_bytes)
+        }
+        fn field(h: &mut Sha256, v: Option<&[u8]>) {
             match v {
                 None => h.update([0u8]),
                 Some(s) => {
                     h.update([1u8]);
                     h.update((s.len() as u32).to_be_bytes());
-                    h.update(s.as_bytes());
+                    h.update(s);
                 }
             }
         }
         h.update(b"deltran-audit-v1\0");
-        field(h, Some(&self.id.to_string()));
-        field(h, Some(&self.event_id.hyphenated().to_string()));
-        field(h, Some(&self.event_type));
-        field(h, Some(&self.severity));
+        let mut id_buf = [0u8; 20];
+        field(h, Some(decimal(self.id, &mut id_buf)));
+        let mut uuid_buf = [0u8; 36];
         field(
             h,
-            self.actor_id.map(|u| u.hyphenated().to_string()).as_deref(),
+            Some(
+                self.event_id
+                    .hyphenated()
+                    .encode_lower(&mut uuid_buf)
+                    .as_bytes(),
+            ),
         );
-        field(h, Some(&self.actor_type));
-        field(h, Some(&self.actor_name));
-        field(h, Some(&self.action));
-        field(h, Some(&self.resource_type));
-        field(h, self.resource_id.as_deref());
-        field(h, Some(&self.result));
-        field(h, self.error_message.as_deref());
-        field(h, self.ip_address.as_deref());
-        field(h, self.user_agent.as_deref());
-        field(h, self.request_id.as_deref());
-        field(h, Some(&self.metadata));
+        field(h, text(self.event_type));
+        field(h, text(self.severity));
+        let mut actor_buf = [0u8; 36];
         field(
             h,
-            Some(&self.timestamp.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()),
+            self.actor_id
+                .map(|u| u.hyphenated().encode_lower(&mut actor_buf).as_bytes() as &[u8]),
         );
-        field(h, Some(&self.previous_hash));
+        field(h, text(self.actor_type));
+        field(h, text(self.actor_name));
+        field(h, text(self.action));
+        field(h, text(self.resource_type));
+        field(h, text(self.resource_id));
+        field(h, text(self.result));
+        field(h, text(self.error_message));
+        field(h, text(self.ip_address));
+        field(h, text(self.user_agent));
+        field(h, text(self.request_id));
+        field(h, text(self.metadata));
+        field(h, Some(&timestamp_text(self.timestamp)));
+        field(h, text(self.previous_hash));
     }
+
+    /// SHA-256 of the canonical encoding.
+    pub fn hash(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        self.encode_into(&mut h);
+        h.finalize().into()
+    }
+}
+
+/// `n` in decimal, written into `buf`.
+fn decimal(n: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    let negative = n < 0;
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if negative {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    &buf[i..]
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC, microseconds), as chrono's
+/// `%Y-%m-%dT%H:%M:%S%.6fZ` prints years 0 to 9999.
+fn timestamp_text(t: DateTime<Utc>) -> [u8; 27] {
+    use chrono::Timelike;
+    let d = t.date_naive();
+    let mut out = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for k in (at..at + width).rev() {
+            out[k] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, d.year().clamp(0, 9999) as u32);
+    put(5, 2, d.month());
+    put(8, 2, d.day());
+    put(11, 2, t.hour());
+    put(14, 2, t.minute());
+    // A leap second shows as :60 in chrono's formatting too.
+    let nanos = t.nanosecond();
+    put(17, 2, t.second() + nanos / 1_000_000_000);
+    put(20, 6, (nanos % 1_000_000_000) / 1_000);
+    out
 }
 
 /// Appends one audit row inside the caller's transaction: the change and its audit row
@@ -386,6 +511,69 @@ mod tests {
             a.event_hash,
             "NULL differs from any string"
         );
+    }
+
+    /// The encoding as first written (allocating, chrono formatting): the fast one must match.
+    fn reference_hash(r: &AuditRow) -> String {
+        fn field(h: &mut Sha256, v: Option<&str>) {
+            match v {
+                None => h.update([0u8]),
+                Some(s) => {
+                    h.update([1u8]);
+                    h.update((s.len() as u32).to_be_bytes());
+                    h.update(s.as_bytes());
+                }
+            }
+        }
+        let mut h = Sha256::new();
+        h.update(b"deltran-audit-v1\0");
+        field(&mut h, Some(&r.id.to_string()));
+        field(&mut h, Some(&r.event_id.hyphenated().to_string()));
+        field(&mut h, Some(&r.event_type));
+        field(&mut h, Some(&r.severity));
+        field(&mut h, r.actor_id.map(|u| u.to_string()).as_deref());
+        field(&mut h, Some(&r.actor_type));
+        field(&mut h, Some(&r.actor_name));
+        field(&mut h, Some(&r.action));
+        field(&mut h, Some(&r.resource_type));
+        field(&mut h, r.resource_id.as_deref());
+        field(&mut h, Some(&r.result));
+        field(&mut h, r.error_message.as_deref());
+        field(&mut h, r.ip_address.as_deref());
+        field(&mut h, r.user_agent.as_deref());
+        field(&mut h, r.request_id.as_deref());
+        field(&mut h, Some(&r.metadata));
+        field(
+            &mut h,
+            Some(&r.timestamp.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()),
+        );
+        field(&mut h, Some(&r.previous_hash));
+        hex::encode(h.finalize())
+    }
+
+    #[test]
+    fn the_fast_encoding_is_version_1() {
+        let ctx = RequestContext {
+            request_id: "r".into(),
+            ip: Some("10.1.2.3".parse().unwrap()),
+            user_agent: Some("ua".into()),
+        };
+        for (id, at) in [
+            (1, "2026-11-30T10:00:00Z"),
+            (1234567890123, "1999-01-02T03:04:05.000007Z"),
+            (-5, "2026-12-31T23:59:59.999999Z"),
+        ] {
+            let t = DateTime::parse_from_rfc3339(at).unwrap().to_utc();
+            let ev = AuditEvent::new(
+                Actor::user(Uuid::new_v4(), "ann"),
+                "user.create",
+                "user",
+                Some("u".into()),
+            )
+            .metadata(serde_json::json!({"k": 1}));
+            let row = AuditRow::build(id, GENESIS_HASH, &ev, &ctx, t);
+            assert_eq!(row.event_hash, reference_hash(&row), "{id} {at}");
+        }
     }
 
     #[test]

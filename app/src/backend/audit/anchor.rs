@@ -1,0 +1,242 @@
+//! Signed anchors: the chain's head (last id, its hash, the chain length) at a moment,
+//! signed with HMAC-SHA256 under `AUDIT_ANCHOR_KEY` and kept outside Postgres, so that rows
+//! removed from the end, or a chain re-hashed after an edit, no longer match it.
+//!
+//! Files: `<data_dir>/audit-anchors/anchor-<timestamp>.json` (one per anchor, kept) and
+//! `latest.json` (replaced atomically). Redis key `deltran:audit:anchor` holds a copy for the
+//! other services; the file is the record.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::Context;
+use chrono::{DateTime, SubsecRound, Utc};
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+
+/// The Redis key holding a copy of the latest anchor (JSON).
+pub const REDIS_KEY: &str = "deltran:audit:anchor";
+
+/// The head of the chain at `created_at`, signed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Anchor {
+    pub last_id: i64,
+    pub last_hash: String,
+    /// Rows in the chain up to `last_id`, counted from the first row ever written (rows
+    /// detached by retention included); ids have no gaps, so this equals `last_id`.
+    pub row_count: i64,
+    pub created_at: DateTime<Utc>,
+    /// HMAC-SHA256 (hex) of `signed_bytes` under the anchor key.
+    pub signature: String,
+}
+
+impl Anchor {
+    /// Builds and signs an anchor.
+    pub fn new(last_id: i64, last_hash: &str, row_count: i64, key: &str) -> Anchor {
+        let mut a = Anchor {
+            last_id,
+            last_hash: last_hash.to_string(),
+            row_count,
+            created_at: Utc::now().trunc_subsecs(6),
+            signature: String::new(),
+        };
+        a.signature = hex::encode(hmac_sha256(key.as_bytes(), &a.signed_bytes()));
+        a
+    }
+
+    /// What the signature covers.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        format!(
+            "deltran-audit-anchor-v1\n{}\n{}\n{}\n{}\n",
+            self.last_id,
+            self.last_hash,
+            self.row_count,
+            self.created_at.format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        )
+        .into_bytes()
+    }
+
+    /// Whether the signature is this key's.
+    pub fn verify_signature(&self, key: &str) -> bool {
+        let expected = hex::encode(hmac_sha256(key.as_bytes(), &self.signed_bytes()));
+        constant_time_eq(expected.as_bytes(), self.signature.as_bytes())
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104).
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(block.map(|b| b ^ 0x36));
+    inner.update(message);
+    let mut outer = Sha256::new();
+    outer.update(block.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `<data_dir>/audit-anchors`.
+pub fn anchor_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("audit-anchors")
+}
+
+/// Signs the current head (the newest committed row) and writes it to the anchor
+/// directory and to Redis. The Redis copy failing is logged, not fatal: the file is the
+/// record. Returns `None` when the audit log is empty.
+pub async fn anchor_now(
+    db: &PgPool,
+    redis: Option<&mut ConnectionManager>,
+    data_dir: &Path,
+    key: &str,
+) -> anyhow::Result<Option<Anchor>> {
+    // Appends hold the head lock until they commit, so committed ids are always a prefix.
+    let head: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, event_hash FROM deltran.audit_log ORDER BY id DESC LIMIT 1")
+            .fetch_optional(db)
+            .await?;
+    let Some((last_id, last_hash)) = head else {
+        return Ok(None);
+    };
+    let (present, first): (i64, Option<i64>) =
+        sqlx::query_as("SELECT count(*), min(id) FROM deltran.audit_log WHERE id <= $1")
+            .bind(last_id)
+            .fetch_one(db)
+            .await?;
+    let row_count = present + first.unwrap_or(1) - 1;
+    let anchor = Anchor::new(last_id, &last_hash, row_count, key);
+    write_files(data_dir, &anchor)?;
+    if let Some(conn) = redis {
+        let json = serde_json::to_string(&anchor)?;
+        let set: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(REDIS_KEY)
+            .arg(json)
+            .query_async(conn)
+            .await;
+        if let Err(err) = set {
+            tracing::warn!(error = %err, "audit anchor not copied to Redis");
+        }
+    }
+    Ok(Some(anchor))
+}
+
+fn write_files(data_dir: &Path, anchor: &Anchor) -> anyhow::Result<()> {
+    let dir = anchor_dir(data_dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let json = serde_json::to_vec_pretty(anchor)?;
+    let stamp = anchor.created_at.format("%Y%m%dT%H%M%S%.6fZ");
+    let named = dir.join(format!("anchor-{stamp}.json"));
+    let tmp = dir.join(format!(".anchor-{stamp}.tmp"));
+    for target in [named, dir.join("latest.json")] {
+        std::fs::write(&tmp, &json).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &target)
+            .with_context(|| format!("cannot write {}", target.display()))?;
+    }
+    Ok(())
+}
+
+/// The latest anchor: `latest.json` in the anchor directory, else the Redis copy; `None`
+/// when there is neither. An anchor whose signature does not verify under `key` is an
+/// error, never silently skipped.
+pub async fn latest_anchor(
+    data_dir: &Path,
+    redis: Option<&mut ConnectionManager>,
+    key: &str,
+) -> anyhow::Result<Option<Anchor>> {
+    let path = anchor_dir(data_dir).join("latest.json");
+    let (anchor, source): (Anchor, String) = match std::fs::read(&path) {
+        Ok(bytes) => (
+            serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not an audit anchor", path.display()))?,
+            path.display().to_string(),
+        ),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let Some(conn) = redis else { return Ok(None) };
+            let json: Option<String> = redis::cmd("GET")
+                .arg(REDIS_KEY)
+                .query_async(conn)
+                .await
+                .context("cannot read the audit anchor from Redis")?;
+            let Some(json) = json else { return Ok(None) };
+            (
+                serde_json::from_str(&json)
+                    .with_context(|| format!("Redis {REDIS_KEY} is not an audit anchor"))?,
+                format!("Redis {REDIS_KEY}"),
+            )
+        }
+        Err(err) => {
+            return Err(err).with_context(|| format!("cannot read {}", path.display()));
+        }
+    };
+    anyhow::ensure!(
+        anchor.verify_signature(key),
+        "the audit anchor in {source} has a signature that does not verify with AUDIT_ANCHOR_KEY"
+    );
+    Ok(Some(anchor))
+}
+
+/// Anchors the chain every `every` until the process stops (the first run at once).
+pub fn spawn_anchor_job(
+    db: PgPool,
+    mut redis: ConnectionManager,
+    data_dir: PathBuf,
+    key: String,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match anchor_now(&db, Some(&mut redis), &data_dir, &key).await {
+                Ok(Some(a)) => tracing::info!(last_id = a.last_id, "audit chain anchored"),
+                Ok(None) => {}
+                Err(err) => tracing::error!(error = %err, "audit anchor job failed"),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        // Test case 2.
+        assert_eq!(
+            hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // Test case 6: a key longer than the block.
+        assert_eq!(
+            hex::encode(hmac_sha256(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn a_changed_field_or_key_breaks_the_signature() {
+        let a = Anchor::new(10, &"a".repeat(64), 10, "k1");
+        assert!(a.verify_signature("k1"));
+        assert!(!a.verify_signature("k2"));
+        let mut b = a.clone();
+        b.last_id = 9;
+        assert!(!b.verify_signature("k1"));
+    }
+}
