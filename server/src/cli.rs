@@ -58,6 +58,8 @@ pub enum Command {
         #[command(subcommand)]
         action: audit_cli::AuditAction,
     },
+    /// List every REST route and server function with the permission it requires.
+    Routes,
     /// Restore a backup into an empty database (or replace everything with --force).
     Restore {
         file: PathBuf,
@@ -211,6 +213,25 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit { action } => audit_cli::run(&config, action).await,
+        Command::Routes => {
+            for route in crate::api::api().routes {
+                let access = match route.access {
+                    crate::api::Access::Public => "public".to_string(),
+                    crate::api::Access::Requires(p) => p.name().to_string(),
+                };
+                println!(
+                    "{:7} /api/v1{:32} {access}",
+                    route.method.as_str(),
+                    route.path
+                );
+            }
+            for (path, access) in app::auth::SERVER_FNS {
+                let access =
+                    access.map_or("public (signs in or tells who is signed in)", |p| p.name());
+                println!("POST    {path:40} {access}");
+            }
+            Ok(())
+        }
         Command::Restore { file, force } => {
             let pool = db::connect(&config).await?;
             let summary = backup::restore(&pool, &file, force, true).await?;

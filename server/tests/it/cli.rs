@@ -340,3 +340,22 @@ async fn serve_answers_probes_and_stops_cleanly_on_sigterm() {
     assert!(status.1.contains("shutting down"), "{}", status.1);
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn routes_lists_every_route_with_its_permission() {
+    let out = cli("postgres://unused", &["routes"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    for (path, access) in app::auth::SERVER_FNS {
+        let line = listing
+            .lines()
+            .find(|l| l.contains(path))
+            .unwrap_or_else(|| panic!("{path} missing"));
+        if let Some(p) = access {
+            assert!(line.ends_with(p.name()), "{line}");
+        }
+    }
+    assert!(listing
+        .lines()
+        .any(|l| l.starts_with("GET     /api/v1/me") && l.ends_with("self")));
+}
