@@ -5,6 +5,7 @@
 //! guard in front of each handler, the OpenAPI document and the role × route matrix test all
 //! read that one table. Each handler's first line checks its permission again.
 
+mod audit;
 mod auth;
 pub mod openapi;
 
@@ -165,6 +166,27 @@ pub fn api() -> Api {
         Requires(Permission::SelfService),
         "The caller: username, role and permissions",
         get(auth::me),
+    )
+    .route(
+        Method::GET,
+        "/audit",
+        Requires(Permission::AuditView),
+        "Audit rows, newest first; filters actor, action, resource_type, resource_id, result, from, to; cursor `after`",
+        get(audit::list),
+    )
+    .route(
+        Method::GET,
+        "/audit/verify",
+        Requires(Permission::AuditVerify),
+        "Verify the hash chain (optionally from..to) against the latest signed anchor",
+        get(audit::verify_chain),
+    )
+    .route(
+        Method::GET,
+        "/audit/export",
+        Requires(Permission::AuditExport),
+        "Stream the filtered rows as CSV or JSON lines (format=csv|jsonl); the export is audited",
+        get(audit::export_rows),
     )
     .route(
         Method::GET,
