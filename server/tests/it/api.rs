@@ -1,22 +1,8 @@
 //! The REST API's tokens: issue, refresh with rotation, reuse detection, revoke, `me`.
 
 use serde_json::{json, Value};
-use server::seed::{seed_demo, SeedOptions};
 
 use crate::common::{test_config, TestApp, TestDb, DEMO_PASSWORD};
-
-pub async fn seeded() -> TestDb {
-    let t = TestDb::migrated().await;
-    let options = SeedOptions {
-        payments: 50,
-        anchor: chrono::Utc::now().date_naive(),
-        password: DEMO_PASSWORD.into(),
-        show_progress: false,
-        admin_totp: None,
-    };
-    seed_demo(&t.pool, &options).await.unwrap();
-    t
-}
 
 /// `POST /api/v1/auth/token` for a demo user; returns the JSON answer.
 pub async fn token(app: &TestApp, username: &str) -> Value {
@@ -40,7 +26,7 @@ async fn post(app: &TestApp, path: &str, body: Value, bearer: Option<&str>) -> r
 
 #[tokio::test]
 async fn tokens_rotate_and_a_reused_refresh_token_revokes_the_session() {
-    let t = seeded().await;
+    let t = TestDb::seeded(50).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let pair = token(&app, "auditor").await;
     assert_eq!(pair["token_type"], "Bearer");
@@ -116,7 +102,7 @@ async fn tokens_rotate_and_a_reused_refresh_token_revokes_the_session() {
 
 #[tokio::test]
 async fn revoke_ends_the_presented_session_and_errors_have_one_shape() {
-    let t = seeded().await;
+    let t = TestDb::seeded(50).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let pair = token(&app, "viewer").await;
     let access = pair["access_token"].as_str().unwrap();
@@ -176,7 +162,7 @@ async fn revoke_ends_the_presented_session_and_errors_have_one_shape() {
 
 #[tokio::test]
 async fn an_auditor_reads_verifies_and_exports_the_audit_log() {
-    let t = seeded().await;
+    let t = TestDb::seeded(50).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let bearer = token(&app, "auditor").await["access_token"]
         .as_str()

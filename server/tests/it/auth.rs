@@ -11,19 +11,6 @@ fn error(body: &str) -> AppError {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not an AppError ({e}): {body}"))
 }
 
-async fn seeded() -> TestDb {
-    let t = TestDb::migrated().await;
-    let options = SeedOptions {
-        payments: 50,
-        anchor: chrono::Utc::now().date_naive(),
-        password: DEMO_PASSWORD.into(),
-        show_progress: false,
-        admin_totp: None,
-    };
-    seed_demo(&t.pool, &options).await.unwrap();
-    t
-}
-
 /// A username no other test uses, so the Redis failure counters of parallel tests never meet.
 fn fresh_name() -> String {
     format!("nobody-{}", uuid::Uuid::new_v4().simple())
@@ -40,7 +27,7 @@ fn session_cookie(r: &reqwest::Response) -> Option<String> {
 
 #[tokio::test]
 async fn anonymous_visitors_are_sent_to_sign_in_and_server_functions_answer_401() {
-    let t = seeded().await;
+    let t = TestDb::seeded(50).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let page = |path: &str| {
         app.client
@@ -75,7 +62,7 @@ async fn anonymous_visitors_are_sent_to_sign_in_and_server_functions_answer_401(
 
 #[tokio::test]
 async fn signing_in_rotates_the_session_and_signing_out_ends_it_on_the_server() {
-    let t = seeded().await;
+    let t = TestDb::seeded(50).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let client = app.new_client();
     // A visit before signing in may already carry a session id; it must not survive sign-in.
@@ -156,7 +143,7 @@ async fn signing_in_rotates_the_session_and_signing_out_ends_it_on_the_server() 
 
 #[tokio::test]
 async fn every_kind_of_wrong_credential_gets_the_same_answer() {
-    let t = seeded().await;
+    let t = TestDb::seeded(50).await;
     sqlx::query("UPDATE deltran.users SET is_active = false WHERE username = 'viewer'")
         .execute(&t.pool)
         .await
@@ -183,7 +170,7 @@ async fn every_kind_of_wrong_credential_gets_the_same_answer() {
 
 #[tokio::test]
 async fn five_failures_lock_the_account_for_everyone() {
-    let t = seeded().await;
+    let t = TestDb::seeded(50).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     // Start from clean counters for this username.
     let mut redis = app_redis().await;
@@ -244,7 +231,7 @@ async fn app_redis() -> redis::aio::ConnectionManager {
 
 #[tokio::test]
 async fn sign_in_fails_closed_without_redis() {
-    let t = seeded().await;
+    let t = TestDb::seeded(50).await;
     let mut config = test_config(&t.url);
     config.redis_url = "redis://127.0.0.1:1".into();
     let app = TestApp::spawn(config).await;
@@ -257,7 +244,7 @@ async fn sign_in_fails_closed_without_redis() {
 
 #[tokio::test]
 async fn a_revoked_session_stops_working_at_once_and_cross_site_posts_are_refused() {
-    let t = seeded().await;
+    let t = TestDb::seeded(50).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let client = app.new_client();
     app.sign_in(&client, "admin", DEMO_PASSWORD).await;

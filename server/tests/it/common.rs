@@ -66,6 +66,23 @@ impl TestDb {
         t
     }
 
+    /// A migrated database with the demo data of `payments` payments (users admin,
+    /// operator, auditor and viewer with `DEMO_PASSWORD`, no 2FA).
+    pub async fn seeded(payments: u64) -> TestDb {
+        let t = TestDb::migrated().await;
+        let options = server::seed::SeedOptions {
+            payments,
+            anchor: chrono::Utc::now().date_naive(),
+            password: DEMO_PASSWORD.into(),
+            show_progress: false,
+            admin_totp: None,
+        };
+        server::seed::seed_demo(&t.pool, &options)
+            .await
+            .expect("demo seed");
+        t
+    }
+
     /// Drops the database (call at the end of a test; a failed test leaves it for inspection).
     pub async fn drop_db(self) {
         self.pool.close().await;

@@ -1,21 +1,6 @@
 //! The running application over HTTP: probes, pages, server functions, error pages.
 
-use server::seed::{seed_demo, SeedOptions};
-
 use crate::common::{test_config, TestApp, TestDb, DEMO_PASSWORD};
-
-async fn seeded() -> TestDb {
-    let t = TestDb::migrated().await;
-    let options = SeedOptions {
-        payments: 400,
-        anchor: chrono::Utc::now().date_naive(),
-        password: DEMO_PASSWORD.into(),
-        show_progress: false,
-        admin_totp: None,
-    };
-    seed_demo(&t.pool, &options).await.unwrap();
-    t
-}
 
 #[tokio::test]
 async fn probes_report_what_is_down() {
@@ -75,7 +60,7 @@ async fn probes_report_what_is_down() {
 
 #[tokio::test]
 async fn the_dashboard_renders_figures_from_the_database() {
-    let t = seeded().await;
+    let t = TestDb::seeded(400).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let r = app.sign_in(&app.client, "viewer", DEMO_PASSWORD).await;
     assert!(

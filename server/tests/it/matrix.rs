@@ -8,8 +8,8 @@ use reqwest::Method;
 use server::api::{api, Access};
 
 use crate::{
-    api::{seeded, token},
-    common::{test_config, TestApp, DEMO_PASSWORD},
+    api::token,
+    common::{test_config, TestApp, TestDb, DEMO_PASSWORD},
 };
 
 /// Allowed means: neither 401 nor 403 (the call may still fail on its empty input).
@@ -19,7 +19,7 @@ fn allowed(status: reqwest::StatusCode) -> bool {
 
 #[tokio::test]
 async fn every_route_answers_each_role_as_the_matrix_says() {
-    let t = seeded().await;
+    let t = TestDb::seeded(50).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let mut tokens = Vec::new();
     let mut browsers = Vec::new();

@@ -2,14 +2,11 @@
 
 use app::{backend::totp, profile::TwoFactorSetup};
 
-use crate::{
-    api::seeded,
-    common::{test_config, TestApp, DEMO_PASSWORD},
-};
+use crate::common::{test_config, TestApp, TestDb, DEMO_PASSWORD};
 
 #[tokio::test]
 async fn changing_the_password_ends_the_other_sessions() {
-    let t = seeded().await;
+    let t = TestDb::seeded(50).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let (laptop, phone) = (app.new_client(), app.new_client());
     app.sign_in(&laptop, "operator", DEMO_PASSWORD).await;
@@ -65,7 +62,7 @@ async fn changing_the_password_ends_the_other_sessions() {
 
 #[tokio::test]
 async fn enrolling_an_authenticator_turns_two_factor_on() {
-    let t = seeded().await;
+    let t = TestDb::seeded(50).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let client = app.new_client();
     app.sign_in(&client, "viewer", DEMO_PASSWORD).await;
@@ -131,7 +128,7 @@ async fn enrolling_an_authenticator_turns_two_factor_on() {
 
 #[tokio::test]
 async fn one_can_end_ones_own_other_sessions_but_not_someone_elses() {
-    let t = seeded().await;
+    let t = TestDb::seeded(50).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let (a, b, other) = (app.new_client(), app.new_client(), app.new_client());
     app.sign_in(&a, "auditor", DEMO_PASSWORD).await;

@@ -14,10 +14,7 @@ use app::{
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{
-    api::seeded,
-    common::{count, test_config, TestApp, DEMO_PASSWORD},
-};
+use crate::common::{count, test_config, TestApp, TestDb, DEMO_PASSWORD};
 
 /// A username no other test uses (the Redis failure counters are shared).
 fn fresh(prefix: &str) -> String {
@@ -81,7 +78,7 @@ async fn make_user(pool: &PgPool, username: &str, role: Role, password: &str) ->
 
 #[tokio::test]
 async fn an_admin_creates_users_and_a_duplicate_is_a_field_error_that_writes_nothing() {
-    let t = seeded().await;
+    let t = TestDb::seeded(50).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let admin = signed_in(&app, "admin", DEMO_PASSWORD).await;
     let name = fresh("newbie");
@@ -159,7 +156,7 @@ async fn an_admin_creates_users_and_a_duplicate_is_a_field_error_that_writes_not
 
 #[tokio::test]
 async fn an_auditor_lists_users_but_may_not_create_them() {
-    let t = seeded().await;
+    let t = TestDb::seeded(50).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let auditor = signed_in(&app, "auditor", DEMO_PASSWORD).await;
     let r = call(&app, &auditor, "/api/users/list_users", &[]).await;
@@ -191,7 +188,7 @@ async fn an_auditor_lists_users_but_may_not_create_them() {
 
 #[tokio::test]
 async fn raising_to_admin_waits_for_a_second_admin() {
-    let t = seeded().await;
+    let t = TestDb::seeded(50).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let second = fresh("admin2");
     make_user(&t.pool, &second, Role::Admin, "second admin password").await;
@@ -306,7 +303,7 @@ async fn raising_to_admin_waits_for_a_second_admin() {
 
 #[tokio::test]
 async fn deactivation_ends_the_users_live_session() {
-    let t = seeded().await;
+    let t = TestDb::seeded(50).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let name = fresh("leaver");
     let id = make_user(&t.pool, &name, Role::Operator, "leaver password 1").await;
@@ -379,7 +376,7 @@ async fn deactivation_ends_the_users_live_session() {
 
 #[tokio::test]
 async fn unlocking_clears_the_lockout_so_sign_in_works_again() {
-    let t = seeded().await;
+    let t = TestDb::seeded(50).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let name = fresh("locked");
     let id = make_user(&t.pool, &name, Role::Viewer, "locked password 1").await;
@@ -423,7 +420,7 @@ async fn unlocking_clears_the_lockout_so_sign_in_works_again() {
 
 #[tokio::test]
 async fn password_and_2fa_resets_and_session_revocation_are_audited() {
-    let t = seeded().await;
+    let t = TestDb::seeded(50).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let name = fresh("forgetful");
     let id = make_user(&t.pool, &name, Role::Viewer, "forgetful password").await;
@@ -519,7 +516,7 @@ async fn password_and_2fa_resets_and_session_revocation_are_audited() {
 
 #[tokio::test]
 async fn the_pages_render_on_the_server_for_admins_and_refuse_viewers() {
-    let t = seeded().await;
+    let t = TestDb::seeded(50).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let admin = signed_in(&app, "admin", DEMO_PASSWORD).await;
     let page = |c: &reqwest::Client, path: &str| c.get(app.url(path)).send();
