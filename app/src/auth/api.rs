@@ -39,9 +39,7 @@ pub async fn login(
         Err(LoginRefusal::OtpRequired) => return Ok(LoginOutcome::OtpRequired),
         Err(refusal) => return Err(refusal.into()),
     };
-    let session: tower_sessions::Session = leptos_axum::extract()
-        .await
-        .map_err(|e| crate::backend::error::internal(format!("session layer missing: {e}")))?;
+    let session = crate::backend::auth::current_session().await?;
     auth::open_browser_session(&state, &session, user).await?;
     leptos_axum::redirect(&safe_next(next.as_deref()));
     Ok(LoginOutcome::SignedIn)
@@ -53,9 +51,7 @@ pub async fn logout() -> Result<(), AppError> {
     use crate::backend::auth;
     let me = auth::require(super::Permission::SelfService).await?;
     let state = crate::backend::state::current()?;
-    let session: tower_sessions::Session = leptos_axum::extract()
-        .await
-        .map_err(|e| crate::backend::error::internal(format!("session layer missing: {e}")))?;
+    let session = crate::backend::auth::current_session().await?;
     auth::close_browser_session(&state, &session, &me).await?;
     leptos_axum::redirect("/login");
     Ok(())

@@ -52,10 +52,14 @@ impl Identity {
 
 /// The browser session of the current server-function call or page render, if signed in.
 pub async fn current_identity(state: &AppState) -> Result<Option<Identity>, AppError> {
-    let session: tower_sessions::Session = leptos_axum::extract()
+    session_identity(state, &current_session().await?).await
+}
+
+/// The browser session of the current server-function call or page render.
+pub async fn current_session() -> Result<tower_sessions::Session, AppError> {
+    leptos_axum::extract()
         .await
-        .map_err(|e| internal(format!("session layer missing: {e}")))?;
-    session_identity(state, &session).await
+        .map_err(|e| internal(format!("session layer missing: {e}")))
 }
 
 /// The identity a browser session stands for, if it still counts.
@@ -199,7 +203,8 @@ static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     passwords::hash_blocking(&Uuid::new_v4().to_string()).expect("argon2 hashes")
 });
 
-fn fail_key(username: &str) -> String {
+/// The Redis key counting a username's failed sign-ins (domain.md §4).
+pub fn fail_key(username: &str) -> String {
     format!("deltran:login:fail:{username}")
 }
 

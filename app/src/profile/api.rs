@@ -73,9 +73,7 @@ pub async fn change_password(current: String, new: String, repeat: String) -> Re
 pub async fn begin_two_factor() -> Result<TwoFactorSetup, AppError> {
     use crate::backend::{auth, totp};
     let me = auth::require(crate::auth::Permission::SelfService).await?;
-    let session: tower_sessions::Session = leptos_axum::extract()
-        .await
-        .map_err(|e| crate::backend::error::internal(format!("session layer missing: {e}")))?;
+    let session = crate::backend::auth::current_session().await?;
     let secret = totp::generate_secret();
     let encoded = totp::base32_encode(&secret);
     session
@@ -96,9 +94,7 @@ pub async fn confirm_two_factor(code: String) -> Result<Vec<String>, AppError> {
     use crate::backend::{audit, auth, crypto, db::twofactor, recovery, state, totp};
     let me = auth::require(crate::auth::Permission::SelfService).await?;
     let state = state::current()?;
-    let session: tower_sessions::Session = leptos_axum::extract()
-        .await
-        .map_err(|e| crate::backend::error::internal(format!("session layer missing: {e}")))?;
+    let session = crate::backend::auth::current_session().await?;
     let pending: Option<String> = session
         .get(PENDING_TOTP)
         .await

@@ -323,7 +323,7 @@ pub async fn unlock_user(user_id: Uuid) -> Result<(), AppError> {
     .await?;
     // Redis before the commit: if Redis is down the unlock fails as a whole.
     let mut redis = state.redis.clone();
-    redis::AsyncCommands::del::<_, ()>(&mut redis, format!("deltran:login:fail:{}", user.username))
+    redis::AsyncCommands::del::<_, ()>(&mut redis, crate::backend::auth::fail_key(&user.username))
         .await?;
     tx.commit().await?;
     Ok(())
