@@ -111,10 +111,9 @@ e2e: tools services build ## Browser tests (Playwright + Chromium) against a fre
 	  "$(BIN)" seed --demo --payments $(E2E_PAYMENTS); \
 	  cargo leptos end-to-end
 
-bench: ## Benchmarks (scripts/bench.sh, once it exists)
-	@if [[ -f scripts/bench.sh ]]; then bash scripts/bench.sh; \
-	else echo "bench: no scripts/bench.sh yet"; fi
-	@bash scripts/bench-audit.sh
+bench: ## Benchmarks: demo seed vs raw COPY, audit verification and list vs raw SQL
+	bash scripts/bench.sh
+	bash scripts/bench-audit.sh
 
 # --- cleanup -----------------------------------------------------------------------------------
 

@@ -18,6 +18,9 @@ pub enum AppError {
     InvalidCredentials,
     #[error("You do not have permission to do that.")]
     Forbidden,
+    /// An admin without two-factor authentication tried something beyond their own profile.
+    #[error("Admins must set up two-factor authentication first: open Profile.")]
+    TwoFactorRequired,
     #[error("Not found.")]
     NotFound,
     /// Input was refused; the map holds a message per field name.
@@ -50,7 +53,7 @@ impl AppError {
     pub fn status(&self) -> u16 {
         match self {
             AppError::Unauthorized | AppError::InvalidCredentials => 401,
-            AppError::Forbidden => 403,
+            AppError::Forbidden | AppError::TwoFactorRequired => 403,
             AppError::NotFound => 404,
             AppError::Validation { .. } => 422,
             AppError::Conflict(_) => 409,
@@ -66,6 +69,7 @@ impl AppError {
             AppError::Unauthorized => "unauthorized",
             AppError::InvalidCredentials => "invalid_credentials",
             AppError::Forbidden => "forbidden",
+            AppError::TwoFactorRequired => "two_factor_required",
             AppError::NotFound => "not_found",
             AppError::Validation { .. } => "validation_failed",
             AppError::Conflict(_) => "conflict",

@@ -1,6 +1,7 @@
 //! DelTran Console: the Leptos application (pages, components and server functions) and,
 //! behind the `ssr` feature, the server-only backend.
 
+pub mod audit;
 pub mod auth;
 pub mod components;
 pub mod dashboard;
@@ -80,6 +81,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=SignedIn ssr=SsrMode::Async>
                     <Route path=path!("/") view=dashboard::page::DashboardPage ssr=SsrMode::Async/>
+                    <Route path=path!("/audit") view=audit::page::AuditPage ssr=SsrMode::Async/>
+                    <Route path=path!("/audit/:id") view=audit::page::AuditEntryPage ssr=SsrMode::Async/>
                     <Route path=path!("/profile") view=profile::page::ProfilePage ssr=SsrMode::Async/>
                     <Route path=path!("/users") view=users::page::UsersPage ssr=SsrMode::Async/>
                     <Route path=path!("/sessions") view=sessions::page::SessionsPage ssr=SsrMode::Async/>
@@ -101,6 +104,10 @@ fn SignedIn() -> impl IntoView {
             <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
                 {move || Suspend::new(async move {
                     me.await.map(|me| match me {
+                        // Admins must set up 2FA before anything else.
+                        Some(me) if me.needs_two_factor && location.pathname.get_untracked() != "/profile" => {
+                            view! { <Redirect path="/profile"/> }.into_any()
+                        }
                         Some(me) => {
                             provide_context(me.clone());
                             view! { <Layout me><Outlet/></Layout> }.into_any()
@@ -123,7 +130,7 @@ fn SignedIn() -> impl IntoView {
 }
 
 /// Percent-encodes a query value.
-fn urlencode(s: &str) -> String {
+pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {

@@ -225,6 +225,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     route.path
                 );
             }
+            for (path, permission, _) in crate::downloads::ROUTES {
+                println!("GET     {path:40} {}", permission.name());
+            }
             for (path, access) in app::auth::SERVER_FNS {
                 let access =
                     access.map_or("public (signs in or tells who is signed in)", |p| p.name());

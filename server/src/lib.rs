@@ -6,6 +6,7 @@ pub mod audit_cli;
 pub mod backup;
 pub mod cli;
 pub mod db;
+pub mod downloads;
 pub mod middleware;
 pub mod probes;
 pub mod seed;

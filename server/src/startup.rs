@@ -179,6 +179,7 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, cookie_secure: boo
         .with_state(state.clone());
     probes
         .merge(crate::api::router(state.clone()))
+        .merge(crate::downloads::router())
         .merge(pages)
         .layer(middleware::from_fn(crate::middleware::server_fn_guard))
         .layer(middleware::from_fn(crate::middleware::server_fn_status))

@@ -40,8 +40,13 @@ pub async fn login(
         Err(refusal) => return Err(refusal.into()),
     };
     let session = crate::backend::auth::current_session().await?;
-    auth::open_browser_session(&state, &session, user).await?;
-    leptos_axum::redirect(&safe_next(next.as_deref()));
+    let me = auth::open_browser_session(&state, &session, user).await?;
+    // An admin without 2FA goes straight to setting it up: nothing else is open to them.
+    leptos_axum::redirect(&if me.needs_two_factor {
+        "/profile".to_string()
+    } else {
+        safe_next(next.as_deref())
+    });
     Ok(LoginOutcome::SignedIn)
 }
 

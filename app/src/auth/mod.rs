@@ -142,6 +142,16 @@ impl Role {
 /// one is), else the permission. The server refuses any server function missing from this
 /// table before it runs, and each function checks its permission again on its first line.
 pub const SERVER_FNS: &[(&str, Option<Permission>)] = &[
+    ("/api/audit/list_audit", Some(Permission::AuditView)),
+    ("/api/audit/get_audit_row", Some(Permission::AuditView)),
+    (
+        "/api/audit/start_verification",
+        Some(Permission::AuditVerify),
+    ),
+    (
+        "/api/audit/verification_progress",
+        Some(Permission::AuditVerify),
+    ),
     ("/api/auth/current_user", None),
     ("/api/auth/login", None),
     ("/api/auth/logout", Some(Permission::SelfService)),
@@ -201,7 +211,10 @@ pub const SERVER_FNS: &[(&str, Option<Permission>)] = &[
 pub struct Me {
     pub username: String,
     pub role: Role,
+    /// What the user may do now (an admin without 2FA: only self-service).
     pub permissions: Vec<Permission>,
+    /// An admin who must set up two-factor authentication before anything else.
+    pub needs_two_factor: bool,
 }
 
 impl Me {

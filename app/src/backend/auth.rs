@@ -34,9 +34,19 @@ pub struct Identity {
     pub username: String,
     pub role: Role,
     pub session_id: Uuid,
+    /// An admin who has not set up two-factor authentication yet: until they do, they may
+    /// only use their own profile (2FA is required for admins).
+    pub needs_two_factor: bool,
 }
 
 impl Identity {
+    /// Whether this identity may use `permission` now: the role has it, and an admin without
+    /// 2FA is limited to self-service.
+    pub fn may(&self, permission: Permission) -> bool {
+        self.role.can(permission)
+            && (!self.needs_two_factor || permission == Permission::SelfService)
+    }
+
     pub fn actor(&self) -> Actor {
         Actor::user(self.user_id, &self.username)
     }
@@ -45,7 +55,11 @@ impl Identity {
         Me {
             username: self.username.clone(),
             role: self.role,
-            permissions: self.role.permissions(),
+            permissions: Permission::ALL
+                .into_iter()
+                .filter(|p| self.may(*p))
+                .collect(),
+            needs_two_factor: self.needs_two_factor,
         }
     }
 }
@@ -95,6 +109,7 @@ pub async fn resolve_session(db: &PgPool, session_id: Uuid) -> Result<Option<Ide
         username: live.username,
         role: live.role,
         session_id: live.session_id,
+        needs_two_factor: live.needs_two_factor,
     }))
 }
 
@@ -114,26 +129,34 @@ pub async fn authorize(
     identity: Identity,
     permission: Permission,
 ) -> Result<Identity, AppError> {
-    if identity.role.can(permission) {
+    if identity.may(permission) {
         return Ok(identity);
     }
     let ctx = RequestContext::current();
+    let (why, error) = if identity.role.can(permission) {
+        (
+            format!("{} has not set up two-factor authentication", identity.role),
+            AppError::TwoFactorRequired,
+        )
+    } else {
+        (
+            format!("{} lacks {}", identity.role, permission),
+            AppError::Forbidden,
+        )
+    };
     let event = AuditEvent::new(
         identity.actor(),
         "access.denied",
         "permission",
         Some(permission.name().into()),
     )
-    .outcome(
-        Outcome::Denied,
-        Some(format!("{} lacks {}", identity.role, permission)),
-    )
+    .outcome(Outcome::Denied, Some(why))
     .severity("warning");
     let mut conn = db.acquire().await?;
     let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
     audit::append(&mut tx, &event, &ctx).await?;
     tx.commit().await?;
-    Err(AppError::Forbidden)
+    Err(error)
 }
 
 /// Sign-in limits (configurable; see `.env.example`).
@@ -197,6 +220,16 @@ struct LoginUser {
     is_2fa_enabled: bool,
 }
 
+/// Who `authenticate` let in.
+#[derive(Debug, Clone)]
+pub struct SignedInUser {
+    pub id: Uuid,
+    pub username: String,
+    pub role: Role,
+    /// See `Identity::needs_two_factor`.
+    pub needs_two_factor: bool,
+}
+
 /// A valid argon2id hash of a random password, verified against when the user does not
 /// exist so that every refusal costs the same.
 static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -221,7 +254,7 @@ pub async fn authenticate(
     username: &str,
     password: &str,
     otp: Option<&str>,
-) -> Result<(Uuid, String, Role), LoginRefusal> {
+) -> Result<SignedInUser, LoginRefusal> {
     let ctx = RequestContext::current();
     let username: String = username.trim().to_lowercase().chars().take(64).collect();
     let mut redis = state.redis.clone();
@@ -299,7 +332,12 @@ pub async fn authenticate(
             .execute(&state.db)
             .await
             .map_err(|_| LoginRefusal::Unavailable)?;
-            Ok((u.id, u.username, u.role))
+            Ok(SignedInUser {
+                needs_two_factor: u.role == Role::Admin && !u.is_2fa_enabled,
+                id: u.id,
+                username: u.username,
+                role: u.role,
+            })
         }
         Some(reason) => Err(record_failure(state, policy, &username, user_id, reason).await),
     }
@@ -385,10 +423,15 @@ async fn record_failure(
 pub async fn open_browser_session(
     state: &AppState,
     session: &tower_sessions::Session,
-    user: (Uuid, String, Role),
+    user: SignedInUser,
 ) -> Result<Identity, AppError> {
     let ctx = RequestContext::current();
-    let (user_id, username, role) = user;
+    let SignedInUser {
+        id: user_id,
+        username,
+        role,
+        needs_two_factor,
+    } = user;
     let expires_at =
         Utc::now() + chrono::Duration::from_std(state.config.session_absolute).unwrap_or_default();
     let mut tx = state.db.begin().await?;
@@ -427,6 +470,7 @@ pub async fn open_browser_session(
         username,
         role,
         session_id,
+        needs_two_factor,
     })
 }
 

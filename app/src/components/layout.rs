@@ -10,6 +10,7 @@ use crate::auth::{api::Logout, Me, Permission};
 /// here only once it works end to end.
 const NAV: &[(&str, &str, Permission)] = &[
     ("Dashboard", "/", Permission::DashboardView),
+    ("Audit log", "/audit", Permission::AuditView),
     ("Users", "/users", Permission::UsersView),
     ("Sessions", "/sessions", Permission::SessionsManage),
     ("Profile", "/profile", Permission::SelfService),
@@ -70,7 +71,14 @@ pub fn Layout(me: Me, children: Children) -> impl IntoView {
                         <button type="submit" class="chip">"Sign out"</button>
                     </ActionForm>
                 </header>
-                <main class="p-6 max-w-6xl">{children()}</main>
+                <main class="p-6 max-w-6xl">
+                    {me.needs_two_factor.then(|| view! {
+                        <p role="alert" class="mb-6 rounded border border-amber-300 bg-amber-50 p-4 text-amber-900 dark:border-amber-800 dark:bg-amber-950 dark:text-amber-100">
+                            "Admins must use two-factor sign-in. Set it up below to open the rest of the console."
+                        </p>
+                    })}
+                    {children()}
+                </main>
             </div>
         </div>
     }

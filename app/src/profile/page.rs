@@ -165,6 +165,10 @@ fn TwoFactor(enabled: bool, left: i64, confirm: ServerAction<ConfirmTwoFactor>) 
                         <ul aria-label="Recovery codes" class="grid grid-cols-2 gap-1 font-mono text-sm max-w-xs">
                             {list.into_iter().map(|c| view! { <li>{c}</li> }).collect_view()}
                         </ul>
+                        // A full load, so that the console opens with the admin's permissions.
+                        {use_context::<crate::auth::Me>().filter(|me| me.needs_two_factor).map(|_| view! {
+                            <a class="btn-primary inline-block mt-3" href="/" rel="external">"Continue to the console"</a>
+                        })}
                     </div>
                 }
                 .into_any(),

@@ -1,64 +1,33 @@
 //! `/api/v1/audit`: the audit log, its verification and its export.
 
 use app::{
+    audit::AuditQuery,
     auth::Permission,
     backend::{
         audit::{anchor::latest_anchor, export, verify::verify, AuditRow},
-        db::audit::{self as audit_db, AuditCursor, AuditFilter},
+        db::audit as audit_db,
         error::internal,
         state::AppState,
     },
     error::AppError,
 };
 use axum::{
-    body::Body,
     extract::{Query, State},
-    http::header,
-    response::{IntoResponse, Response},
+    response::Response,
     Json,
 };
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{ApiResult, Caller};
 
+/// The filters of `AuditQuery` plus the API's own `limit` and `format`.
 #[derive(Debug, Default, Deserialize)]
-pub struct AuditQuery {
-    actor: Option<String>,
-    action: Option<String>,
-    resource_type: Option<String>,
-    resource_id: Option<String>,
-    result: Option<String>,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-    after: Option<String>,
-    limit: Option<u32>,
+pub struct ApiAuditQuery {
+    #[serde(flatten)]
+    query: AuditQuery,
+    limit: Option<String>,
     format: Option<String>,
-}
-
-impl AuditQuery {
-    fn filter(&self) -> Result<AuditFilter, AppError> {
-        if let Some(r) = self.result.as_deref() {
-            if !["success", "failure", "denied"].contains(&r) {
-                return Err(AppError::field("result", "use success, failure or denied"));
-            }
-        }
-        if let (Some(from), Some(to)) = (self.from, self.to) {
-            if from >= to {
-                return Err(AppError::field("to", "must be after from"));
-            }
-        }
-        Ok(AuditFilter {
-            actor: self.actor.clone(),
-            action: self.action.clone(),
-            resource_type: self.resource_type.clone(),
-            resource_id: self.resource_id.clone(),
-            result: self.result.clone(),
-            from: self.from,
-            to: self.to,
-        })
-    }
 }
 
 fn row_json(r: &AuditRow) -> Value {
@@ -77,20 +46,18 @@ fn row_json(r: &AuditRow) -> Value {
 pub async fn list(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<AuditQuery>,
+    Query(q): Query<ApiAuditQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require(Permission::AuditView)?;
-    let filter = q.filter()?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(AppError::field("limit", "between 1 and 500").into());
-    }
-    let after = match q.after.as_deref() {
-        Some(a) => Some(
-            AuditCursor::decode(a)
-                .ok_or_else(|| AppError::field("after", "not a cursor this API gave"))?,
-        ),
-        None => None,
+    let filter = q.query.filter()?;
+    let after = q.query.cursor()?;
+    let limit = match q.limit.as_deref() {
+        None => 100,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=500).contains(l))
+            .ok_or_else(|| AppError::field("limit", "between 1 and 500"))?,
     };
     let (rows, next) = audit_db::list(&state.db, &filter, after, limit).await?;
     Ok(Json(json!({
@@ -104,16 +71,10 @@ pub async fn list(
 pub async fn verify_chain(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<AuditQuery>,
+    Query(q): Query<ApiAuditQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require(Permission::AuditVerify)?;
-    let range = match (q.from, q.to) {
-        (None, None) => None,
-        (from, to) => Some((
-            from.unwrap_or(DateTime::<Utc>::MIN_UTC),
-            to.unwrap_or_else(Utc::now),
-        )),
-    };
+    let range = q.query.filter()?.time_range();
     let mut redis = state.redis.clone();
     let anchor = latest_anchor(
         &state.config.data_dir,
@@ -131,31 +92,11 @@ pub async fn verify_chain(
 pub async fn export_rows(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<AuditQuery>,
+    Query(q): Query<ApiAuditQuery>,
 ) -> ApiResult<Response> {
     let me = caller.require(Permission::AuditExport)?;
-    let filter = q.filter()?;
+    let filter = q.query.filter()?;
     let format = export::ExportFormat::parse(q.format.as_deref().unwrap_or("csv"))
         .ok_or_else(|| AppError::field("format", "csv or jsonl"))?;
-    let stream = export::export(&state.db, &filter, format, me.actor()).await?;
-    let name = format!(
-        "audit-{}.{}",
-        Utc::now().format("%Y%m%dT%H%M%SZ"),
-        if format == export::ExportFormat::Csv {
-            "csv"
-        } else {
-            "jsonl"
-        }
-    );
-    Ok((
-        [
-            (header::CONTENT_TYPE, format.content_type().to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    Ok(crate::downloads::export_response(&state, &filter, format, me).await?)
 }

@@ -25,7 +25,7 @@ pub async fn token(
     Json(req): Json<TokenRequest>,
 ) -> ApiResult<Json<TokenPair>> {
     let policy = LoginPolicy::from_config(&state.config);
-    let (user_id, username, role) = authenticate(
+    let user = authenticate(
         &state,
         policy,
         &req.username,
@@ -34,7 +34,9 @@ pub async fn token(
     )
     .await
     .map_err(|r: LoginRefusal| ApiError(r.into()))?;
-    Ok(Json(tokens::issue(&state, user_id, &username, role).await?))
+    Ok(Json(
+        tokens::issue(&state, user.id, &user.username, user.role).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]

@@ -81,7 +81,7 @@ pub struct Caller(pub Identity);
 impl Caller {
     /// The first line of every authenticated handler.
     pub fn require(&self, permission: Permission) -> Result<&Identity, ApiError> {
-        if self.0.role.can(permission) {
+        if self.0.may(permission) {
             Ok(&self.0)
         } else {
             Err(ApiError(AppError::Forbidden))

@@ -6,9 +6,10 @@ use crate::common::{test_config, TestApp, TestDb, DEMO_PASSWORD};
 
 /// `POST /api/v1/auth/token` for a demo user; returns the JSON answer.
 pub async fn token(app: &TestApp, username: &str) -> Value {
+    let otp = app.code_if_enrolled(username).await;
     let r = reqwest::Client::new()
         .post(app.url("/api/v1/auth/token"))
-        .json(&json!({ "username": username, "password": DEMO_PASSWORD }))
+        .json(&json!({ "username": username, "password": DEMO_PASSWORD, "otp": otp }))
         .send()
         .await
         .unwrap();

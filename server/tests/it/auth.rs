@@ -292,7 +292,7 @@ async fn an_admin_with_two_factor_needs_the_one_time_code_once() {
     let app = TestApp::spawn(test_config(&t.url)).await;
     let client = app.new_client();
 
-    let r = app.sign_in(&client, "admin", DEMO_PASSWORD).await;
+    let r = app.post_login(&client, "admin", DEMO_PASSWORD, None).await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.text().await.unwrap(),
@@ -336,5 +336,92 @@ async fn an_admin_with_two_factor_needs_the_one_time_code_once() {
         .await
         .unwrap();
     assert_eq!(r.status(), 422, "the API asks for the code too");
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn an_admin_without_two_factor_may_only_set_it_up() {
+    use app::{auth::Me, backend::totp, profile::TwoFactorSetup};
+    let t = TestDb::seeded(20).await;
+    sqlx::query(
+        "UPDATE deltran.users SET is_2fa_enabled = false, totp_secret = NULL WHERE username = 'admin'",
+    )
+    .execute(&t.pool)
+    .await
+    .unwrap();
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let client = app.new_client();
+    let r = app.sign_in(&client, "admin", DEMO_PASSWORD).await;
+    assert!(r.status().is_success() || r.status().is_redirection());
+    let call = |path: &str| client.post(app.url(path)).send();
+
+    // Signed in, but only the profile is open; the refusal says why and is audited.
+    let me: Option<Me> = call("/api/auth/current_user")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let me = me.expect("signed in");
+    assert!(me.needs_two_factor);
+    assert_eq!(me.permissions, vec![app::auth::Permission::SelfService]);
+    let r = call("/api/dashboard/get_summary").await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(error(&r.text().await.unwrap()), AppError::TwoFactorRequired);
+    let reason: String = sqlx::query_scalar(
+        "SELECT error_message FROM deltran.audit_log WHERE action = 'access.denied' \
+         AND actor_name = 'admin' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&t.pool)
+    .await
+    .unwrap();
+    assert_eq!(reason, "admin has not set up two-factor authentication");
+    assert_eq!(
+        call("/api/profile/get_profile").await.unwrap().status(),
+        200
+    );
+
+    // The API likewise: a token, but nothing beyond the caller's own identity.
+    let token = crate::api::token(&app, "admin").await;
+    let bearer = token["access_token"].as_str().unwrap();
+    let r = reqwest::Client::new()
+        .get(app.url("/api/v1/audit"))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "two_factor_required");
+
+    // Enrolling opens the console in the same session.
+    let setup: TwoFactorSetup = call("/api/profile/begin_two_factor")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = totp::base32_decode(&setup.secret).unwrap();
+    let r = client
+        .post(app.url("/api/profile/confirm_two_factor"))
+        .form(&[(
+            "code",
+            totp::code_at(&secret, chrono::Utc::now().timestamp()),
+        )])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        call("/api/dashboard/get_summary").await.unwrap().status(),
+        200
+    );
+    let r = reqwest::Client::new()
+        .get(app.url("/api/v1/audit"))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     t.drop_db().await;
 }

@@ -1,8 +1,16 @@
 //! Test helpers: a fresh database per test, the application on port 0, the CLI binary.
 
-use std::{net::SocketAddr, process::Output};
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    process::Output,
+    sync::{Arc, Mutex},
+};
 
-use app::backend::config::Config;
+use app::backend::{
+    config::{Config, DEMO_SECRET},
+    crypto, totp,
+};
 use server::{db, startup::Application};
 use sqlx::{postgres::PgPoolOptions, AssertSqlSafe, Executor, PgPool};
 
@@ -67,7 +75,8 @@ impl TestDb {
     }
 
     /// A migrated database with the demo data of `payments` payments (users admin,
-    /// operator, auditor and viewer with `DEMO_PASSWORD`, no 2FA).
+    /// operator, auditor and viewer with `DEMO_PASSWORD`; the admin with 2FA on
+    /// `TEST_TOTP_SECRET`, as admins must have it).
     pub async fn seeded(payments: u64) -> TestDb {
         let t = TestDb::migrated().await;
         let options = server::seed::SeedOptions {
@@ -75,7 +84,7 @@ impl TestDb {
             anchor: chrono::Utc::now().date_naive(),
             password: DEMO_PASSWORD.into(),
             show_progress: false,
-            admin_totp: None,
+            admin_totp: Some(encrypted_test_secret()),
         };
         server::seed::seed_demo(&t.pool, &options)
             .await
@@ -101,6 +110,29 @@ impl TestDb {
     }
 }
 
+/// The TOTP secret (base32) of every test user with 2FA: the seeded admin and the admins
+/// tests create (`enrol_two_factor`).
+pub const TEST_TOTP_SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+fn test_secret() -> Vec<u8> {
+    totp::base32_decode(TEST_TOTP_SECRET).unwrap()
+}
+
+/// `TEST_TOTP_SECRET` encrypted as the test configuration stores TOTP secrets.
+pub fn encrypted_test_secret() -> Vec<u8> {
+    crypto::encrypt(DEMO_SECRET, crypto::TOTP_PURPOSE, &test_secret())
+}
+
+/// Turns 2FA on for a user, with `TEST_TOTP_SECRET`.
+pub async fn enrol_two_factor(pool: &PgPool, user_id: uuid::Uuid) {
+    sqlx::query("UPDATE deltran.users SET totp_secret = $2, is_2fa_enabled = true WHERE id = $1")
+        .bind(user_id)
+        .bind(encrypted_test_secret())
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
 /// Configuration for an app under test: demo mode, port 0, this database.
 pub fn test_config(database_url: &str) -> Config {
     let mut config = Config::from_lookup(|k| match k {
@@ -123,10 +155,18 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The app's database, to see who has 2FA.
+    db: PgPool,
+    /// The last TOTP step each user signed in with (a step is accepted once).
+    steps: Arc<Mutex<HashMap<String, i64>>>,
 }
 
 impl TestApp {
     pub async fn spawn(config: Config) -> TestApp {
+        let db = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy(&config.database_url)
+            .expect("a database URL");
         let app = Application::build(config)
             .await
             .expect("application builds");
@@ -140,6 +180,8 @@ impl TestApp {
             addr,
             client,
             stop: Some(stop),
+            db,
+            steps: Arc::default(),
         }
     }
 
@@ -152,19 +194,76 @@ impl TestApp {
         client_for(self.addr)
     }
 
-    /// Signs `client` in through the login server function; returns the response.
+    /// Signs `client` in through the login server function, with a one-time code of
+    /// `TEST_TOTP_SECRET` when the account has 2FA; returns the response.
     pub async fn sign_in(
         &self,
         client: &reqwest::Client,
         username: &str,
         password: &str,
     ) -> reqwest::Response {
+        let code = self.code_if_enrolled(username).await;
+        self.post_login(client, username, password, code.as_deref())
+            .await
+    }
+
+    /// A fresh one-time code for `username` if the account has 2FA (`TEST_TOTP_SECRET`).
+    pub async fn code_if_enrolled(&self, username: &str) -> Option<String> {
+        let two_factor: bool =
+            sqlx::query_scalar("SELECT is_2fa_enabled FROM deltran.users WHERE username = $1")
+                .bind(username)
+                .fetch_optional(&self.db)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(false);
+        match two_factor {
+            true => Some(self.one_time_code(username).await),
+            false => None,
+        }
+    }
+
+    /// One POST to the login server function.
+    pub async fn post_login(
+        &self,
+        client: &reqwest::Client,
+        username: &str,
+        password: &str,
+        otp: Option<&str>,
+    ) -> reqwest::Response {
+        let mut form = vec![("username", username), ("password", password)];
+        if let Some(otp) = otp {
+            form.push(("otp", otp));
+        }
         client
             .post(self.url("/api/auth/login"))
-            .form(&[("username", username), ("password", password)])
+            .form(&form)
             .send()
             .await
             .unwrap()
+    }
+
+    /// A code of `TEST_TOTP_SECRET` that `username` has not used yet: the current step or the
+    /// next (both accepted), waiting for the clock when both are spent.
+    pub async fn one_time_code(&self, username: &str) -> String {
+        loop {
+            let now = chrono::Utc::now().timestamp();
+            let current = totp::step_at(now);
+            let step = {
+                let mut steps = self.steps.lock().unwrap();
+                let next = steps
+                    .get(username)
+                    .map_or(current, |last| (last + 1).max(current));
+                (next <= current + 1).then(|| {
+                    steps.insert(username.to_string(), next);
+                    next
+                })
+            };
+            match step {
+                Some(step) => return totp::code_at(&test_secret(), step * 30),
+                None => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+            }
+        }
     }
 }
 

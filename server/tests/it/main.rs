@@ -3,6 +3,7 @@
 
 mod api;
 mod audit;
+mod audit_page;
 mod auth;
 mod cli;
 mod common;

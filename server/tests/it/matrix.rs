@@ -127,9 +127,25 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
         }
         checked += 1;
     }
+    for (path, permission, _) in server::downloads::ROUTES {
+        let anon = anonymous.get(app.url(path)).send().await.unwrap().status();
+        assert_eq!(anon, 401, "{path} anonymous");
+        for (role, client) in &browsers {
+            let status = client.get(app.url(path)).send().await.unwrap().status();
+            assert_eq!(
+                status.is_success(),
+                role.can(*permission),
+                "{path} as {role}: {status}"
+            );
+            if !role.can(*permission) {
+                assert_eq!(status, 403, "{path} as {role}");
+            }
+        }
+        checked += 1;
+    }
     assert_eq!(
         checked,
-        api().routes.len() + registered.len() - 2,
+        api().routes.len() + registered.len() - 2 + server::downloads::ROUTES.len(),
         "every route was called"
     );
     assert_eq!(

@@ -93,7 +93,7 @@ async fn enrolling_an_authenticator_turns_two_factor_on() {
 
     // From now on the password alone is not enough; a recovery code works once.
     let r = app
-        .sign_in(&app.new_client(), "viewer", DEMO_PASSWORD)
+        .post_login(&app.new_client(), "viewer", DEMO_PASSWORD, None)
         .await;
     assert_eq!(r.text().await.unwrap(), "\"OtpRequired\"");
     let with_code = |code: String| {

@@ -14,7 +14,7 @@ use app::{
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::common::{count, test_config, TestApp, TestDb, DEMO_PASSWORD};
+use crate::common::{count, enrol_two_factor, test_config, TestApp, TestDb, DEMO_PASSWORD};
 
 /// A username no other test uses (the Redis failure counters are shared).
 fn fresh(prefix: &str) -> String {
@@ -57,7 +57,8 @@ async fn signed_in(app: &TestApp, username: &str, password: &str) -> reqwest::Cl
     client
 }
 
-/// Creates a user directly in the database (as the CLI would).
+/// Creates a user directly in the database (as the CLI would); admins get 2FA, as they must
+/// have it (`TEST_TOTP_SECRET`).
 async fn make_user(pool: &PgPool, username: &str, role: Role, password: &str) -> Uuid {
     let mut tx = pool.begin().await.unwrap();
     let id = users::create(
@@ -73,6 +74,9 @@ async fn make_user(pool: &PgPool, username: &str, role: Role, password: &str) ->
     .await
     .unwrap();
     tx.commit().await.unwrap();
+    if role == Role::Admin {
+        enrol_two_factor(pool, id).await;
+    }
     id
 }
 

@@ -288,14 +288,7 @@ pub async fn write_evidence_pack(
         }
         file.into_inner()?.sync_all()?;
 
-        let range = match (filter.from, filter.to) {
-            (None, None) => None,
-            (from, to) => Some((
-                // Postgres' timestamptz stops well short of chrono's extremes.
-                from.unwrap_or_else(|| "0001-01-01T00:00:00Z".parse().expect("a date")),
-                to.unwrap_or_else(|| "9999-12-31T00:00:00Z".parse().expect("a date")),
-            )),
-        };
+        let range = filter.time_range();
         let report: VerifyReport = verify(db, range, anchor, |_, _| {}).await?;
         let verification = serde_json::to_vec_pretty(&report)?;
 

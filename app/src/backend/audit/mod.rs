@@ -29,6 +29,7 @@ pub mod anchor;
 pub mod export;
 pub mod partitions;
 pub mod verify;
+pub mod verify_job;
 
 /// The hash that stands before the first row.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -127,31 +128,7 @@ impl AuditEvent {
     }
 }
 
-/// A complete audit row, as stored.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct AuditRow {
-    pub id: i64,
-    pub event_id: Uuid,
-    pub event_type: String,
-    pub severity: String,
-    pub actor_id: Option<Uuid>,
-    pub actor_type: String,
-    pub actor_name: String,
-    pub action: String,
-    pub resource_type: String,
-    pub resource_id: Option<String>,
-    pub result: String,
-    pub error_message: Option<String>,
-    /// `inet` in its text form.
-    pub ip_address: Option<String>,
-    pub user_agent: Option<String>,
-    pub request_id: Option<String>,
-    /// `jsonb` in its text form.
-    pub metadata: String,
-    pub previous_hash: String,
-    pub event_hash: String,
-    pub timestamp: DateTime<Utc>,
-}
+pub use crate::audit::AuditRow;
 
 impl AuditRow {
     /// Builds the row that follows `previous` (id and hash), computing its hash.

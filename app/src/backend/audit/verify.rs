@@ -6,7 +6,6 @@
 //! the current one is hashed, so Postgres and the hashing run side by side.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
@@ -26,27 +25,7 @@ pub mod reason {
     pub const ANCHOR_MISMATCH: &str = "anchor mismatch";
 }
 
-/// The first row where the chain breaks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BrokenRow {
-    /// The row found broken: for a gap, the first row after it; for "head behind the
-    /// anchor", the first id that should exist and does not.
-    pub id: i64,
-    /// The row's timestamp; `None` when the row is missing.
-    pub timestamp: Option<DateTime<Utc>>,
-    /// One of the `reason` constants.
-    pub reason: String,
-}
-
-/// The outcome of `verify`; serialises as the REST API's `{ok, checked, first_broken}`
-/// (plus `anchor`, the creation time of the anchor compared against, if any).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VerifyReport {
-    pub ok: bool,
-    pub checked: u64,
-    pub first_broken: Option<BrokenRow>,
-    pub anchor: Option<DateTime<Utc>>,
-}
+pub use crate::audit::{BrokenRow, VerifyReport};
 
 /// A row as verification reads it: nullable everywhere, so tampering with NULLs shows as a
 /// hash mismatch instead of a decoding error.

@@ -1,35 +1,16 @@
 //! Reading the audit trail: the filtered, keyset-paged list the audit page and
 //! `GET /api/v1/audit` show, and one row by id. Writing is `backend::audit::record` only.
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::backend::audit::AuditRow;
+pub use crate::audit::{AuditCursor, AuditFilter, AuditRow};
 
 /// The columns of `AuditRow`, read so that the text hashed is the text Postgres stores.
 pub const ROW_COLUMNS: &str = "id, event_id, event_type, severity, actor_id, actor_type, \
      actor_name, action, resource_type, resource_id, result, error_message, \
      host(ip_address) AS ip_address, user_agent, request_id, metadata::text AS metadata, \
      previous_hash, event_hash, \"timestamp\"";
-
-/// The filters the audit page, the REST API and the exports offer; every field is optional
-/// and they combine with AND.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct AuditFilter {
-    /// A user id (UUID) matches `actor_id`; anything else matches `actor_name` exactly.
-    pub actor: Option<String>,
-    pub action: Option<String>,
-    pub resource_type: Option<String>,
-    pub resource_id: Option<String>,
-    /// `success`, `failure` or `denied`.
-    pub result: Option<String>,
-    /// Inclusive.
-    pub from: Option<DateTime<Utc>>,
-    /// Exclusive.
-    pub to: Option<DateTime<Utc>>,
-}
 
 impl AuditFilter {
     /// Appends ` AND <condition>` for every filter that is set.
@@ -57,30 +38,6 @@ impl AuditFilter {
         if let Some(to) = self.to {
             q.push(" AND \"timestamp\" < ").push_bind(to);
         }
-    }
-}
-
-/// Where the next page starts: the last row shown, in the list's order
-/// (`"timestamp" DESC, id DESC`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditCursor {
-    pub timestamp: DateTime<Utc>,
-    pub id: i64,
-}
-
-impl AuditCursor {
-    /// An opaque text form for URLs: `<microseconds since epoch>.<id>`.
-    pub fn encode(&self) -> String {
-        format!("{}.{}", self.timestamp.timestamp_micros(), self.id)
-    }
-
-    /// Parses `encode`'s form; `None` for anything else.
-    pub fn decode(s: &str) -> Option<AuditCursor> {
-        let (micros, id) = s.split_once('.')?;
-        Some(AuditCursor {
-            timestamp: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-            id: id.parse().ok()?,
-        })
     }
 }
 
@@ -134,20 +91,4 @@ pub async fn get(db: &PgPool, id: i64) -> sqlx::Result<Option<AuditRow>> {
     ));
     q.push_bind(id).push(" LIMIT 1");
     q.build_query_as().fetch_optional(db).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_reject_junk() {
-        let c = AuditCursor {
-            timestamp: DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap(),
-            id: 42,
-        };
-        assert_eq!(AuditCursor::decode(&c.encode()), Some(c));
-        assert_eq!(AuditCursor::decode("x.1"), None);
-        assert_eq!(AuditCursor::decode("12"), None);
-    }
 }

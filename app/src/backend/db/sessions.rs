@@ -17,6 +17,8 @@ pub struct SessionUser {
     pub username: String,
     pub role: Role,
     pub stale: bool,
+    /// An admin without 2FA (see `backend::auth::Identity::needs_two_factor`).
+    pub needs_two_factor: bool,
 }
 
 /// Opens a session row; `kind` is `browser` or `api`.
@@ -48,7 +50,8 @@ pub async fn open(
 pub async fn live(db: &PgPool, session_id: Uuid) -> sqlx::Result<Option<SessionUser>> {
     sqlx::query_as(
         "SELECT s.id AS session_id, u.id AS user_id, u.username, u.role, \
-                s.last_activity_at < now() - interval '1 minute' AS stale \
+                s.last_activity_at < now() - interval '1 minute' AS stale, \
+                (u.role = 'admin' AND NOT u.is_2fa_enabled) AS needs_two_factor \
          FROM deltran.sessions s JOIN deltran.users u ON u.id = s.user_id \
          WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND u.is_active",
     )

@@ -1,0 +1,70 @@
+//! The audit page's server functions: reading needs audit.view, verifying audit.verify.
+//! (Exports are plain downloads, served by the server crate with audit.export.)
+
+use leptos::prelude::*;
+use uuid::Uuid;
+
+use super::{AuditPage, AuditQuery, AuditRow, VerifyProgress};
+use crate::error::AppError;
+
+/// Rows per page.
+pub const PAGE_SIZE: u32 = 50;
+
+/// One page of the filtered log, newest first. Permission: audit.view.
+#[server(prefix = "/api/audit", endpoint = "list_audit")]
+pub async fn list_audit(query: AuditQuery) -> Result<AuditPage, AppError> {
+    use crate::{auth::Permission, backend::auth::require, backend::db::audit, backend::state};
+    require(Permission::AuditView).await?;
+    let filter = query.filter()?;
+    let after = query.cursor()?;
+    let state = state::current()?;
+    let (rows, next) = audit::list(&state.db, &filter, after, PAGE_SIZE).await?;
+    Ok(AuditPage {
+        rows,
+        next: next.map(|c| c.encode()),
+    })
+}
+
+/// One row by id. Permission: audit.view.
+#[server(prefix = "/api/audit", endpoint = "get_audit_row")]
+pub async fn get_audit_row(id: i64) -> Result<AuditRow, AppError> {
+    use crate::{auth::Permission, backend::auth::require, backend::db::audit, backend::state};
+    require(Permission::AuditView).await?;
+    let state = state::current()?;
+    audit::get(&state.db, id).await?.ok_or(AppError::NotFound)
+}
+
+/// Starts verifying the chain, or the rows between `from` and `to`, against the latest
+/// anchor; returns the job to poll. Permission: audit.verify.
+#[server(prefix = "/api/audit", endpoint = "start_verification")]
+pub async fn start_verification(
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<Uuid, AppError> {
+    use crate::{
+        auth::Permission,
+        backend::{audit::verify_job, auth::require, state},
+    };
+    let me = require(Permission::AuditVerify).await?;
+    let range = AuditQuery {
+        from,
+        to,
+        ..Default::default()
+    }
+    .filter()?
+    .time_range();
+    let state = state::current()?;
+    verify_job::start(&state, me.user_id, range).await
+}
+
+/// How far the caller's verification `job` has got. Permission: audit.verify.
+#[server(prefix = "/api/audit", endpoint = "verification_progress")]
+pub async fn verification_progress(job: Uuid) -> Result<VerifyProgress, AppError> {
+    use crate::{
+        auth::Permission,
+        backend::{audit::verify_job, auth::require, state},
+    };
+    let me = require(Permission::AuditVerify).await?;
+    let state = state::current()?;
+    verify_job::progress(&state, me.user_id, job).await
+}

@@ -1,0 +1,405 @@
+//! The audit log page: the filtered, keyset-paged list, a row's detail, the chain's
+//! verification with progress, and the export links. The types here are shared by the page,
+//! the server functions, the REST API and the exports; writing and verifying live in
+//! `backend::audit`.
+
+pub mod api;
+pub mod page;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::AppError;
+
+/// A complete audit row, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct AuditRow {
+    pub id: i64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub severity: String,
+    pub actor_id: Option<Uuid>,
+    pub actor_type: String,
+    pub actor_name: String,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: Option<String>,
+    pub result: String,
+    pub error_message: Option<String>,
+    /// `inet` in its text form.
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    /// `jsonb` in its text form.
+    pub metadata: String,
+    pub previous_hash: String,
+    pub event_hash: String,
+    pub timestamp: DateTime<Utc>,
+}
+
+impl AuditRow {
+    /// The console page of the resource the row names, when there is one.
+    pub fn resource_link(&self) -> Option<&'static str> {
+        match self.resource_type.as_str() {
+            "user" => Some("/users"),
+            "session" => Some("/sessions"),
+            "audit_log" | "audit_partition" => Some("/audit"),
+            _ => None,
+        }
+    }
+
+    /// The metadata, indented for reading.
+    pub fn metadata_pretty(&self) -> String {
+        serde_json::from_str::<serde_json::Value>(&self.metadata)
+            .and_then(|v| serde_json::to_string_pretty(&v))
+            .unwrap_or_else(|_| self.metadata.clone())
+    }
+}
+
+/// The filters the audit page, the REST API and the exports offer; every field is optional
+/// and they combine with AND.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditFilter {
+    /// A user id (UUID) matches `actor_id`; anything else matches `actor_name` exactly.
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    /// `success`, `failure` or `denied`.
+    pub result: Option<String>,
+    /// Inclusive.
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl AuditFilter {
+    /// The filter's time range for verification, `None` when it has none; an open end is
+    /// the earliest or latest time Postgres keeps.
+    pub fn time_range(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        match (self.from, self.to) {
+            (None, None) => None,
+            (from, to) => Some((
+                from.unwrap_or_else(|| "0001-01-01T00:00:00Z".parse().expect("a date")),
+                to.unwrap_or_else(|| "9999-12-31T00:00:00Z".parse().expect("a date")),
+            )),
+        }
+    }
+}
+
+/// The results a row can have.
+pub const RESULTS: [&str; 3] = ["success", "failure", "denied"];
+
+/// Where the next page starts: the last row shown, in the list's order
+/// (`"timestamp" DESC, id DESC`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCursor {
+    pub timestamp: DateTime<Utc>,
+    pub id: i64,
+}
+
+impl AuditCursor {
+    /// An opaque text form for URLs: `<microseconds since epoch>.<id>`.
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.timestamp.timestamp_micros(), self.id)
+    }
+
+    /// Parses `encode`'s form; `None` for anything else.
+    pub fn decode(s: &str) -> Option<AuditCursor> {
+        let (micros, id) = s.split_once('.')?;
+        Some(AuditCursor {
+            timestamp: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            id: id.parse().ok()?,
+        })
+    }
+}
+
+/// The filters as text, the way a URL or a form carries them (empty means unset). The audit
+/// page's URL, its server functions, the downloads and `GET /api/v1/audit` all parse this.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    pub actor: Option<String>,
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    pub resource_type: Option<String>,
+    #[serde(default)]
+    pub resource_id: Option<String>,
+    #[serde(default)]
+    pub result: Option<String>,
+    /// RFC 3339, or `YYYY-MM-DDTHH:MM[:SS]` read as UTC (what a datetime-local field sends).
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+    /// A cursor from a previous page.
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+/// The query keys `AuditQuery` reads, in the order URLs carry them.
+pub const QUERY_KEYS: [&str; 8] = [
+    "actor",
+    "action",
+    "resource_type",
+    "resource_id",
+    "result",
+    "from",
+    "to",
+    "after",
+];
+
+impl AuditQuery {
+    /// Builds the query from `(key, value)` pairs, e.g. a URL's query map.
+    pub fn from_pairs<'a>(get: impl Fn(&str) -> Option<String> + 'a) -> AuditQuery {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        AuditQuery {
+            actor: get("actor"),
+            action: get("action"),
+            resource_type: get("resource_type"),
+            resource_id: get("resource_id"),
+            result: get("result"),
+            from: get("from"),
+            to: get("to"),
+            after: get("after"),
+        }
+    }
+
+    /// The value of one of `QUERY_KEYS`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "actor" => self.actor.as_deref(),
+            "action" => self.action.as_deref(),
+            "resource_type" => self.resource_type.as_deref(),
+            "resource_id" => self.resource_id.as_deref(),
+            "result" => self.result.as_deref(),
+            "from" => self.from.as_deref(),
+            "to" => self.to.as_deref(),
+            "after" => self.after.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The query string (without `?`) of the set fields.
+    pub fn to_query_string(&self) -> String {
+        QUERY_KEYS
+            .iter()
+            .filter_map(|k| self.get(k).map(|v| format!("{k}={}", crate::urlencode(v))))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// The same filters on another page (`after = None` is the first page).
+    pub fn with_after(&self, after: Option<String>) -> AuditQuery {
+        AuditQuery {
+            after,
+            ..self.clone()
+        }
+    }
+
+    /// The filter, with a field error for each value that does not parse.
+    pub fn filter(&self) -> Result<AuditFilter, AppError> {
+        let trimmed = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let result = trimmed(&self.result);
+        if let Some(r) = result.as_deref() {
+            if !RESULTS.contains(&r) {
+                return Err(AppError::field("result", "use success, failure or denied"));
+            }
+        }
+        let from = parse_time("from", self.from.as_deref())?;
+        let to = parse_time("to", self.to.as_deref())?;
+        if let (Some(from), Some(to)) = (from, to) {
+            if from >= to {
+                return Err(AppError::field("to", "must be after From"));
+            }
+        }
+        Ok(AuditFilter {
+            actor: trimmed(&self.actor),
+            action: trimmed(&self.action),
+            resource_type: trimmed(&self.resource_type),
+            resource_id: trimmed(&self.resource_id),
+            result,
+            from,
+            to,
+        })
+    }
+
+    /// The cursor of the page asked for (`None`: the first page).
+    pub fn cursor(&self) -> Result<Option<AuditCursor>, AppError> {
+        match self.after.as_deref().filter(|a| !a.is_empty()) {
+            None => Ok(None),
+            Some(a) => AuditCursor::decode(a)
+                .map(Some)
+                .ok_or_else(|| AppError::field("after", "not a cursor this console gave")),
+        }
+    }
+}
+
+/// Parses a time as RFC 3339, or as `YYYY-MM-DDTHH:MM[:SS]` in UTC.
+fn parse_time(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, AppError> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+        return Ok(Some(t.with_timezone(&Utc)));
+    }
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
+        .map(|t| Some(t.and_utc()))
+        .ok_or_else(|| {
+            AppError::field(
+                field,
+                "a time like 2026-11-30T14:00 (UTC) or 2026-11-30T14:00:00Z",
+            )
+        })
+}
+
+/// One page of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub rows: Vec<AuditRow>,
+    /// The cursor of the next (older) page, if there is one.
+    pub next: Option<String>,
+}
+
+/// The first row where the chain breaks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrokenRow {
+    /// The row found broken: for a gap, the first row after it; for "head behind the
+    /// anchor", the first id that should exist and does not.
+    pub id: i64,
+    /// The row's timestamp; `None` when the row is missing.
+    pub timestamp: Option<DateTime<Utc>>,
+    /// One of the `backend::audit::verify::reason` constants.
+    pub reason: String,
+}
+
+/// The outcome of a verification; serialises as the REST API's `{ok, checked, first_broken}`
+/// (plus `anchor`, the creation time of the anchor compared against, if any).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub checked: u64,
+    pub first_broken: Option<BrokenRow>,
+    pub anchor: Option<DateTime<Utc>>,
+}
+
+impl VerifyReport {
+    /// The sentence the page and the CLI print.
+    pub fn summary(&self) -> String {
+        match (&self.first_broken, self.anchor) {
+            (Some(b), _) => format!("Broken at row {}: {}.", b.id, b.reason),
+            (None, Some(a)) => format!(
+                "Intact: {} rows, head matches anchor of {}.",
+                self.checked,
+                a.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+            (None, None) => format!(
+                "Intact: {} rows (no anchor to compare with yet).",
+                self.checked
+            ),
+        }
+    }
+}
+
+/// Where a verification started from the page stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyProgress {
+    pub checked: u64,
+    /// Rows to check (an estimate from the id range).
+    pub total: u64,
+    /// Set when finished.
+    pub report: Option<VerifyReport>,
+    /// Set when the verification could not run to the end.
+    pub error: Option<String>,
+}
+
+impl VerifyProgress {
+    pub fn finished(&self) -> bool {
+        self.report.is_some() || self.error.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_junk() {
+        let c = AuditCursor {
+            timestamp: DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap(),
+            id: 42,
+        };
+        assert_eq!(AuditCursor::decode(&c.encode()), Some(c));
+        assert_eq!(AuditCursor::decode("x.1"), None);
+        assert_eq!(AuditCursor::decode("12"), None);
+    }
+
+    #[test]
+    fn queries_parse_form_times_as_utc_and_reject_bad_values() {
+        let q = AuditQuery {
+            from: Some("2026-11-30T14:00".into()),
+            to: Some("2026-12-01T00:00:00Z".into()),
+            result: Some("denied".into()),
+            actor: Some("  ".into()),
+            ..Default::default()
+        };
+        let f = q.filter().unwrap();
+        assert_eq!(f.from.unwrap().to_rfc3339(), "2026-11-30T14:00:00+00:00");
+        assert_eq!(f.actor, None);
+        assert_eq!(f.result.as_deref(), Some("denied"));
+
+        let bad_result = AuditQuery {
+            result: Some("ok".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            bad_result.filter(),
+            Err(AppError::Validation { field_errors }) if field_errors.contains_key("result")
+        ));
+        let backwards = AuditQuery {
+            from: Some("2026-12-01T00:00".into()),
+            to: Some("2026-11-01T00:00".into()),
+            ..Default::default()
+        };
+        assert!(backwards.filter().is_err());
+        let junk_time = AuditQuery {
+            from: Some("yesterday".into()),
+            ..Default::default()
+        };
+        assert!(junk_time.filter().is_err());
+        let junk_cursor = AuditQuery {
+            after: Some("abc".into()),
+            ..Default::default()
+        };
+        assert!(junk_cursor.cursor().is_err());
+    }
+
+    #[test]
+    fn query_strings_keep_only_set_fields_in_order() {
+        let q = AuditQuery::from_pairs(|k| match k {
+            "action" => Some("user.create".into()),
+            "actor" => Some("".into()),
+            "from" => Some("2026-11-30T14:00".into()),
+            _ => None,
+        });
+        assert_eq!(q.actor, None);
+        assert_eq!(
+            q.to_query_string(),
+            "action=user.create&from=2026-11-30T14%3A00"
+        );
+        assert_eq!(
+            q.with_after(Some("1.2".into())).after.as_deref(),
+            Some("1.2")
+        );
+    }
+}

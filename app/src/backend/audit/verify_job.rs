@@ -1,0 +1,133 @@
+//! Verifications started from the audit page. Each runs in the background; its progress is
+//! kept in Redis under `deltran:audit:verify:{job}` for an hour, readable only by the user
+//! who started it, so that the page can poll it (and any instance of the console answers).
+
+use chrono::{DateTime, Utc};
+use redis::{aio::ConnectionManager, AsyncCommands};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::{anchor::latest_anchor, verify::verify};
+use crate::{audit::VerifyProgress, backend::state::AppState, error::AppError};
+
+/// How long a job's progress stays readable.
+const TTL_SECS: u64 = 3600;
+
+fn key(job: Uuid) -> String {
+    format!("deltran:audit:verify:{job}")
+}
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    owner: Uuid,
+    progress: VerifyProgress,
+}
+
+async fn save(
+    redis: &mut ConnectionManager,
+    job: Uuid,
+    owner: Uuid,
+    progress: VerifyProgress,
+) -> redis::RedisResult<()> {
+    let json = serde_json::to_string(&Stored { owner, progress }).expect("serialisable");
+    redis.set_ex(key(job), json, TTL_SECS).await
+}
+
+/// Starts verifying the chain (or the rows of `range`) against the latest anchor, and
+/// returns the job's id.
+pub async fn start(
+    state: &AppState,
+    owner: Uuid,
+    range: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) -> Result<Uuid, AppError> {
+    let job = Uuid::new_v4();
+    let mut redis = state.redis.clone();
+    let pending = VerifyProgress {
+        checked: 0,
+        total: 0,
+        report: None,
+        error: None,
+    };
+    save(&mut redis, job, owner, pending).await.map_err(|e| {
+        tracing::warn!(error = %e, "cannot store verification progress");
+        AppError::Unavailable
+    })?;
+    let state = state.clone();
+    tokio::spawn(async move {
+        let (tx, mut rx) = watch::channel((0u64, 0u64));
+        let writer = {
+            let mut redis = redis.clone();
+            tokio::spawn(async move {
+                while rx.changed().await.is_ok() {
+                    let (checked, total) = *rx.borrow_and_update();
+                    let now = VerifyProgress {
+                        checked,
+                        total,
+                        report: None,
+                        error: None,
+                    };
+                    if let Err(e) = save(&mut redis, job, owner, now).await {
+                        tracing::warn!(error = %e, "cannot store verification progress");
+                    }
+                }
+            })
+        };
+        let outcome = async {
+            let anchor = latest_anchor(
+                &state.config.data_dir,
+                Some(&mut redis.clone()),
+                &state.config.audit_anchor_key,
+            )
+            .await?;
+            let report = verify(&state.db, range, anchor.as_ref(), move |checked, total| {
+                let _ = tx.send((checked, total));
+            })
+            .await?;
+            anyhow::Ok(report)
+        }
+        .await;
+        let _ = writer.await;
+        let last = match outcome {
+            Ok(report) => VerifyProgress {
+                checked: report.checked,
+                total: report.checked,
+                report: Some(report),
+                error: None,
+            },
+            Err(e) => {
+                tracing::error!(%job, error = format!("{e:#}"), "audit verification failed");
+                VerifyProgress {
+                    checked: 0,
+                    total: 0,
+                    report: None,
+                    error: Some(
+                        "The verification could not run to the end; the server log has the cause."
+                            .into(),
+                    ),
+                }
+            }
+        };
+        if let Err(e) = save(&mut redis, job, owner, last).await {
+            tracing::warn!(error = %e, "cannot store verification result");
+        }
+    });
+    Ok(job)
+}
+
+/// The progress of `job`, if `owner` started it and it is not older than an hour.
+pub async fn progress(
+    state: &AppState,
+    owner: Uuid,
+    job: Uuid,
+) -> Result<VerifyProgress, AppError> {
+    let mut redis = state.redis.clone();
+    let json: Option<String> = redis.get(key(job)).await.map_err(|e| {
+        tracing::warn!(error = %e, "cannot read verification progress");
+        AppError::Unavailable
+    })?;
+    match json.and_then(|j| serde_json::from_str::<Stored>(&j).ok()) {
+        Some(stored) if stored.owner == owner => Ok(stored.progress),
+        _ => Err(AppError::NotFound),
+    }
+}

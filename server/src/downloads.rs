@@ -1,0 +1,193 @@
+//! Downloads for the browser: files a page links to, authenticated by the browser session
+//! (the REST API under /api/v1 takes bearer tokens only). Each route is declared once, with
+//! its permission, in `ROUTES`; the handler checks it first (a denial is audited), and every
+//! download is itself audited.
+
+use app::{
+    audit::AuditQuery,
+    auth::Permission,
+    backend::{
+        audit::{anchor::latest_anchor, export},
+        auth::{authorize, session_identity, Identity},
+        error::internal,
+        state::AppState,
+    },
+    error::AppError,
+};
+use axum::{
+    body::Body,
+    extract::Query,
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+    Extension, Router,
+};
+use chrono::Utc;
+use serde::Deserialize;
+use tokio::io::AsyncReadExt;
+use tower_sessions::Session;
+
+/// Every download with its permission (the matrix test and `deltran-console routes` read it).
+pub const ROUTES: &[(&str, Permission, &str)] = &[
+    (
+        "/downloads/audit",
+        Permission::AuditExport,
+        "The filtered audit rows as CSV or JSON lines (format=csv|jsonl)",
+    ),
+    (
+        "/downloads/audit-evidence",
+        Permission::AuditExport,
+        "An evidence pack (tar): the filtered rows, their verification and a signed manifest",
+    ),
+];
+
+pub fn router() -> Router {
+    Router::new()
+        .route(ROUTES[0].0, get(audit_rows))
+        .route(ROUTES[1].0, get(audit_evidence))
+}
+
+/// A download's error: the status and the message, as plain text.
+pub struct DownloadError(AppError);
+
+impl<E: Into<AppError>> From<E> for DownloadError {
+    fn from(e: E) -> Self {
+        DownloadError(e.into())
+    }
+}
+
+impl IntoResponse for DownloadError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let message = match &self.0 {
+            AppError::Validation { field_errors } => field_errors
+                .iter()
+                .map(|(field, m)| format!("{field}: {m}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            e => e.to_string(),
+        };
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            message,
+        )
+            .into_response()
+    }
+}
+
+type DownloadResult = Result<Response, DownloadError>;
+
+/// The first line of every download: the signed-in user, if their role has `permission`.
+async fn require(
+    state: &AppState,
+    session: &Session,
+    permission: Permission,
+) -> Result<Identity, AppError> {
+    let identity = session_identity(state, session)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    authorize(&state.db, identity, permission).await
+}
+
+fn attachment(content_type: &str, name: &str, body: Body) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExportQuery {
+    #[serde(flatten)]
+    query: AuditQuery,
+    format: Option<String>,
+}
+
+/// Permission: audit.export.
+async fn audit_rows(
+    Extension(state): Extension<AppState>,
+    session: Session,
+    Query(q): Query<ExportQuery>,
+) -> DownloadResult {
+    let me = require(&state, &session, Permission::AuditExport).await?;
+    let filter = q.query.filter()?;
+    let format = export::ExportFormat::parse(q.format.as_deref().unwrap_or("csv"))
+        .ok_or_else(|| AppError::field("format", "csv or jsonl"))?;
+    Ok(export_response(&state, &filter, format, &me).await?)
+}
+
+/// The audited export of `filter` as a download (also what `GET /api/v1/audit/export` sends).
+pub async fn export_response(
+    state: &AppState,
+    filter: &app::audit::AuditFilter,
+    format: export::ExportFormat,
+    me: &Identity,
+) -> Result<Response, AppError> {
+    let stream = export::export(&state.db, filter, format, me.actor()).await?;
+    let extension = match format {
+        export::ExportFormat::Csv => "csv",
+        export::ExportFormat::Jsonl => "jsonl",
+    };
+    let name = format!("audit-{}.{extension}", Utc::now().format("%Y%m%dT%H%M%SZ"));
+    Ok(attachment(
+        format.content_type(),
+        &name,
+        Body::from_stream(stream),
+    ))
+}
+
+/// Permission: audit.export. The pack is built in a temporary file (constant memory), then
+/// streamed.
+async fn audit_evidence(
+    Extension(state): Extension<AppState>,
+    session: Session,
+    Query(query): Query<AuditQuery>,
+) -> DownloadResult {
+    let me = require(&state, &session, Permission::AuditExport).await?;
+    let filter = query.filter()?;
+    let mut redis = state.redis.clone();
+    let anchor = latest_anchor(
+        &state.config.data_dir,
+        Some(&mut redis),
+        &state.config.audit_anchor_key,
+    )
+    .await
+    .map_err(|e| internal(format!("audit anchor: {e:#}")))?;
+    let dir = tempfile::tempdir().map_err(internal)?;
+    let out = dir.path().join("evidence.tar");
+    export::write_evidence_pack(
+        &state.db,
+        &filter,
+        anchor.as_ref(),
+        &state.config.audit_anchor_key,
+        me.actor(),
+        &out,
+    )
+    .await
+    .map_err(|e| internal(format!("evidence pack: {e:#}")))?;
+    // Open, then let the directory go: the open file lives until the stream ends.
+    let file = tokio::fs::File::open(&out).await.map_err(internal)?;
+    drop(dir);
+    let name = format!("audit-evidence-{}.tar", Utc::now().format("%Y%m%dT%H%M%SZ"));
+    Ok(attachment("application/x-tar", &name, file_body(file)))
+}
+
+/// A file as a streamed body.
+fn file_body(file: tokio::fs::File) -> Body {
+    let chunks = futures::stream::try_unfold(file, |mut file| async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = file.read(&mut buf).await?;
+        buf.truncate(n);
+        Ok::<_, std::io::Error>((n > 0).then(|| (bytes::Bytes::from(buf), file)))
+    });
+    Body::from_stream(chunks)
+}

@@ -1,0 +1,303 @@
+//! The audit page's server functions and downloads, called as the browser calls them (with
+//! the session cookie): filtered keyset paging, a row's detail, verification with progress,
+//! and the audited CSV / JSON lines / evidence pack downloads.
+
+use std::time::Duration;
+
+use app::{
+    audit::{AuditPage, AuditRow, VerifyProgress},
+    error::AppError,
+};
+use sqlx::{AssertSqlSafe, Executor, PgPool};
+
+use crate::common::{count, test_config, TestApp, TestDb, DEMO_PASSWORD};
+
+async fn signed_in(app: &TestApp, username: &str) -> reqwest::Client {
+    let client = app.new_client();
+    let r = app.sign_in(&client, username, DEMO_PASSWORD).await;
+    assert!(
+        r.status().is_success(),
+        "{username} signs in: {}",
+        r.status()
+    );
+    client
+}
+
+async fn call(
+    app: &TestApp,
+    client: &reqwest::Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    client.post(app.url(path)).form(form).send().await.unwrap()
+}
+
+async fn list(
+    app: &TestApp,
+    client: &reqwest::Client,
+    form: &[(&str, &str)],
+) -> Result<AuditPage, AppError> {
+    let r = call(app, client, "/api/audit/list_audit", form).await;
+    let ok = r.status().is_success();
+    let body = r.text().await.unwrap();
+    if ok {
+        Ok(serde_json::from_str(&body).unwrap())
+    } else {
+        Err(serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}")))
+    }
+}
+
+async fn action_count(pool: &PgPool, action: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM deltran.audit_log WHERE action = $1")
+        .bind(action)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Starts a verification and polls it to the end, as the page does.
+async fn verify(app: &TestApp, client: &reqwest::Client, form: &[(&str, &str)]) -> VerifyProgress {
+    let r = call(app, client, "/api/audit/start_verification", form).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let job: uuid::Uuid = r.json().await.unwrap();
+    for _ in 0..600 {
+        let job = job.to_string();
+        let r = call(
+            app,
+            client,
+            "/api/audit/verification_progress",
+            &[("job", &job)],
+        )
+        .await;
+        assert!(r.status().is_success(), "{}", r.status());
+        let p: VerifyProgress = r.json().await.unwrap();
+        if p.finished() {
+            return p;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the verification did not finish");
+}
+
+#[tokio::test]
+async fn an_auditor_pages_through_a_filter_and_opens_a_row() {
+    let t = TestDb::seeded(200).await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let auditor = signed_in(&app, "auditor").await;
+
+    // Every row of the filter, page by page, exactly once, newest first.
+    let action: String = sqlx::query_scalar(
+        "SELECT action FROM deltran.audit_log GROUP BY action ORDER BY count(*) DESC LIMIT 1",
+    )
+    .fetch_one(&t.pool)
+    .await
+    .unwrap();
+    let expected = action_count(&t.pool, &action).await;
+    assert!(expected > 50, "the seed has more than a page of {action}");
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut form = vec![("query[action]", action.as_str())];
+        if let Some(a) = &after {
+            form.push(("query[after]", a));
+        }
+        let page = list(&app, &auditor, &form).await.unwrap();
+        assert!(page.rows.len() <= 50);
+        assert!(page.rows.iter().all(|r| r.action == action));
+        seen.extend(page.rows.iter().map(|r| (r.timestamp, r.id)));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len() as i64, expected);
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "newest first, no repeats"
+    );
+
+    // A row's detail is the stored row.
+    let id = seen[0].1.to_string();
+    let r = call(&app, &auditor, "/api/audit/get_audit_row", &[("id", &id)]).await;
+    let row: AuditRow = r.json().await.unwrap();
+    assert_eq!(row.id, seen[0].1);
+    assert_eq!(row.action, action);
+    let r = call(
+        &app,
+        &auditor,
+        "/api/audit/get_audit_row",
+        &[("id", "999999999")],
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+
+    // Bad filters are field errors.
+    match list(&app, &auditor, &[("query[result]", "ok")]).await {
+        Err(AppError::Validation { field_errors }) => assert!(field_errors.contains_key("result")),
+        other => panic!("{other:?}"),
+    }
+    match list(&app, &auditor, &[("query[after]", "junk")]).await {
+        Err(AppError::Validation { field_errors }) => assert!(field_errors.contains_key("after")),
+        other => panic!("{other:?}"),
+    }
+    match list(
+        &app,
+        &auditor,
+        &[
+            ("query[from]", "2026-12-01T00:00"),
+            ("query[to]", "2026-11-01T00:00"),
+        ],
+    )
+    .await
+    {
+        Err(AppError::Validation { field_errors }) => assert!(field_errors.contains_key("to")),
+        other => panic!("{other:?}"),
+    }
+
+    // A viewer is refused, and the refusal is in the log for the auditor to find.
+    let viewer = signed_in(&app, "viewer").await;
+    assert_eq!(
+        call(&app, &viewer, "/api/audit/list_audit", &[])
+            .await
+            .status(),
+        403
+    );
+    let denied = list(
+        &app,
+        &auditor,
+        &[("query[result]", "denied"), ("query[actor]", "viewer")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(denied.rows[0].action, "access.denied");
+    assert_eq!(denied.rows[0].resource_id.as_deref(), Some("audit.view"));
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn verification_reports_progress_then_intact_or_the_first_broken_row() {
+    let t = TestDb::seeded(50).await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let auditor = signed_in(&app, "auditor").await;
+
+    let done = verify(&app, &auditor, &[]).await;
+    let report = done.report.expect("a report");
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.checked as i64, count(&t.pool, "audit_log").await);
+    assert!(report.anchor.is_some(), "compared with the start-up anchor");
+    assert!(
+        report.summary().starts_with("Intact: "),
+        "{}",
+        report.summary()
+    );
+
+    // Someone with database access edits a row: the page names it.
+    let mut conn = t.pool.acquire().await.unwrap();
+    conn.execute("SET session_replication_role = replica")
+        .await
+        .unwrap();
+    conn.execute(AssertSqlSafe(
+        "UPDATE deltran.audit_log SET actor_name = 'mallory' WHERE id = 7".to_string(),
+    ))
+    .await
+    .unwrap();
+    conn.execute("SET session_replication_role = origin")
+        .await
+        .unwrap();
+    drop(conn);
+    let report = verify(&app, &auditor, &[]).await.report.unwrap();
+    assert!(!report.ok);
+    let broken = report.first_broken.clone().unwrap();
+    assert_eq!((broken.id, broken.reason.as_str()), (7, "hash mismatch"));
+    assert_eq!(report.summary(), "Broken at row 7: hash mismatch.");
+
+    // A bad range is a field error; another user cannot read the job.
+    let r = call(
+        &app,
+        &auditor,
+        "/api/audit/start_verification",
+        &[("from", "soon")],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let r = call(&app, &auditor, "/api/audit/start_verification", &[]).await;
+    let job: uuid::Uuid = r.json().await.unwrap();
+    let admin = signed_in(&app, "admin").await;
+    let r = call(
+        &app,
+        &admin,
+        "/api/audit/verification_progress",
+        &[("job", &job.to_string())],
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn downloads_stream_the_filtered_rows_and_are_audited() {
+    let t = TestDb::seeded(50).await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let auditor = signed_in(&app, "auditor").await;
+    let logins = action_count(&t.pool, "auth.login").await;
+    assert!(logins > 0);
+
+    let r = auditor
+        .get(app.url("/downloads/audit?format=csv&action=auth.login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment; filename=\"audit-"));
+    let csv = r.text().await.unwrap();
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().starts_with("id,"));
+    assert_eq!(lines.count() as i64, logins);
+    assert_eq!(action_count(&t.pool, "audit.export").await, 1);
+
+    let r = auditor
+        .get(app.url("/downloads/audit?format=jsonl&result=denied"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    for line in body.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["result"], "denied");
+    }
+
+    let r = auditor
+        .get(app.url("/downloads/audit-evidence?action=auth.login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/x-tar");
+    let tar = r.bytes().await.unwrap();
+    let names: Vec<&str> = ["audit-export.jsonl", "verification.json", "manifest.json"]
+        .into_iter()
+        .filter(|n| tar.windows(n.len()).any(|w| w == n.as_bytes()))
+        .collect();
+    assert_eq!(
+        names.len(),
+        3,
+        "the pack holds the export, verification and manifest"
+    );
+    assert_eq!(action_count(&t.pool, "audit.export").await, 3);
+
+    // Bad input: a clear message, nothing exported, nothing recorded.
+    let r = auditor
+        .get(app.url("/downloads/audit?format=xml"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(r.text().await.unwrap(), "format: csv or jsonl");
+    assert_eq!(action_count(&t.pool, "audit.export").await, 3);
+    t.drop_db().await;
+}
