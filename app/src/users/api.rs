@@ -19,6 +19,7 @@ mod imp {
         },
         domain::Role,
         error::AppError,
+        users::{UserQuery, PAGE_SIZE},
     };
     pub use serde_json::json;
 
@@ -38,14 +39,48 @@ mod imp {
     }
 }
 
-/// Every user and the pending role changes. Permission: users.view.
+/// One page of the users matching the filters (`UserQuery`'s fields: an unknown value or a
+/// cursor this list did not give is a field error naming the parameter), the next page's
+/// cursor, and every pending role change. Permission: users.view.
 #[server(prefix = "/api/users", endpoint = "list_users")]
-pub async fn list_users() -> Result<UsersOverview, AppError> {
+pub async fn list_users(
+    q: Option<String>,
+    role: Option<String>,
+    status: Option<String>,
+    tfa: Option<String>,
+    sort: Option<String>,
+    after: Option<String>,
+) -> Result<UsersOverview, AppError> {
     use imp::*;
     require(Permission::UsersView).await?;
+    let query = UserQuery {
+        q,
+        role,
+        status,
+        tfa,
+        sort,
+        after,
+    };
+    let filter = users::UserFilter::parse(&query)?;
+    let after = match query
+        .after
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        Some(a) => Some(users::UserCursor::decode(a, filter.sort).ok_or_else(|| {
+            AppError::field(
+                "after",
+                "not a page of this list; start again from the first page",
+            )
+        })?),
+        None => None,
+    };
     let state = state::current()?;
+    let (rows, next) = users::list(&state.db, &filter, after.as_ref(), PAGE_SIZE).await?;
     Ok(UsersOverview {
-        users: users::list(&state.db).await?,
+        users: rows,
+        next: next.map(|c| c.encode()),
         pending: users::pending_role_changes(&state.db).await?,
     })
 }

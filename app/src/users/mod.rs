@@ -1,5 +1,6 @@
-//! Console users: the list, creation, role changes (raising to admin takes a second admin),
-//! deactivation, unlocking and resets of password and 2FA.
+//! Console users: the list (filtered, sorted, keyset-paged, exported as CSV), creation, role
+//! changes (raising to admin takes a second admin), deactivation, unlocking and resets of
+//! password and 2FA.
 
 pub mod api;
 pub mod page;
@@ -23,6 +24,147 @@ pub struct UserRow {
     pub last_login_at: Option<DateTime<Utc>>,
     /// Set only while the lockout lasts.
     pub locked_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl UserRow {
+    pub fn status(&self) -> UserStatus {
+        if !self.is_active {
+            UserStatus::Inactive
+        } else if self.locked_until.is_some() {
+            UserStatus::Locked
+        } else {
+            UserStatus::Active
+        }
+    }
+}
+
+/// Where a user stands: each user is in exactly one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserStatus {
+    /// Active and not locked out.
+    Active,
+    /// Deactivated (whether or not also locked out).
+    Inactive,
+    /// Active, but locked out after failed sign-ins.
+    Locked,
+}
+
+impl UserStatus {
+    pub const ALL: [UserStatus; 3] = [UserStatus::Active, UserStatus::Inactive, UserStatus::Locked];
+
+    /// The name in URLs and exports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Active => "active",
+            UserStatus::Inactive => "inactive",
+            UserStatus::Locked => "locked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UserStatus> {
+        UserStatus::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// The orders the Users list offers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserSort {
+    /// Username, A to Z.
+    #[default]
+    Username,
+    /// Most recent sign-in first; users who never signed in last.
+    LastSignIn,
+    /// Newest user first.
+    Created,
+}
+
+impl UserSort {
+    pub const ALL: [UserSort; 3] = [UserSort::Username, UserSort::LastSignIn, UserSort::Created];
+
+    /// The name in URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserSort::Username => "username",
+            UserSort::LastSignIn => "last_sign_in",
+            UserSort::Created => "created",
+        }
+    }
+
+    /// What the sort selector shows.
+    pub fn label(self) -> &'static str {
+        match self {
+            UserSort::Username => "Username (A–Z)",
+            UserSort::LastSignIn => "Last sign-in (newest first)",
+            UserSort::Created => "Created (newest first)",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UserSort> {
+        UserSort::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// The Users list's filters, sort and page as the page's URL holds them (and the CSV link,
+/// and `list_users`' arguments): text as given, checked only by the server. Blank values count
+/// as not given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserQuery {
+    /// Part of the username or e-mail, any case.
+    pub q: Option<String>,
+    /// admin, operator, auditor or viewer.
+    pub role: Option<String>,
+    /// active, inactive or locked (`UserStatus`).
+    pub status: Option<String>,
+    /// Two-factor sign-in: on or off.
+    pub tfa: Option<String>,
+    /// username (the default), last_sign_in or created (`UserSort`).
+    pub sort: Option<String>,
+    /// The cursor of the page to show; none for the first page.
+    pub after: Option<String>,
+}
+
+impl UserQuery {
+    /// Reads the values from a lookup by parameter name (the URL's query), blanks dropped.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> UserQuery {
+        let get = |key: &str| get(key).filter(|v| !v.trim().is_empty());
+        UserQuery {
+            q: get("q"),
+            role: get("role"),
+            status: get("status"),
+            tfa: get("tfa"),
+            sort: get("sort"),
+            after: get("after"),
+        }
+    }
+
+    /// The same filters and sort, on the first page.
+    pub fn first_page(&self) -> UserQuery {
+        UserQuery {
+            after: None,
+            ..self.clone()
+        }
+    }
+
+    /// The query string (without `?`), blank values left out.
+    pub fn to_query_string(&self) -> String {
+        [
+            ("q", &self.q),
+            ("role", &self.role),
+            ("status", &self.status),
+            ("tfa", &self.tfa),
+            ("sort", &self.sort),
+            ("after", &self.after),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| {
+            v.as_deref()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| format!("{k}={}", crate::urlencode(v)))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+    }
 }
 
 /// A role change waiting for a second admin.
@@ -43,9 +185,16 @@ pub struct RoleChangeRequest {
 /// What the Users page shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsersOverview {
+    /// One page of the filtered list (at most `PAGE_SIZE` users).
     pub users: Vec<UserRow>,
+    /// The cursor (`UserQuery::after`) of the next page; `None` on the last page.
+    pub next: Option<String>,
+    /// Every pending role change, whatever the filters.
     pub pending: Vec<RoleChangeRequest>,
 }
+
+/// Users per page of the list.
+pub const PAGE_SIZE: u32 = 50;
 
 /// What a role change came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,4 +209,34 @@ pub enum RoleChangeOutcome {
 pub fn format_time(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| "—".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_drop_blanks_and_encode_values() {
+        let q = UserQuery::from_lookup(|k| match k {
+            "q" => Some("a&b c".into()),
+            "role" => Some(" ".into()),
+            "after" => Some("u.x".into()),
+            _ => None,
+        });
+        assert_eq!(q.role, None);
+        assert_eq!(q.to_query_string(), "q=a%26b%20c&after=u.x");
+        assert_eq!(q.first_page().to_query_string(), "q=a%26b%20c");
+        assert_eq!(UserQuery::default().to_query_string(), "");
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in UserSort::ALL {
+            assert_eq!(UserSort::parse(s.as_str()), Some(s));
+        }
+        for s in UserStatus::ALL {
+            assert_eq!(UserStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(UserSort::parse("Username"), None);
+    }
 }

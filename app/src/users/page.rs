@@ -1,8 +1,13 @@
-//! The Users page: the table for users.view, and for users.manage the create form, the
-//! per-user actions (each confirmed before it runs) and the pending role changes.
+//! The Users page: for users.view the list (search, filters, sort and keyset pages, all held
+//! in the URL so a view can be shared and back/forward work) with its CSV export, and for
+//! users.manage the create form, the per-user actions (each confirmed before it runs) and the
+//! pending role changes.
+
+use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::{components::Form, hooks::use_query_map};
 use uuid::Uuid;
 
 use super::{
@@ -10,7 +15,8 @@ use super::{
         activate_user, approve_role_change, change_role, deactivate_user, list_users,
         reject_role_change, reset_password, reset_two_factor, unlock_user, CreateUser,
     },
-    format_time, RoleChangeOutcome, RoleChangeRequest, UserRow, UsersOverview,
+    format_time, RoleChangeOutcome, RoleChangeRequest, UserQuery, UserRow, UserSort, UserStatus,
+    UsersOverview,
 };
 use crate::{
     auth::{Me, Permission},
@@ -132,10 +138,29 @@ impl Op {
 #[component]
 pub fn UsersPage() -> impl IntoView {
     let me = use_context::<Me>();
+    let read = me.as_ref().is_some_and(|m| m.can(Permission::UsersView));
     let manage = me.as_ref().is_some_and(|m| m.can(Permission::UsersManage));
+    let export = me.as_ref().is_some_and(|m| m.can(Permission::ExportCsv));
     let my_name = me.map(|m| m.username).unwrap_or_default();
+    let params = use_query_map();
+    let query = Memo::new(move |_| params.with(|p| UserQuery::from_lookup(|k| p.get(k))));
     let version = RwSignal::new(0u32);
-    let overview = Resource::new(move || version.get(), |_| list_users());
+    // The page comes back with the query it answers, so its links always match its rows.
+    let overview = Resource::new(
+        move || (query.get(), version.get()),
+        |(q, _)| async move {
+            let page = list_users(
+                q.q.clone(),
+                q.role.clone(),
+                q.status.clone(),
+                q.tfa.clone(),
+                q.sort.clone(),
+                q.after.clone(),
+            )
+            .await?;
+            Ok::<_, AppError>((q, page))
+        },
+    );
     let confirming = RwSignal::new(None::<Op>);
     let run = Action::new(move |op: &Op| {
         let op = op.clone();
@@ -164,21 +189,105 @@ pub fn UsersPage() -> impl IntoView {
         </header>
         <Outcome run/>
         <Confirm confirming run/>
-        <Suspense fallback=|| view! { <Loading/> }>
+        <Show when=move || read>
+            <Filters query/>
+        </Show>
+        // A transition: while another page or filter loads, the current rows stay in place.
+        <Transition fallback=|| view! { <Loading/> }>
             <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
                 {move || Suspend::new(async move {
-                    overview
-                        .await
-                        .map(|o| {
+                    match overview.await {
+                        Ok((q, o)) => {
                             let name = my_name.get_value();
-                            view! { <Overview overview=o manage my_name=name confirming/> }
-                        })
+                            Ok(view! { <Overview overview=o query=q manage export my_name=name confirming/> }.into_any())
+                        }
+                        Err(AppError::Validation { field_errors }) => {
+                            Ok(view! { <BadFilters field_errors/> }.into_any())
+                        }
+                        Err(e) => Err(e),
+                    }
                 })}
             </ErrorBoundary>
-        </Suspense>
+        </Transition>
         <Show when=move || manage>
             <CreateForm create/>
         </Show>
+    }
+}
+
+/// `/users` with `query` in its URL.
+fn users_href(query: &UserQuery) -> String {
+    match query.to_query_string() {
+        qs if qs.is_empty() => "/users".into(),
+        qs => format!("/users?{qs}"),
+    }
+}
+
+/// Search, filters and sort: a GET form, so applying them changes the URL (a new history
+/// entry, back to the first page). Drawn anew whenever the URL changes, so back and forward
+/// show the values in effect.
+#[component]
+fn Filters(query: Memo<UserQuery>) -> impl IntoView {
+    move || {
+        let q = query.get();
+        let is = |value: &Option<String>, option: &str| value.as_deref() == Some(option);
+        let sort = q
+            .sort
+            .as_deref()
+            .and_then(UserSort::parse)
+            .unwrap_or_default();
+        view! {
+            <Form method="get" action="/users" attr:aria-label="Filter users" attr:class="card mb-6 flex flex-wrap gap-3 items-end">
+                <div>
+                    <label class="field-label" for="filter-q">"Search"</label>
+                    <input class="field" id="filter-q" name="q" type="search" placeholder="Username or e-mail" value=q.q.clone().unwrap_or_default()/>
+                </div>
+                <div>
+                    <label class="field-label" for="filter-role">"Role"</label>
+                    <select class="field" id="filter-role" name="role">
+                        <option value="" selected=q.role.is_none()>"Any role"</option>
+                        {Role::ALL.into_iter().map(|r| view! { <option value=r.as_str() selected=is(&q.role, r.as_str())>{r.as_str()}</option> }).collect_view()}
+                    </select>
+                </div>
+                <div>
+                    <label class="field-label" for="filter-status">"Status"</label>
+                    <select class="field" id="filter-status" name="status">
+                        <option value="" selected=q.status.is_none()>"Any status"</option>
+                        {UserStatus::ALL.into_iter().map(|s| view! { <option value=s.as_str() selected=is(&q.status, s.as_str())>{s.as_str()}</option> }).collect_view()}
+                    </select>
+                </div>
+                <div>
+                    <label class="field-label" for="filter-tfa">"2FA"</label>
+                    <select class="field" id="filter-tfa" name="tfa">
+                        <option value="" selected=q.tfa.is_none()>"Either"</option>
+                        <option value="on" selected=is(&q.tfa, "on")>"on"</option>
+                        <option value="off" selected=is(&q.tfa, "off")>"off"</option>
+                    </select>
+                </div>
+                <div>
+                    <label class="field-label" for="filter-sort">"Sort"</label>
+                    <select class="field" id="filter-sort" name="sort">
+                        {UserSort::ALL.into_iter().map(|s| view! { <option value=s.as_str() selected=s == sort>{s.label()}</option> }).collect_view()}
+                    </select>
+                </div>
+                <button type="submit" class="btn-primary">"Apply"</button>
+                <a class="link" href="/users">"Clear filters"</a>
+            </Form>
+        }
+    }
+}
+
+/// Filter values the server refused (a hand-edited or outdated URL).
+#[component]
+fn BadFilters(field_errors: BTreeMap<String, String>) -> impl IntoView {
+    view! {
+        <div role="alert" class="card mb-6 border-rose-300 text-rose-900 dark:text-rose-100">
+            <p class="mb-2">"These filters cannot be used:"</p>
+            <ul class="mb-2">
+                {field_errors.into_iter().map(|(f, m)| view! { <li>{format!("{f}: {m}")}</li> }).collect_view()}
+            </ul>
+            <a class="link" href="/users">"Show all users"</a>
+        </div>
     }
 }
 
@@ -244,12 +353,32 @@ fn Confirm(
 #[component]
 fn Overview(
     overview: UsersOverview,
+    query: UserQuery,
     manage: bool,
+    export: bool,
     my_name: String,
     confirming: RwSignal<Option<Op>>,
 ) -> impl IntoView {
-    let UsersOverview { users, pending } = overview;
+    let UsersOverview {
+        users,
+        next,
+        pending,
+    } = overview;
     let empty = users.is_empty();
+    let first_page = query
+        .after
+        .is_some()
+        .then(|| users_href(&query.first_page()));
+    let next_page = next.map(|after| {
+        users_href(&UserQuery {
+            after: Some(after),
+            ..query.clone()
+        })
+    });
+    let csv = match query.first_page().to_query_string() {
+        qs if qs.is_empty() => "/downloads/users.csv".to_string(),
+        qs => format!("/downloads/users.csv?{qs}"),
+    };
     view! {
         <section class="card mb-6 overflow-x-auto">
             <table class="data-table" aria-label="Users">
@@ -262,11 +391,12 @@ fn Overview(
                         <th scope="col">"2FA"</th>
                         <th scope="col">"Last sign-in"</th>
                         <th scope="col">"Locked until"</th>
+                        <th scope="col">"Created"</th>
                         {manage.then(|| view! { <th scope="col">"Actions"</th> })}
                     </tr>
                 </thead>
                 <tbody>
-                    {empty.then(|| view! { <tr><td colspan="8">"No users."</td></tr> })}
+                    {empty.then(|| view! { <tr><td colspan="9">"No users match these filters."</td></tr> })}
                     {users
                         .into_iter()
                         .map(|u| {
@@ -276,6 +406,15 @@ fn Overview(
                         .collect_view()}
                 </tbody>
             </table>
+            <div class="mt-3 flex flex-wrap items-center gap-3">
+                <nav aria-label="Pages" class="flex gap-3">
+                    {first_page.map(|href| view! { <a class="link" href=href>"First page"</a> })}
+                    {next_page.map(|href| view! { <a class="link" href=href>"Next page"</a> })}
+                </nav>
+                {export.then(|| view! {
+                    <a class="chip ml-auto" href=csv download="" rel="external">"Export CSV"</a>
+                })}
+            </div>
         </section>
         <PendingRequests pending manage my_name confirming/>
     }
@@ -301,6 +440,7 @@ fn UserLine(
             <td>{yes_no(user.is_2fa_enabled)}</td>
             <td>{format_time(user.last_login_at)}</td>
             <td>{format_time(user.locked_until)}</td>
+            <td>{format_time(Some(user.created_at))}</td>
             {actions}
             {own_note}
         </tr>

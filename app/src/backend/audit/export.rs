@@ -223,7 +223,7 @@ fn render(out: &mut String, r: &ChainRow, format: ExportFormat) {
 }
 
 /// One CSV record (RFC 4180): fields quoted when they need it, NULL as an empty field.
-fn csv_record<'a>(out: &mut String, fields: impl Iterator<Item = Option<&'a str>>) {
+pub fn csv_record<'a>(out: &mut String, fields: impl Iterator<Item = Option<&'a str>>) {
     for (i, f) in fields.enumerate() {
         if i > 0 {
             out.push(',');
@@ -238,6 +238,17 @@ fn csv_record<'a>(out: &mut String, fields: impl Iterator<Item = Option<&'a str>
         }
     }
     out.push_str("\r\n");
+}
+
+/// A cell a spreadsheet will show as text, never run as a formula (CSV injection): one that
+/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`. For exports
+/// meant for spreadsheets; the audit export keeps its values exact.
+pub fn formula_safe(cell: String) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
 }
 
 /// What an evidence pack holds.
@@ -405,6 +416,16 @@ mod tests {
             [Some("a"), None, Some("b,c"), Some("say \"hi\"")].into_iter(),
         );
         assert_eq!(out, "a,,\"b,c\",\"say \"\"hi\"\"\"\r\n");
+    }
+
+    #[test]
+    fn formulas_become_text() {
+        assert_eq!(formula_safe("=1+2".into()), "'=1+2");
+        assert_eq!(formula_safe("-x".into()), "'-x");
+        assert_eq!(formula_safe("@SUM(A1)".into()), "'@SUM(A1)");
+        assert_eq!(formula_safe("+1".into()), "'+1");
+        assert_eq!(formula_safe("a=b".into()), "a=b");
+        assert_eq!(formula_safe(String::new()), "");
     }
 
     #[test]

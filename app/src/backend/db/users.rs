@@ -1,16 +1,27 @@
-//! Console users.
+//! Console users: creation and the changes the Users page makes, the filtered, keyset-paged
+//! list (`UserFilter`, `UserCursor`) and its CSV export.
 
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::Stream;
 use serde_json::json;
-use sqlx::{Postgres, Transaction};
+use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use uuid::Uuid;
 
 use crate::{
     backend::{
-        audit::{self, Actor, AuditEvent},
+        audit::{
+            self,
+            export::{csv_record, formula_safe},
+            Actor, AuditEvent,
+        },
         error::violated_constraint,
     },
     domain::Role,
     error::AppError,
+    users::{UserQuery, UserRow, UserSort, UserStatus},
 };
 
 /// A user to create; username and e-mail already parsed, the password already hashed.
@@ -111,15 +122,366 @@ pub async fn profile(
     })
 }
 
-/// A user as the Users page lists them.
-pub async fn list(db: &sqlx::PgPool) -> sqlx::Result<Vec<crate::users::UserRow>> {
-    sqlx::query_as(
-        "SELECT id, username, email, role, is_active, is_2fa_enabled, last_login_at, \
-                CASE WHEN locked_until > now() THEN locked_until END AS locked_until \
-         FROM deltran.users ORDER BY username",
+/// The columns of `UserRow`; a lockout that has run out shows as none.
+const ROW_COLUMNS: &str = "id, username, email, role, is_active, is_2fa_enabled, last_login_at, \
+     CASE WHEN locked_until > now() THEN locked_until END AS locked_until, created_at";
+
+/// The Users list's filters, checked; every one is optional and they combine with AND.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserFilter {
+    /// Part of the username or the e-mail, any case.
+    pub search: Option<String>,
+    pub role: Option<Role>,
+    pub status: Option<UserStatus>,
+    /// Two-factor sign-in on (`true`) or off.
+    pub two_factor: Option<bool>,
+    pub sort: UserSort,
+}
+
+/// The longest search text taken.
+const MAX_SEARCH: usize = 100;
+
+impl UserFilter {
+    /// Checks the URL's values (the cursor aside): an unknown value is a field error naming
+    /// its parameter, with every bad parameter reported at once.
+    pub fn parse(query: &UserQuery) -> Result<UserFilter, AppError> {
+        fn given(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        let mut errors = BTreeMap::new();
+        let mut refuse = |field: &str, message: String| {
+            errors.insert(field.to_string(), message);
+        };
+        let search = given(&query.q).map(str::to_lowercase);
+        if search
+            .as_ref()
+            .is_some_and(|q| q.chars().count() > MAX_SEARCH)
+        {
+            refuse("q", format!("at most {MAX_SEARCH} characters"));
+        }
+        let role = given(&query.role).and_then(|r| {
+            r.parse::<Role>()
+                .map_err(|e| refuse("role", e.to_string()))
+                .ok()
+        });
+        let status = given(&query.status).and_then(|s| {
+            let status = UserStatus::parse(s);
+            if status.is_none() {
+                refuse(
+                    "status",
+                    format!("unknown status {s:?} (active, inactive or locked)"),
+                );
+            }
+            status
+        });
+        let two_factor = given(&query.tfa).and_then(|t| match t {
+            "on" => Some(true),
+            "off" => Some(false),
+            other => {
+                refuse("tfa", format!("unknown 2FA value {other:?} (on or off)"));
+                None
+            }
+        });
+        let sort = given(&query.sort).and_then(|s| {
+            let sort = UserSort::parse(s);
+            if sort.is_none() {
+                refuse(
+                    "sort",
+                    format!("unknown sort {s:?} (username, last_sign_in or created)"),
+                );
+            }
+            sort
+        });
+        if !errors.is_empty() {
+            return Err(AppError::Validation {
+                field_errors: errors,
+            });
+        }
+        Ok(UserFilter {
+            search,
+            role,
+            status,
+            two_factor,
+            sort: sort.unwrap_or_default(),
+        })
+    }
+
+    /// Appends ` AND <condition>` for every filter that is set.
+    fn push_conditions(&self, q: &mut QueryBuilder<Postgres>) {
+        if let Some(search) = &self.search {
+            // strpos, not LIKE: the text is taken literally, `%` and `_` included.
+            q.push(" AND (strpos(lower(username), ")
+                .push_bind(search.clone())
+                .push(") > 0 OR strpos(lower(email), ")
+                .push_bind(search.clone())
+                .push(") > 0)");
+        }
+        if let Some(role) = self.role {
+            q.push(" AND role = ").push_bind(role);
+        }
+        q.push(match self.status {
+            None => "",
+            Some(UserStatus::Active) => {
+                " AND is_active AND NOT coalesce(locked_until > now(), false)"
+            }
+            Some(UserStatus::Inactive) => " AND NOT is_active",
+            Some(UserStatus::Locked) => " AND is_active AND locked_until > now()",
+        });
+        if let Some(on) = self.two_factor {
+            q.push(" AND is_2fa_enabled = ").push_bind(on);
+        }
+    }
+
+    /// The filter as audit metadata (strings only, as audit metadata must be).
+    pub fn metadata(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        for (k, v) in [
+            ("q", self.search.clone()),
+            ("role", self.role.map(|r| r.as_str().to_string())),
+            ("status", self.status.map(|s| s.as_str().to_string())),
+            (
+                "tfa",
+                self.two_factor
+                    .map(|on| if on { "on" } else { "off" }.to_string()),
+            ),
+            ("sort", Some(self.sort.as_str().to_string())),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.into(), v.into());
+            }
+        }
+        m.into()
+    }
+}
+
+/// Where the next page starts: the last row shown, in its sort's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserCursor {
+    /// `username` ascending (usernames are unique).
+    Username(String),
+    /// `last_login_at DESC NULLS LAST, id DESC`.
+    LastSignIn(Option<DateTime<Utc>>, Uuid),
+    /// `created_at DESC, id DESC`.
+    Created(DateTime<Utc>, Uuid),
+}
+
+impl UserCursor {
+    fn of(row: &UserRow, sort: UserSort) -> UserCursor {
+        match sort {
+            UserSort::Username => UserCursor::Username(row.username.clone()),
+            UserSort::LastSignIn => UserCursor::LastSignIn(row.last_login_at, row.id),
+            UserSort::Created => UserCursor::Created(row.created_at, row.id),
+        }
+    }
+
+    /// An opaque text form for URLs: `u.<username>`, `l.<microseconds since epoch, or
+    /// never>.<id>` or `c.<microseconds>.<id>`.
+    pub fn encode(&self) -> String {
+        match self {
+            UserCursor::Username(name) => format!("u.{name}"),
+            UserCursor::LastSignIn(at, id) => format!(
+                "l.{}.{id}",
+                at.map_or("never".into(), |t| t.timestamp_micros().to_string())
+            ),
+            UserCursor::Created(at, id) => format!("c.{}.{id}", at.timestamp_micros()),
+        }
+    }
+
+    /// Parses `encode`'s form for the list in `sort` order; `None` for anything else,
+    /// a cursor of another order included.
+    pub fn decode(s: &str, sort: UserSort) -> Option<UserCursor> {
+        let (kind, rest) = s.split_once('.')?;
+        let time_and_id = |rest: &str| {
+            let (micros, id) = rest.split_once('.')?;
+            Some((micros.to_string(), Uuid::parse_str(id).ok()?))
+        };
+        let at = |micros: &str| DateTime::from_timestamp_micros(micros.parse().ok()?);
+        match (kind, sort) {
+            ("u", UserSort::Username) if !rest.is_empty() => {
+                Some(UserCursor::Username(rest.to_string()))
+            }
+            ("l", UserSort::LastSignIn) => {
+                let (micros, id) = time_and_id(rest)?;
+                let at = if micros == "never" {
+                    None
+                } else {
+                    Some(at(&micros)?)
+                };
+                Some(UserCursor::LastSignIn(at, id))
+            }
+            ("c", UserSort::Created) => {
+                let (micros, id) = time_and_id(rest)?;
+                Some(UserCursor::Created(at(&micros)?, id))
+            }
+            _ => None,
+        }
+    }
+
+    /// Appends ` AND <rows after this cursor>`.
+    fn push_after(&self, q: &mut QueryBuilder<Postgres>) {
+        match self {
+            UserCursor::Username(name) => {
+                q.push(" AND username > ").push_bind(name.clone());
+            }
+            UserCursor::LastSignIn(Some(at), id) => {
+                // Later in DESC NULLS LAST order: earlier, or equal with a smaller id, or never.
+                q.push(" AND (last_login_at < ")
+                    .push_bind(*at)
+                    .push(" OR (last_login_at = ")
+                    .push_bind(*at)
+                    .push(" AND id < ")
+                    .push_bind(*id)
+                    .push(") OR last_login_at IS NULL)");
+            }
+            UserCursor::LastSignIn(None, id) => {
+                q.push(" AND last_login_at IS NULL AND id < ")
+                    .push_bind(*id);
+            }
+            UserCursor::Created(at, id) => {
+                q.push(" AND (created_at, id) < (")
+                    .push_bind(*at)
+                    .push(", ")
+                    .push_bind(*id)
+                    .push(")");
+            }
+        }
+    }
+}
+
+/// `ORDER BY` of each sort; its last key is unique, so the order is total and keyset paging
+/// neither repeats nor skips a row.
+fn order_by(sort: UserSort) -> &'static str {
+    match sort {
+        UserSort::Username => "username",
+        UserSort::LastSignIn => "last_login_at DESC NULLS LAST, id DESC",
+        UserSort::Created => "created_at DESC, id DESC",
+    }
+}
+
+/// One page of the users matching `filter`, in its sort's order, after `after` (exclusive),
+/// and the cursor of the next page (`None` on the last page). `limit` is clamped to 1..=1000.
+pub async fn list(
+    db: &PgPool,
+    filter: &UserFilter,
+    after: Option<&UserCursor>,
+    limit: u32,
+) -> sqlx::Result<(Vec<UserRow>, Option<UserCursor>)> {
+    let limit = limit.clamp(1, 1000) as usize;
+    let mut q = QueryBuilder::new(format!(
+        "SELECT {ROW_COLUMNS} FROM deltran.users WHERE true"
+    ));
+    filter.push_conditions(&mut q);
+    if let Some(c) = after {
+        c.push_after(&mut q);
+    }
+    // A literal limit (a clamped integer), so the planner sees it as the raw SQL would.
+    q.push(format_args!(
+        " ORDER BY {} LIMIT {}",
+        order_by(filter.sort),
+        limit + 1
+    ));
+    let mut rows: Vec<UserRow> = q.build_query_as().fetch_all(db).await?;
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|r| UserCursor::of(r, filter.sort))
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+/// The action of the audit row every users export writes.
+pub const EXPORT_ACTION: &str = "users.export";
+
+/// The header of the users CSV.
+pub const CSV_COLUMNS: [&str; 9] = [
+    "username",
+    "email",
+    "role",
+    "status",
+    "two_factor",
+    "last_sign_in",
+    "locked_until",
+    "created_at",
+    "id",
+];
+
+/// Records who exports which users (a `users.export` row, committed), then returns every user
+/// matching `filter`, in its sort's order, as CSV chunks: read in keyset batches, so memory
+/// stays constant whatever the size. The caller streams it to the client.
+pub async fn export(
+    db: &PgPool,
+    filter: &UserFilter,
+    actor: Actor,
+) -> sqlx::Result<impl Stream<Item = sqlx::Result<Bytes>> + Send + 'static> {
+    let mut tx = db.begin().await?;
+    audit::record(
+        &mut tx,
+        AuditEvent::new(actor, EXPORT_ACTION, "user", None).metadata(json!({
+            "format": "csv",
+            "filter": filter.metadata(),
+        })),
     )
-    .fetch_all(db)
-    .await
+    .await?;
+    tx.commit().await?;
+    Ok(export_stream(db.clone(), filter.clone()))
+}
+
+fn export_stream(
+    db: PgPool,
+    filter: UserFilter,
+) -> impl Stream<Item = sqlx::Result<Bytes>> + Send + 'static {
+    const BATCH: u32 = 1000;
+    struct State {
+        db: PgPool,
+        filter: UserFilter,
+        after: Option<UserCursor>,
+        header: bool,
+        done: bool,
+    }
+    let state = State {
+        db,
+        filter,
+        after: None,
+        header: true,
+        done: false,
+    };
+    futures::stream::try_unfold(state, |mut s| async move {
+        if s.header {
+            s.header = false;
+            let mut out = String::new();
+            csv_record(&mut out, CSV_COLUMNS.iter().map(|c| Some(*c)));
+            return Ok(Some((Bytes::from(out), s)));
+        }
+        if s.done {
+            return Ok(None);
+        }
+        let (rows, next) = list(&s.db, &s.filter, s.after.as_ref(), BATCH).await?;
+        s.done = next.is_none();
+        s.after = next;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut out = String::with_capacity(rows.len() * 160);
+        let time =
+            |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
+        for r in &rows {
+            let cells = [
+                Some(r.username.clone()),
+                Some(r.email.clone()),
+                Some(r.role.as_str().into()),
+                Some(r.status().as_str().into()),
+                Some(if r.is_2fa_enabled { "on" } else { "off" }.into()),
+                time(r.last_login_at),
+                time(r.locked_until),
+                time(Some(r.created_at)),
+                Some(r.id.to_string()),
+            ]
+            .map(|c| c.map(formula_safe));
+            csv_record(&mut out, cells.iter().map(|c| c.as_deref()));
+        }
+        Ok(Some((Bytes::from(out), s)))
+    })
 }
 
 /// Pending role-change requests, oldest first.
@@ -290,4 +652,82 @@ pub async fn decide_role_change(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_junk_and_other_orders() {
+        let id = Uuid::new_v4();
+        let at = DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap();
+        for (c, sort) in [
+            (UserCursor::Username("a.b-c".into()), UserSort::Username),
+            (UserCursor::LastSignIn(Some(at), id), UserSort::LastSignIn),
+            (UserCursor::LastSignIn(None, id), UserSort::LastSignIn),
+            (UserCursor::Created(at, id), UserSort::Created),
+        ] {
+            assert_eq!(UserCursor::decode(&c.encode(), sort), Some(c.clone()));
+            let other = if sort == UserSort::Created {
+                UserSort::Username
+            } else {
+                UserSort::Created
+            };
+            assert_eq!(UserCursor::decode(&c.encode(), other), None);
+        }
+        for junk in [
+            "",
+            "u.",
+            "x.1",
+            "c.12",
+            "c.x.1",
+            "l.1.not-a-uuid",
+            "garbage",
+        ] {
+            assert_eq!(UserCursor::decode(junk, UserSort::Created), None, "{junk}");
+            assert_eq!(
+                UserCursor::decode(junk, UserSort::LastSignIn),
+                None,
+                "{junk}"
+            );
+        }
+        assert_eq!(UserCursor::decode("u.", UserSort::Username), None);
+    }
+
+    #[test]
+    fn filters_report_every_bad_value() {
+        let query = UserQuery {
+            role: Some("superuser".into()),
+            status: Some("asleep".into()),
+            tfa: Some("maybe".into()),
+            sort: Some("age".into()),
+            q: Some("x".repeat(101)),
+            after: None,
+        };
+        let Err(AppError::Validation { field_errors }) = UserFilter::parse(&query) else {
+            panic!("bad values pass");
+        };
+        let fields: Vec<_> = field_errors.keys().map(String::as_str).collect();
+        assert_eq!(fields, ["q", "role", "sort", "status", "tfa"]);
+
+        let query = UserQuery {
+            q: Some(" Ad ".into()),
+            role: Some("auditor".into()),
+            status: Some("locked".into()),
+            tfa: Some("off".into()),
+            sort: Some("created".into()),
+            after: None,
+        };
+        let filter = UserFilter::parse(&query).unwrap();
+        assert_eq!(filter.search.as_deref(), Some("ad"));
+        assert_eq!(filter.role, Some(Role::Auditor));
+        assert_eq!(filter.status, Some(UserStatus::Locked));
+        assert_eq!(filter.two_factor, Some(false));
+        assert_eq!(filter.sort, UserSort::Created);
+        assert_eq!(
+            UserFilter::parse(&UserQuery::default()).unwrap(),
+            UserFilter::default()
+        );
+    }
 }
