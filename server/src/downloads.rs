@@ -9,15 +9,17 @@ use app::{
     backend::{
         audit::{anchor::latest_anchor, export},
         auth::{authorize, session_identity, Identity},
+        db::users::{self, UserFilter},
         error::internal,
         state::AppState,
     },
     error::AppError,
+    users::UserQuery,
 };
 use axum::{
     body::Body,
     extract::Query,
-    http::{header, StatusCode},
+    http::{header, StatusCode, Uri},
     response::{IntoResponse, Response},
     routing::get,
     Extension, Router,
@@ -39,12 +41,19 @@ pub const ROUTES: &[(&str, Permission, &str)] = &[
         Permission::AuditExport,
         "An evidence pack (tar): the filtered rows, their verification and a signed manifest",
     ),
+    (
+        "/downloads/users.csv",
+        Permission::UsersView,
+        "The Users list with the page's filters and sort (q, role, status, tfa, sort) as CSV; \
+         also needs export.csv",
+    ),
 ];
 
 pub fn router() -> Router {
     Router::new()
         .route(ROUTES[0].0, get(audit_rows))
         .route(ROUTES[1].0, get(audit_evidence))
+        .route(ROUTES[2].0, get(users_csv))
 }
 
 /// A download's error: the status and the message, as plain text.
@@ -190,4 +199,29 @@ fn file_body(file: tokio::fs::File) -> Body {
         Ok::<_, std::io::Error>((n > 0).then(|| (bytes::Bytes::from(buf), file)))
     });
     Body::from_stream(chunks)
+}
+
+/// Every user matching the Users page's filters (no paging), in its sort order, as CSV; the
+/// `users.export` row is written first. Cells a spreadsheet would run as formulas are made
+/// text. Permission: users.view, and export.csv (the spec's permission for any list's CSV).
+async fn users_csv(
+    Extension(state): Extension<AppState>,
+    session: Session,
+    uri: Uri,
+) -> DownloadResult {
+    let me = require(&state, &session, Permission::UsersView).await?;
+    let me = authorize(&state.db, me, Permission::ExportCsv).await?;
+    // Read once the caller is known to be allowed, so an anonymous caller learns nothing
+    // from a malformed query string.
+    let Query(query) = Query::<UserQuery>::try_from_uri(&uri)
+        .map_err(|e| AppError::field("query", e.body_text()))?;
+    let filter = UserFilter::parse(&query)?;
+    let stream = users::export(&state.db, &filter, me.actor()).await?;
+    let name = format!("users-{}.csv", Utc::now().format("%Y%m%dT%H%M%SZ"));
+    let mut response = attachment("text/csv; charset=utf-8", &name, Body::from_stream(stream));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
 }

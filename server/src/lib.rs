@@ -1,5 +1,6 @@
 //! The axum side of DelTran Console: the command line, the application (router, middleware,
-//! probes) and the operational commands (migrations, demo seed, backup and restore).
+//! REST API, downloads, probes) and the operational commands (migrations, demo seed, backup
+//! and restore).
 
 pub mod api;
 pub mod audit_cli;

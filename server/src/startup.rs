@@ -135,8 +135,8 @@ fn provide_request_nonce() {
     }
 }
 
-/// Pages, server functions, probes and static files, with the middleware every request
-/// passes through.
+/// Pages, server functions, the REST API, downloads, probes and static files, with the
+/// middleware every request passes through.
 pub fn router(state: AppState, leptos_options: LeptosOptions, cookie_secure: bool) -> Router {
     let idle = state.config.session_idle.as_secs() as i64;
     let sessions = SessionManagerLayer::new(RedisSessionStore::new(state.redis.clone()))

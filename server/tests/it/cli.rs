@@ -358,4 +358,13 @@ async fn routes_lists_every_route_with_its_permission() {
     assert!(listing
         .lines()
         .any(|l| l.starts_with("GET     /api/v1/me") && l.ends_with("self")));
+    for (path, permission, _) in server::downloads::ROUTES {
+        assert!(
+            listing
+                .lines()
+                .any(|l| l.starts_with(&format!("GET     {path} "))
+                    && l.ends_with(permission.name())),
+            "{path} missing: {listing}"
+        );
+    }
 }
