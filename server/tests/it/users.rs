@@ -554,3 +554,344 @@ async fn the_pages_render_on_the_server_for_admins_and_refuse_viewers() {
     );
     t.drop_db().await;
 }
+
+/// Adds `n` users `bulk-001`… straight into the table (one shared password hash, no audit
+/// rows): roles in turn, every 5th inactive, every 7th locked out, every 3rd with 2FA, every
+/// other one signed in (two at a time at the same minute), created three a day, and every
+/// 10th with an e-mail at `Mixed.Example`.
+async fn bulk_users(pool: &PgPool, n: i32) {
+    let hash = passwords::hash("bulk password".into()).await.unwrap();
+    sqlx::query(
+        "INSERT INTO deltran.users (username, email, password_hash, role, is_active, \
+             is_2fa_enabled, totp_secret, last_login_at, locked_until, created_at) \
+         SELECT 'bulk-' || lpad(i::text, 3, '0'), \
+                'bulk-' || lpad(i::text, 3, '0') \
+                    || CASE WHEN i % 10 = 0 THEN '@Mixed.Example' ELSE '@example.com' END, \
+                $1, (ARRAY['admin','operator','auditor','viewer'])[i % 4 + 1]::deltran.user_role, \
+                i % 5 <> 0, i % 3 = 0, CASE WHEN i % 3 = 0 THEN '\\x00'::bytea END, \
+                CASE WHEN i % 2 = 0 THEN date_trunc('minute', now()) - make_interval(mins => i / 4) END, \
+                CASE WHEN i % 7 = 0 THEN now() + interval '1 hour' END, \
+                date_trunc('day', now()) - make_interval(days => i / 3) \
+         FROM generate_series(1, $2) AS i",
+    )
+    .bind(hash)
+    .bind(n)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// One page of `list_users` with these arguments; must answer 200.
+async fn list_page(
+    app: &TestApp,
+    client: &reqwest::Client,
+    args: &[(&str, &str)],
+) -> app::users::UsersOverview {
+    let r = call(app, client, "/api/users/list_users", args).await;
+    assert_eq!(r.status(), 200, "{args:?}");
+    r.json().await.unwrap()
+}
+
+/// Every page of the list, following `next`, as user ids.
+async fn all_pages(app: &TestApp, client: &reqwest::Client, args: &[(&str, &str)]) -> Vec<Uuid> {
+    let mut ids = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut page_args = args.to_vec();
+        if let Some(a) = &after {
+            page_args.push(("after", a));
+        }
+        let page = list_page(app, client, &page_args).await;
+        assert!(page.users.len() <= 50, "pages hold 50 users");
+        if page.next.is_some() {
+            assert_eq!(page.users.len(), 50, "only the last page is short");
+        }
+        ids.extend(page.users.iter().map(|u| u.id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return ids,
+        }
+    }
+}
+
+/// The ids the database gives for a condition and order.
+async fn expected(pool: &PgPool, condition: &str, order: &str) -> Vec<Uuid> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT id FROM deltran.users WHERE {condition} ORDER BY {order}"
+    )))
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_list_filters_searches_sorts_and_pages_every_user_exactly_once() {
+    let t = TestDb::seeded(50).await;
+    bulk_users(&t.pool, 130).await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let auditor = signed_in(&app, "auditor", DEMO_PASSWORD).await;
+    let total = count(&t.pool, "users").await as usize;
+    assert_eq!(total, 134);
+
+    let by_username = "username";
+    let by_sign_in = "last_login_at DESC NULLS LAST, id DESC";
+    let by_created = "created_at DESC, id DESC";
+    let active = "is_active AND NOT coalesce(locked_until > now(), false)";
+    // (arguments, the same condition in SQL, the order in SQL)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case] = &[
+        (&[], "true", by_username),
+        (&[("sort", "username")], "true", by_username),
+        (&[("sort", "last_sign_in")], "true", by_sign_in),
+        (&[("sort", "created")], "true", by_created),
+        (&[("role", "auditor")], "role = 'auditor'", by_username),
+        (&[("status", "active")], active, by_username),
+        (&[("status", "inactive")], "NOT is_active", by_username),
+        (
+            &[("status", "locked"), ("sort", "last_sign_in")],
+            "is_active AND locked_until > now()",
+            by_sign_in,
+        ),
+        (&[("tfa", "on")], "is_2fa_enabled", by_username),
+        (
+            &[("tfa", "off"), ("sort", "created")],
+            "NOT is_2fa_enabled",
+            by_created,
+        ),
+        // Search: any case, in the username or the e-mail, taken literally.
+        (&[("q", "BULK-00")], "username LIKE 'bulk-00%'", by_username),
+        (
+            &[("q", "mixed.EX")],
+            "email ILIKE '%mixed.example'",
+            by_username,
+        ),
+        (&[("q", "%")], "false", by_username),
+        (
+            &[
+                ("role", "viewer"),
+                ("tfa", "on"),
+                ("q", "bulk"),
+                ("sort", "created"),
+            ],
+            "role = 'viewer' AND is_2fa_enabled AND username LIKE 'bulk%'",
+            by_created,
+        ),
+        // Blank values are no filter (what the GET form sends for "Any").
+        (
+            &[("role", ""), ("status", " "), ("q", "")],
+            "true",
+            by_username,
+        ),
+    ];
+    for (args, condition, order) in cases {
+        let got = all_pages(&app, &auditor, args).await;
+        let unique: std::collections::HashSet<_> = got.iter().collect();
+        assert_eq!(unique.len(), got.len(), "{args:?}: a user appears twice");
+        assert_eq!(got, expected(&t.pool, condition, order).await, "{args:?}");
+    }
+    let everyone = all_pages(&app, &auditor, &[("sort", "last_sign_in")]).await;
+    assert_eq!(everyone.len(), total, "three pages hold every user");
+
+    // The first page of the default order says where the second starts.
+    let first = list_page(&app, &auditor, &[]).await;
+    assert_eq!(first.users.len(), 50);
+    assert_eq!(first.users[0].username, "admin");
+    assert!(first.next.is_some());
+    let empty = list_page(&app, &auditor, &[("q", "nobody-has-this")]).await;
+    assert!(empty.users.is_empty() && empty.next.is_none());
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn unknown_filter_values_and_foreign_cursors_are_field_errors() {
+    let t = TestDb::seeded(50).await;
+    bulk_users(&t.pool, 60).await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let admin = signed_in(&app, "admin", DEMO_PASSWORD).await;
+    let by_name = list_page(&app, &admin, &[]).await.next.unwrap();
+    let long = "x".repeat(101);
+    for (args, field) in [
+        (vec![("role", "superuser")], "role"),
+        (vec![("status", "asleep")], "status"),
+        (vec![("tfa", "maybe")], "tfa"),
+        (vec![("sort", "age")], "sort"),
+        (vec![("q", long.as_str())], "q"),
+        (vec![("after", "garbage")], "after"),
+        (vec![("after", "c.1.2")], "after"),
+        // A cursor of the username order does not page the created order.
+        (
+            vec![("sort", "created"), ("after", by_name.as_str())],
+            "after",
+        ),
+    ] {
+        let r = call(&app, &admin, "/api/users/list_users", &args).await;
+        assert_eq!(r.status(), 422, "{args:?}");
+        let AppError::Validation { field_errors } = error(&r.text().await.unwrap()) else {
+            panic!("{args:?}: not a validation error");
+        };
+        assert!(
+            field_errors.contains_key(field),
+            "{args:?}: {field_errors:?}"
+        );
+    }
+
+    // The page shows what is wrong instead of failing.
+    let html = admin
+        .get(app.url("/users?role=superuser"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("These filters cannot be used"), "{html}");
+    assert!(html.contains("unknown role"), "{html}");
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn the_page_holds_filters_sort_and_cursor_in_its_links() {
+    let t = TestDb::seeded(50).await;
+    bulk_users(&t.pool, 130).await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let admin = signed_in(&app, "admin", DEMO_PASSWORD).await;
+    let page = |path: &str| {
+        let request = admin.get(app.url(path));
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let html = page("/users?sort=created").await;
+    assert!(html.contains(r#"aria-label="Users""#));
+    assert!(html.contains(r#"aria-label="Filter users""#));
+    assert!(
+        html.contains(r#"href="/downloads/users.csv?sort=created""#),
+        "the export link carries the view: {html}"
+    );
+    let next = html
+        .split(r#"href="/users?sort=created&amp;after="#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a Next page link with the sort and a cursor");
+    assert!(html.contains("Next page") && !html.contains("First page"));
+    let second = page(&format!("/users?sort=created&after={next}")).await;
+    assert!(second.contains("Next page") && second.contains("First page"));
+    assert!(second.contains(r#"href="/users?sort=created""#));
+
+    let html = page("/users?q=nobody-has-this").await;
+    assert!(html.contains("No users match these filters."), "{html}");
+    assert!(!html.contains("Next page"));
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn the_csv_export_streams_the_filtered_users_and_is_audited() {
+    let t = TestDb::seeded(50).await;
+    bulk_users(&t.pool, 130).await;
+    // A username and e-mail a spreadsheet would take for a formula.
+    let minus = make_user(&t.pool, "-minus", Role::Auditor, "minus password 1").await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let admin = signed_in(&app, "admin", DEMO_PASSWORD).await;
+    let exports = || audit_count(&t.pool, "users.export", None);
+
+    let r = admin
+        .get(app.url("/downloads/users.csv?role=auditor&sort=created&status="))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    let disposition = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\"users-") && disposition.ends_with(".csv\""),
+        "{disposition}"
+    );
+    let csv = r.text().await.unwrap();
+    let lines: Vec<&str> = csv.split_terminator("\r\n").collect();
+    assert_eq!(
+        lines[0],
+        "username,email,role,status,two_factor,last_sign_in,locked_until,created_at,id"
+    );
+    let ids: Vec<Uuid> = lines[1..]
+        .iter()
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        expected(&t.pool, "role = 'auditor'", "created_at DESC, id DESC").await,
+        "every auditor, in the order asked for, no paging"
+    );
+    assert!(lines[1..]
+        .iter()
+        .all(|l| l.split(',').nth(2) == Some("auditor")));
+    let row = lines
+        .iter()
+        .find(|l| l.ends_with(&minus.to_string()))
+        .unwrap();
+    assert!(
+        row.starts_with("'-minus,'-minus@example.com,auditor,active,off,,,"),
+        "{row}"
+    );
+    let (actor, resource_type, role, sort): (String, String, String, String) = sqlx::query_as(
+        "SELECT actor_name, resource_type, metadata->'filter'->>'role', metadata->'filter'->>'sort' \
+         FROM deltran.audit_log WHERE action = 'users.export'",
+    )
+    .fetch_one(&t.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            actor.as_str(),
+            resource_type.as_str(),
+            role.as_str(),
+            sort.as_str()
+        ),
+        ("admin", "user", "auditor", "created")
+    );
+
+    // The whole list, and the auditor may export too.
+    let auditor = signed_in(&app, "auditor", DEMO_PASSWORD).await;
+    let r = auditor
+        .get(app.url("/downloads/users.csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let csv = r.text().await.unwrap();
+    assert_eq!(csv.lines().count(), 1 + 135);
+    assert_eq!(exports().await, 2);
+
+    // Refusals: no session, a role without users.view (audited), a bad filter.
+    let r = app
+        .new_client()
+        .get(app.url("/downloads/users.csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let denied_before = audit_count(&t.pool, "access.denied", None).await;
+    for role in ["viewer", "operator"] {
+        let client = signed_in(&app, role, DEMO_PASSWORD).await;
+        let r = client
+            .get(app.url("/downloads/users.csv?role=admin"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{role}");
+        assert!(!r.text().await.unwrap().contains("bulk"));
+    }
+    assert_eq!(
+        audit_count(&t.pool, "access.denied", None).await,
+        denied_before + 2
+    );
+    let r = admin
+        .get(app.url("/downloads/users.csv?role=superuser"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("role: unknown role"));
+    assert_eq!(exports().await, 2, "refused exports write no export row");
+    t.drop_db().await;
+}
