@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { expect, test } from '@playwright/test';
-import { signIn } from './helpers';
+import { hydrated, signIn } from './helpers';
 
 // The Users page against the demo data `make test` seeds into the e2e database.
 
@@ -26,6 +27,56 @@ test('an admin opens Users and creates a user', async ({ page }) => {
   await form.getByLabel('Password', { exact: true }).fill('an e2e password of some length');
   await form.getByRole('button', { name: 'Create user' }).click();
   await expect(form.getByText('this username is taken')).toBeVisible();
+});
+
+test('an admin filters users by role; the URL keeps the filter and the CSV has the same users', async ({ page }) => {
+  await signIn(page, 'admin');
+  await page.goto('/users');
+  await hydrated(page);
+  const filters = page.getByRole('form', { name: 'Filter users' });
+  const table = page.getByRole('table', { name: 'Users' });
+  await expect(table.getByRole('cell', { name: 'operator', exact: true }).first()).toBeVisible();
+
+  await filters.getByLabel('Role', { exact: true }).selectOption('auditor');
+  await filters.getByRole('button', { name: 'Apply' }).click();
+  await expect(page).toHaveURL(/\/users\?(.*&)?role=auditor(&|$)/);
+  await expect(table.getByRole('cell', { name: 'operator', exact: true })).toHaveCount(0);
+  await expect(table.getByRole('cell', { name: 'auditor', exact: true }).first()).toBeVisible();
+
+  // Back and forward move between the unfiltered and the filtered list.
+  await page.goBack();
+  await expect(page).toHaveURL('/users');
+  await expect(table.getByRole('cell', { name: 'operator', exact: true }).first()).toBeVisible();
+  await page.goForward();
+  await expect(page).toHaveURL(/role=auditor/);
+  await expect(table.getByRole('cell', { name: 'operator', exact: true })).toHaveCount(0);
+
+  // A reload (or the URL shared) shows the same filtered list.
+  await page.reload();
+  await hydrated(page);
+  await expect(filters.getByLabel('Role', { exact: true })).toHaveValue('auditor');
+  await expect(table.getByRole('cell', { name: 'operator', exact: true })).toHaveCount(0);
+  await expect(table.getByRole('cell', { name: 'auditor', exact: true }).first()).toBeVisible();
+
+  const link = page.getByRole('link', { name: 'Export CSV' });
+  await expect(link).toHaveAttribute('href', /^\/downloads\/users\.csv\?(.*&)?role=auditor(&|$)/);
+  const downloading = page.waitForEvent('download');
+  await link.click();
+  const download = await downloading;
+  expect(download.suggestedFilename()).toMatch(/^users-\d{8}T\d{6}Z\.csv$/);
+  const lines = readFileSync(await download.path(), 'utf8').trimEnd().split('\r\n');
+  expect(lines[0]).toBe('username,email,role,status,two_factor,last_sign_in,locked_until,created_at,id');
+  expect(lines.some((line) => line.startsWith('auditor,'))).toBe(true);
+  for (const line of lines.slice(1)) {
+    expect(line.split(',')[2]).toBe('auditor');
+  }
+});
+
+test('a search that matches nobody shows the empty state', async ({ page }) => {
+  await signIn(page, 'admin');
+  await page.goto('/users?q=nobody-has-this-name');
+  await expect(page.getByRole('table', { name: 'Users' })).toContainText('No users match these filters.');
+  await expect(page.getByRole('link', { name: 'Next page' })).toHaveCount(0);
 });
 
 test('an admin sees live sessions', async ({ page }) => {
