@@ -15,9 +15,8 @@ export default defineConfig({
   forbidOnly: isCI,
   // 2-core machine: the server, Postgres, Redis and the browser share it.
   workers: 1,
-  // Two retries in CI: the dashboard's currency-switch hydration test fails its first attempt
-  // in some runs (under investigation; see the closing note of the foundation work).
-  retries: isCI ? 2 : 0,
+  // No retries: a test that passes only on a second attempt is a bug to fix, not to hide.
+  retries: 0,
   reporter: 'list',
   use: {
     baseURL: 'http://127.0.0.1:3000',

@@ -14,7 +14,7 @@ pub mod users;
 #[cfg(feature = "ssr")]
 pub mod backend;
 
-use leptos::prelude::*;
+use leptos::{prelude::*, suspense::Unsuspend};
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Outlet, ParentRoute, Redirect, Route, Router, Routes},
@@ -23,7 +23,7 @@ use leptos_router::{
 };
 
 use auth::{api::current_user, login::LoginPage};
-use components::{ErrorPanel, Layout, Loading, NotFound};
+use components::{Layout, Loading, NotFound};
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -95,38 +95,50 @@ pub fn App() -> impl IntoView {
 /// The frame of every page behind sign-in: without a session it redirects to /login (with
 /// `next` set to come back), with one it shows the layout for that user. The server functions
 /// each page calls check the permission themselves; this only decides what to show.
+///
+/// Built like leptos_router's `ProtectedParentRoute`: the user is read with `.get()` inside a
+/// `Transition`, and the layout with the page is built once, when the user is known, outside
+/// the transition's owner (`Unsuspend`). A `Suspend` awaiting the resource instead re-runs when
+/// the resource turns ready; on the server that sometimes built the page twice (a second set of
+/// resources), and the browser then failed to hydrate it.
 #[component]
 fn SignedIn() -> impl IntoView {
     let me = Resource::new(|| (), |_| current_user());
     let location = use_location();
-    view! {
-        <Suspense fallback=|| view! { <Loading/> }>
-            <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
-                {move || Suspend::new(async move {
-                    me.await.map(|me| match me {
-                        // Admins must set up 2FA before anything else.
-                        Some(me) if me.needs_two_factor && location.pathname.get_untracked() != "/profile" => {
-                            view! { <Redirect path="/profile"/> }.into_any()
-                        }
-                        Some(me) => {
-                            provide_context(me.clone());
-                            view! { <Layout me><Outlet/></Layout> }.into_any()
-                        }
-                        None => {
-                            let mut here = location.pathname.get_untracked();
-                            let search = location.search.get_untracked();
-                            if !search.is_empty() {
-                                here.push('?');
-                                here.push_str(search.trim_start_matches('?'));
-                            }
-                            let next = if here == "/" { String::new() } else { format!("?next={}", urlencode(&here)) };
-                            view! { <Redirect path=format!("/login{next}")/> }.into_any()
-                        }
-                    })
-                })}
-            </ErrorBoundary>
-        </Suspense>
-    }
+    let owner = Owner::current().expect("a reactive owner");
+    let view = move || {
+        let me = me.get();
+        let owner = owner.clone();
+        Unsuspend::new(move || match me {
+            None => ().into_any(),
+            Some(Err(e)) => view! { <p role="alert" class="m-6">{e.to_string()}</p> }.into_any(),
+            // Admins must set up 2FA before anything else.
+            Some(Ok(Some(me)))
+                if me.needs_two_factor && location.pathname.get_untracked() != "/profile" =>
+            {
+                view! { <Redirect path="/profile"/> }.into_any()
+            }
+            Some(Ok(Some(me))) => owner.with(|| {
+                provide_context(me.clone());
+                view! { <Layout me><Outlet/></Layout> }.into_any()
+            }),
+            Some(Ok(None)) => {
+                let mut here = location.pathname.get_untracked();
+                let search = location.search.get_untracked();
+                if !search.is_empty() {
+                    here.push('?');
+                    here.push_str(search.trim_start_matches('?'));
+                }
+                let next = if here == "/" {
+                    String::new()
+                } else {
+                    format!("?next={}", urlencode(&here))
+                };
+                view! { <Redirect path=format!("/login{next}")/> }.into_any()
+            }
+        })
+    };
+    view! { <Transition fallback=|| view! { <Loading/> }>{view}</Transition> }
 }
 
 /// Percent-encodes a query value.
