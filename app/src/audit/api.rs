@@ -12,7 +12,7 @@ pub const PAGE_SIZE: u32 = 50;
 
 /// One page of the filtered log, newest first. Permission: audit.view.
 #[server(prefix = "/api/audit", endpoint = "list_audit")]
-pub async fn list_audit(query: AuditQuery) -> Result<AuditPage, AppError> {
+pub async fn list_audit(#[server(default)] query: AuditQuery) -> Result<AuditPage, AppError> {
     use crate::{auth::Permission, backend::auth::require, backend::db::audit, backend::state};
     require(Permission::AuditView).await?;
     let filter = query.filter()?;
