@@ -1,11 +1,8 @@
 import { expect, test } from '@playwright/test';
-import { hydrated, signIn } from './helpers';
+import { hydrated, stateOf } from './helpers';
 
-// The dashboard against the demo data `make test` seeds into the e2e database.
-
-test.beforeEach(async ({ page }) => {
-  await signIn(page, 'viewer');
-});
+// The dashboard against the demo data `make test` seeds into the e2e database, as the viewer.
+test.use({ storageState: stateOf('viewer') });
 
 test('the dashboard shows figures from the database', async ({ page }) => {
   await page.goto('/');

@@ -1,5 +1,17 @@
 import { createHmac } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect, type Page } from '@playwright/test';
+
+/** The demo roles; global-setup.ts stores a signed-in session for each. */
+export const ROLES = ['admin', 'operator', 'auditor', 'viewer'];
+const AUTH_DIR = join(__dirname, '..', '.auth');
+/** The stored state (session cookie) of `role`, for `test.use({ storageState: stateOf(role) })`. */
+export function stateOf(role: string): string {
+  return join(AUTH_DIR, `${role}.json`);
+}
+/** The last TOTP step global-setup used for the admin. */
+export const STEP_FILE = join(AUTH_DIR, 'totp-step');
 
 /** The demo users' password (`make test` seeds them with DEMO_PASSWORD). */
 export const DEMO_PASSWORD = process.env.DEMO_PASSWORD ?? 'demo-password-2026';
@@ -32,17 +44,23 @@ export function totp(secretBase32: string, step: number): string {
   return code.toString().padStart(6, '0');
 }
 
-let lastStep = -1;
+/** The last step used, kept in STEP_FILE so that a restarted worker does not reuse it. */
+function lastStep(): number {
+  return existsSync(STEP_FILE) ? Number(readFileSync(STEP_FILE, 'utf8')) : -1;
+}
 
-/** A code for a time step not used before in this run (the server accepts each step once). */
+/** A code for a time step not used before in this run (the server accepts each step once, and
+ * the steps either side of the current one): the current step or the next, else wait. */
 export async function freshCode(): Promise<string> {
-  let step = Math.floor(Date.now() / 30_000);
-  if (step <= lastStep) {
-    await new Promise((r) => setTimeout(r, (lastStep + 1) * 30_000 - Date.now() + 500));
-    step = Math.floor(Date.now() / 30_000);
+  for (;;) {
+    const current = Math.floor(Date.now() / 30_000);
+    const step = Math.max(current, lastStep() + 1);
+    if (step <= current + 1) {
+      writeFileSync(STEP_FILE, String(step));
+      return totp(DEMO_TOTP_SECRET, step);
+    }
+    await new Promise((r) => setTimeout(r, 1_000));
   }
-  lastStep = step;
-  return totp(DEMO_TOTP_SECRET, step);
 }
 
 /** Signs in through the login page (with a one-time code for the admin) and waits for `landing`. */

@@ -1,8 +1,10 @@
 import { expect, test } from '@playwright/test';
-import { hydrated, signIn } from './helpers';
+import { hydrated, stateOf } from './helpers';
+
+test.use({ storageState: stateOf('operator') });
 
 test('the profile lists this session and rejects a wrong current password', async ({ page }) => {
-  await signIn(page, 'operator');
+  await page.goto('/');
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Profile' }).click();
   await expect(page.getByRole('heading', { name: 'Profile', level: 1 })).toBeVisible();
   const sessions = page.getByRole('table', { name: 'Your sessions' });

@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { expect, test } from '@playwright/test';
-import { hydrated, signIn } from './helpers';
+import { hydrated, stateOf } from './helpers';
 
-// The Users page against the demo data `make test` seeds into the e2e database.
+// The Users page against the demo data `make test` seeds into the e2e database, as the admin
+// (and, last, as the viewer).
+test.use({ storageState: stateOf('admin') });
 
 test('an admin opens Users and creates a user', async ({ page }) => {
-  await signIn(page, 'admin');
+  await page.goto('/');
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Users' }).click();
   await expect(page).toHaveURL('/users');
   await expect(page.getByRole('heading', { name: 'Users', level: 1 })).toBeVisible();
@@ -30,7 +32,7 @@ test('an admin opens Users and creates a user', async ({ page }) => {
 });
 
 test('an admin filters users by role; the URL keeps the filter and the CSV has the same users', async ({ page }) => {
-  await signIn(page, 'admin');
+  await page.goto('/');
   await page.goto('/users');
   await hydrated(page);
   const filters = page.getByRole('form', { name: 'Filter users' });
@@ -73,28 +75,32 @@ test('an admin filters users by role; the URL keeps the filter and the CSV has t
 });
 
 test('a search that matches nobody shows the empty state', async ({ page }) => {
-  await signIn(page, 'admin');
+  await page.goto('/');
   await page.goto('/users?q=nobody-has-this-name');
   await expect(page.getByRole('table', { name: 'Users' })).toContainText('No users match these filters.');
   await expect(page.getByRole('link', { name: 'Next page' })).toHaveCount(0);
 });
 
 test('an admin sees live sessions', async ({ page }) => {
-  await signIn(page, 'admin');
+  await page.goto('/');
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sessions' }).click();
   await expect(page).toHaveURL('/sessions');
   await expect(page.getByRole('table', { name: 'Sessions' }).getByRole('cell', { name: 'admin', exact: true }).first())
     .toBeVisible();
 });
 
-test('a viewer has no Users link and /users shows no user data', async ({ page }) => {
-  await signIn(page, 'viewer');
-  const nav = page.getByRole('navigation', { name: 'Main' });
-  await expect(nav.getByRole('link', { name: 'Dashboard' })).toBeVisible();
-  await expect(nav.getByRole('link', { name: 'Users' })).toHaveCount(0);
-  await expect(nav.getByRole('link', { name: 'Sessions' })).toHaveCount(0);
-  await page.goto('/users');
-  await expect(page.getByRole('alert')).toContainText('You do not have permission');
-  await expect(page.getByRole('table', { name: 'Users' })).toHaveCount(0);
-  await expect(page.getByRole('form', { name: 'Create user' })).toHaveCount(0);
+test.describe('as the viewer', () => {
+  test.use({ storageState: stateOf('viewer') });
+
+  test('a viewer has no Users link and /users shows no user data', async ({ page }) => {
+    await page.goto('/');
+    const nav = page.getByRole('navigation', { name: 'Main' });
+    await expect(nav.getByRole('link', { name: 'Dashboard' })).toBeVisible();
+    await expect(nav.getByRole('link', { name: 'Users' })).toHaveCount(0);
+    await expect(nav.getByRole('link', { name: 'Sessions' })).toHaveCount(0);
+    await page.goto('/users');
+    await expect(page.getByRole('alert')).toContainText('You do not have permission');
+    await expect(page.getByRole('table', { name: 'Users' })).toHaveCount(0);
+    await expect(page.getByRole('form', { name: 'Create user' })).toHaveCount(0);
+  });
 });
