@@ -24,7 +24,7 @@ pub static RESPONSES: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
 
 /// Gives the request an id (a sane incoming `x-request-id` is kept, for tracing across
 /// services), makes the request context current for everything below, and echoes the id.
-pub async fn request_context(request: Request, next: Next) -> Response {
+pub async fn request_context(mut request: Request, next: Next) -> Response {
     let request_id = request
         .headers()
         .get(&REQUEST_ID)
@@ -52,6 +52,8 @@ pub async fn request_context(request: Request, next: Next) -> Response {
         user_agent,
     };
 
+    // Also in the request, for the page renderer: work it spawns runs outside this task.
+    request.extensions_mut().insert(ctx.clone());
     let span = tracing::info_span!(
         "request",
         method = %request.method(),

@@ -6,7 +6,9 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use app::{
-    backend::{config::Config, jobs, sessions::RedisSessionStore, state::AppState},
+    backend::{
+        config::Config, context::RequestContext, jobs, sessions::RedisSessionStore, state::AppState,
+    },
     shell, App,
 };
 use axum::{middleware, response::IntoResponse, routing::get, Router};
@@ -122,16 +124,18 @@ pub async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-/// Makes the page renderer use the nonce `security_headers` put in the CSP header.
-fn provide_request_nonce() {
-    let nonce = use_context::<axum::http::request::Parts>().and_then(|parts| {
-        parts
-            .extensions
-            .get::<crate::middleware::CspNonce>()
-            .cloned()
-    });
-    if let Some(nonce) = nonce {
-        provide_context(leptos::nonce::Nonce::from_value(nonce.0));
+/// Gives the page renderer what the middleware found out about the request: the nonce
+/// `security_headers` put in the CSP header, and the request's id and client (for audit rows
+/// written by server functions the renderer calls, which run outside the request's task).
+fn provide_request_context() {
+    let Some(parts) = use_context::<axum::http::request::Parts>() else {
+        return;
+    };
+    if let Some(nonce) = parts.extensions.get::<crate::middleware::CspNonce>() {
+        provide_context(leptos::nonce::Nonce::from_value(nonce.0.clone()));
+    }
+    if let Some(ctx) = parts.extensions.get::<RequestContext>() {
+        provide_context(ctx.clone());
     }
 }
 
@@ -157,7 +161,7 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, cookie_secure: boo
             routes,
             move || {
                 provide_context(context_state.clone());
-                provide_request_nonce();
+                provide_request_context();
             },
             {
                 let options = leptos_options.clone();
@@ -167,7 +171,7 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, cookie_secure: boo
         .fallback(leptos_axum::file_and_error_handler_with_context(
             move || {
                 provide_context(fallback_state.clone());
-                provide_request_nonce();
+                provide_request_context();
             },
             shell,
         ))

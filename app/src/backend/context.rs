@@ -20,15 +20,23 @@ impl RequestContext {
         CURRENT.scope(self, fut).await
     }
 
-    /// The current request's context, or an empty one outside a request (CLI, jobs).
+    /// The current request's context: the task's, else the one the page renderer was given
+    /// (work it spawns runs in other tasks), else an empty one outside a request (CLI, jobs).
     pub fn current() -> RequestContext {
-        CURRENT.try_with(Clone::clone).unwrap_or_default()
+        CURRENT
+            .try_with(Clone::clone)
+            .ok()
+            .or_else(leptos::prelude::use_context::<RequestContext>)
+            .unwrap_or_default()
     }
 }
 
 /// The current request id, or `-` outside a request.
 pub fn request_id() -> String {
-    CURRENT
-        .try_with(|c| c.request_id.clone())
-        .unwrap_or_else(|_| "-".into())
+    let id = RequestContext::current().request_id;
+    if id.is_empty() {
+        "-".into()
+    } else {
+        id
+    }
 }

@@ -545,8 +545,24 @@ async fn the_pages_render_on_the_server_for_admins_and_refuse_viewers() {
     assert!(html.contains("Revoke all of this user"));
 
     let viewer = signed_in(&app, "viewer", DEMO_PASSWORD).await;
-    let html = page(&viewer, "/users").await.unwrap().text().await.unwrap();
+    let response = page(&viewer, "/users").await.unwrap();
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let html = response.text().await.unwrap();
     assert!(html.contains("You do not have permission"), "{html}");
+    // The denial the page's render met is audited with the request it came from.
+    let (ip, rid, agent): (Option<String>, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT host(ip_address), request_id, user_agent FROM deltran.audit_log \
+         WHERE action = 'access.denied' AND actor_name = 'viewer' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&t.pool)
+    .await
+    .unwrap();
+    assert_eq!(ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(rid.as_deref(), Some(request_id.as_str()));
+    assert!(agent.is_none(), "reqwest sends no User-Agent by default");
     assert!(!html.contains(r#"aria-label="Users""#));
     assert!(
         !html.contains(r#"href="/users""#),
