@@ -106,7 +106,19 @@ pub async fn create_user(
     let role = role
         .parse::<Role>()
         .map_err(|e| errors.insert("role".to_string(), e.to_string()))
-        .ok();
+        .ok()
+        // Four eyes: nobody becomes admin on one admin's word, not even a new user.
+        .filter(|r| {
+            *r != Role::Admin || {
+                errors.insert(
+                    "role".to_string(),
+                    "a new user cannot start as admin: create them with another role, then \
+                     raise them (another admin approves)"
+                        .to_string(),
+                );
+                false
+            }
+        });
     if let Err(m) = passwords::check_strength(&password) {
         errors.insert("password".to_string(), m);
     }

@@ -611,7 +611,8 @@ fn CreateForm(create: ServerAction<CreateUser>) -> impl IntoView {
                 <div>
                     <label class="field-label" for="new-role">"Role"</label>
                     <select class="field" id="new-role" name="role">
-                        {Role::ALL.into_iter().map(|r| view! { <option value=r.as_str() selected=r == Role::Viewer>{r.as_str()}</option> }).collect_view()}
+                        // Admins are made by raising a user, which a second admin approves.
+                        {Role::ALL.into_iter().filter(|r| *r != Role::Admin).map(|r| view! { <option value=r.as_str() selected=r == Role::Viewer>{r.as_str()}</option> }).collect_view()}
                     </select>
                     <p class="text-sm text-rose-700 dark:text-rose-300">{role_error}</p>
                 </div>

@@ -147,6 +147,30 @@ async fn an_admin_creates_users_and_a_duplicate_is_a_field_error_that_writes_not
     assert_eq!(count(&t.pool, "users").await, users_before);
     assert_eq!(count(&t.pool, "audit_log").await, audit_before);
 
+    // Nobody starts as admin: that would skip the second admin's approval.
+    let r = call(
+        &app,
+        &admin,
+        "/api/users/create_user",
+        &[
+            ("username", "instant-admin"),
+            ("email", "instant-admin@example.com"),
+            ("role", "admin"),
+            ("password", "a long enough password"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let AppError::Validation { field_errors } = error(&r.text().await.unwrap()) else {
+        panic!("not a validation error");
+    };
+    assert!(
+        field_errors["role"].contains("cannot start as admin"),
+        "{field_errors:?}"
+    );
+    assert_eq!(count(&t.pool, "users").await, users_before);
+    assert_eq!(count(&t.pool, "audit_log").await, audit_before);
+
     // The list has the new user.
     let r = call(&app, &admin, "/api/users/list_users", &[]).await;
     assert_eq!(r.status(), 200);
