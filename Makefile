@@ -97,8 +97,9 @@ test-rust: tools services ## Unit and integration tests (cargo test --workspace)
 
 test: tools services fmt-check clippy test-rust e2e ## Everything CI runs: fmt, clippy, cargo test, browser tests
 
-# Browser tests: a fresh database $(E2E_DB) on the same server, migrated and seeded, a ledger of
-# its own, then `cargo leptos end-to-end` (starts the server on $(E2E_ADDR), runs Playwright).
+# Browser tests: a fresh database $(E2E_DB) on the same server, migrated and seeded (plus
+# `newadmin`, an admin without 2FA yet), a ledger of its own, then `cargo leptos end-to-end`
+# (starts the server on $(E2E_ADDR), runs Playwright).
 e2e: tools services build ## Browser tests (Playwright + Chromium) against a fresh seeded database
 	@if (exec 3<>/dev/tcp/127.0.0.1/3000) 2>/dev/null; then \
 	  echo "e2e: something already listens on $(E2E_ADDR) (a \`make run\`?); stop it first" >&2; exit 1; fi
@@ -109,6 +110,8 @@ e2e: tools services build ## Browser tests (Playwright + Chromium) against a fre
 	  rm -rf "$(DELTRAN_DATA)/e2e"; mkdir -p "$(DELTRAN_DATA)/e2e"; \
 	  "$(BIN)" migrate up; \
 	  "$(BIN)" seed --demo --payments $(E2E_PAYMENTS); \
+	  echo "$$DEMO_PASSWORD" | "$(BIN)" user create --username newadmin \
+	    --email newadmin@example.com --role admin --password-stdin; \
 	  cargo leptos end-to-end
 
 bench: ## Benchmarks: demo seed vs raw COPY, audit verification and list vs raw SQL

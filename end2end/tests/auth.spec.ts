@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { DEMO_PASSWORD, DEMO_TOTP_SECRET, hydrated, signIn } from './helpers';
+import { DEMO_PASSWORD, DEMO_TOTP_SECRET, hydrated, signIn, totp } from './helpers';
 
 test('a visitor is sent to sign in, and comes back to the page asked for', async ({ page }) => {
   const response = await page.goto('/?from=e2e');
@@ -70,4 +70,31 @@ test('a viewer sees only the pages their role may use', async ({ page }) => {
   await expect(nav.getByRole('link', { name: 'Profile' })).toBeVisible();
   await expect(nav.getByRole('link', { name: 'Users' })).toHaveCount(0);
   await expect(nav.getByRole('link', { name: 'Sessions' })).toHaveCount(0);
+});
+
+test('an admin without two-factor sign-in must set it up before anything else', async ({ page }) => {
+  // `make e2e` creates `newadmin`, an admin with no authenticator yet.
+  await page.goto('/login');
+  await hydrated(page);
+  await page.getByLabel('Username').fill('newadmin');
+  await page.getByLabel('Password').fill(DEMO_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL('/profile');
+  await expect(page.getByRole('alert')).toContainText('Admins must use two-factor sign-in');
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  await expect(nav.getByRole('link', { name: 'Profile' })).toBeVisible();
+  await expect(nav.getByRole('link', { name: 'Users' })).toHaveCount(0);
+  await page.goto('/users');
+  await expect(page).toHaveURL('/profile');
+
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Set up two-factor sign-in' }).click();
+  const key = (await page.locator('code').first().textContent())!.trim();
+  await page.getByLabel('One-time code').fill(totp(key, Math.floor(Date.now() / 30_000)));
+  await page.getByRole('button', { name: 'Turn on' }).click();
+  await expect(page.getByRole('list', { name: 'Recovery codes' }).getByRole('listitem')).toHaveCount(10);
+  await page.getByRole('link', { name: 'Continue to the console' }).click();
+  await expect(page.getByRole('heading', { name: 'Dashboard', level: 1 })).toBeVisible();
+  await expect(nav.getByRole('link', { name: 'Users' })).toBeVisible();
+  await expect(page.getByRole('alert')).toHaveCount(0);
 });
