@@ -7,7 +7,7 @@ use app::{
     audit::AuditQuery,
     auth::Permission,
     backend::{
-        audit::{anchor::latest_anchor, export},
+        audit::{anchor::console_anchor, export},
         auth::{authorize, session_identity, Identity},
         db::users::{self, UserFilter},
         error::internal,
@@ -163,14 +163,7 @@ async fn audit_evidence(
 ) -> DownloadResult {
     let me = require(&state, &session, Permission::AuditExport).await?;
     let filter = query.filter()?;
-    let mut redis = state.redis.clone();
-    let anchor = latest_anchor(
-        &state.config.data_dir,
-        Some(&mut redis),
-        &state.config.audit_anchor_key,
-    )
-    .await
-    .map_err(|e| internal(format!("audit anchor: {e:#}")))?;
+    let anchor = console_anchor(&state).await?;
     let dir = tempfile::tempdir().map_err(internal)?;
     let out = dir.path().join("evidence.tar");
     export::write_evidence_pack(

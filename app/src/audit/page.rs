@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     auth::{Me, Permission},
-    components::{ErrorPanel, Loading},
+    components::{ErrorPanel, Loading, Pager},
     error::AppError,
 };
 
@@ -144,19 +144,13 @@ fn AuditTable(page: Page, query: AuditQuery) -> impl IntoView {
                     {page.rows.into_iter().map(|r| view! { <AuditTableRow row=r/> }).collect_view()}
                 </tbody>
             </table>
-            <nav aria-label="Pages" class="flex gap-2 mt-4">
-                {first.map(|href| view! { <a class="chip" href=href>"First page"</a> })}
-                {next.map(|href| view! { <a class="chip" href=href>"Next page"</a> })}
-            </nav>
+            <div class="mt-4"><Pager first next/></div>
         </section>
     }
 }
 
 fn page_href(q: &AuditQuery) -> String {
-    match q.to_query_string() {
-        s if s.is_empty() => "/audit".into(),
-        s => format!("/audit?{s}"),
-    }
+    crate::with_query("/audit", &q.to_query_string())
 }
 
 #[component]
@@ -286,15 +280,12 @@ fn ExportLinks(query: Memo<AuditQuery>) -> impl IntoView {
     let href = move |base: &'static str, format: Option<&'static str>| {
         move || {
             let filters = query.with(|q| q.with_after(None).to_query_string());
-            let mut parts: Vec<String> =
-                format.map(|f| format!("format={f}")).into_iter().collect();
-            if !filters.is_empty() {
-                parts.push(filters);
-            }
-            match parts.join("&") {
-                s if s.is_empty() => base.to_string(),
-                s => format!("{base}?{s}"),
-            }
+            let query = match format {
+                Some(f) if filters.is_empty() => format!("format={f}"),
+                Some(f) => format!("format={f}&{filters}"),
+                None => filters,
+            };
+            crate::with_query(base, &query)
         }
     };
     view! {

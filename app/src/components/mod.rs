@@ -48,6 +48,17 @@ pub fn FieldError(#[prop(into)] message: Signal<Option<String>>) -> impl IntoVie
     }
 }
 
+/// The keyset pager under a list: "First page" when not on it, "Next page" when there is one.
+#[component]
+pub fn Pager(first: Option<String>, next: Option<String>) -> impl IntoView {
+    view! {
+        <nav aria-label="Pages" class="flex gap-2">
+            {first.map(|href| view! { <a class="chip" href=href>"First page"</a> })}
+            {next.map(|href| view! { <a class="chip" href=href>"Next page"</a> })}
+        </nav>
+    }
+}
+
 /// The page for a path that does not exist.
 #[component]
 pub fn NotFound() -> impl IntoView {

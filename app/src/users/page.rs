@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     auth::{Me, Permission},
-    components::{ErrorPanel, Loading},
+    components::{ErrorPanel, Loading, Pager},
     domain::Role,
     error::AppError,
 };
@@ -217,10 +217,7 @@ pub fn UsersPage() -> impl IntoView {
 
 /// `/users` with `query` in its URL.
 fn users_href(query: &UserQuery) -> String {
-    match query.to_query_string() {
-        qs if qs.is_empty() => "/users".into(),
-        qs => format!("/users?{qs}"),
-    }
+    crate::with_query("/users", &query.to_query_string())
 }
 
 /// Search, filters and sort: a GET form, so applying them changes the URL (a new history
@@ -375,10 +372,10 @@ fn Overview(
             ..query.clone()
         })
     });
-    let csv = match query.first_page().to_query_string() {
-        qs if qs.is_empty() => "/downloads/users.csv".to_string(),
-        qs => format!("/downloads/users.csv?{qs}"),
-    };
+    let csv = crate::with_query(
+        "/downloads/users.csv",
+        &query.first_page().to_query_string(),
+    );
     view! {
         <section class="card mb-6 overflow-x-auto">
             <table class="data-table" aria-label="Users">
@@ -407,10 +404,7 @@ fn Overview(
                 </tbody>
             </table>
             <div class="mt-3 flex flex-wrap items-center gap-3">
-                <nav aria-label="Pages" class="flex gap-3">
-                    {first_page.map(|href| view! { <a class="link" href=href>"First page"</a> })}
-                    {next_page.map(|href| view! { <a class="link" href=href>"Next page"</a> })}
-                </nav>
+                <Pager first=first_page next=next_page/>
                 {export.then(|| view! {
                     <a class="chip ml-auto" href=csv download="" rel="external">"Export CSV"</a>
                 })}

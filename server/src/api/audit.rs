@@ -4,7 +4,7 @@ use app::{
     audit::AuditQuery,
     auth::Permission,
     backend::{
-        audit::{anchor::latest_anchor, export, verify::verify, AuditRow},
+        audit::{anchor::console_anchor, export, verify::verify, AuditRow},
         db::audit as audit_db,
         error::internal,
         state::AppState,
@@ -75,14 +75,7 @@ pub async fn verify_chain(
 ) -> ApiResult<Json<Value>> {
     caller.require(Permission::AuditVerify)?;
     let range = q.query.filter()?.time_range();
-    let mut redis = state.redis.clone();
-    let anchor = latest_anchor(
-        &state.config.data_dir,
-        Some(&mut redis),
-        &state.config.audit_anchor_key,
-    )
-    .await
-    .map_err(|e| internal(format!("audit anchor: {e:#}")))?;
+    let anchor = console_anchor(&state).await?;
     let report = verify(&state.db, range, anchor.as_ref(), |_, _| {}).await?;
     Ok(Json(serde_json::to_value(report).map_err(internal)?))
 }

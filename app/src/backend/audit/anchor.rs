@@ -188,6 +188,20 @@ pub async fn latest_anchor(
     Ok(Some(anchor))
 }
 
+/// The latest anchor of the running console (its data directory, its Redis, its key); a
+/// missing or unreadable anchor store is an internal error, logged, never shown.
+pub async fn console_anchor(
+    state: &crate::backend::state::AppState,
+) -> Result<Option<Anchor>, crate::error::AppError> {
+    latest_anchor(
+        &state.config.data_dir,
+        Some(&mut state.redis.clone()),
+        &state.config.audit_anchor_key,
+    )
+    .await
+    .map_err(|e| crate::backend::error::internal(format!("audit anchor: {e:#}")))
+}
+
 /// Anchors the chain every `every` until the process stops (the first run at once).
 pub fn spawn_anchor_job(
     db: PgPool,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::{anchor::latest_anchor, verify::verify};
+use super::{anchor::console_anchor, verify::verify};
 use crate::{audit::VerifyProgress, backend::state::AppState, error::AppError};
 
 /// How long a job's progress stays readable.
@@ -74,12 +74,7 @@ pub async fn start(
             })
         };
         let outcome = async {
-            let anchor = latest_anchor(
-                &state.config.data_dir,
-                Some(&mut redis.clone()),
-                &state.config.audit_anchor_key,
-            )
-            .await?;
+            let anchor = console_anchor(&state).await?;
             let report = verify(&state.db, range, anchor.as_ref(), move |checked, total| {
                 let _ = tx.send((checked, total));
             })
