@@ -33,6 +33,8 @@ test.describe('an auditor', () => {
     await expect(page.getByRole('heading', { name: /^Audit row \d+$/ })).toBeVisible();
     await expect(page.getByText('auth.login', { exact: true })).toBeVisible();
     await expect(page.getByLabel('Metadata')).toBeVisible();
+    // The row names a session, but Sessions is an admin page: no link an auditor cannot follow.
+    await expect(page.getByRole('link', { name: 'Open the session page' })).toHaveCount(0);
   });
 
   test('verifies the chain and sees it intact against the anchor', async ({ page }) => {

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::AppError;
+use crate::{auth::Permission, error::AppError};
 
 /// A complete audit row, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,12 +40,13 @@ pub struct AuditRow {
 }
 
 impl AuditRow {
-    /// The console page of the resource the row names, when there is one.
-    pub fn resource_link(&self) -> Option<&'static str> {
+    /// The console page of the resource the row names, when there is one, and the
+    /// permission that page needs.
+    pub fn resource_link(&self) -> Option<(&'static str, Permission)> {
         match self.resource_type.as_str() {
-            "user" => Some("/users"),
-            "session" => Some("/sessions"),
-            "audit_log" | "audit_partition" => Some("/audit"),
+            "user" => Some(("/users", Permission::UsersView)),
+            "session" => Some(("/sessions", Permission::SessionsManage)),
+            "audit_log" | "audit_partition" => Some(("/audit", Permission::AuditView)),
             _ => None,
         }
     }

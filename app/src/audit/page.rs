@@ -325,7 +325,12 @@ pub fn AuditEntryPage() -> impl IntoView {
 
 #[component]
 fn AuditEntry(row: AuditRow) -> impl IntoView {
-    let link = row.resource_link();
+    // Only to a page the reader may open.
+    let me = use_context::<Me>();
+    let link = row
+        .resource_link()
+        .filter(|(_, p)| me.as_ref().is_some_and(|me| me.can(*p)))
+        .map(|(href, _)| href);
     let dash = |v: Option<String>| v.unwrap_or_else(|| "—".into());
     let fields: Vec<(&str, String)> = vec![
         ("Time", format_time(row.timestamp)),
