@@ -11,6 +11,7 @@
 #   DEMO_PASSWORD     password of the demo logins that `seed --demo` creates (demo-password-2026)
 #   E2E_DB            database the browser tests run against, recreated each run (deltran_e2e)
 #   E2E_PAYMENTS      payments seeded for the browser tests (2000)
+#   E2E_GREP          run only the browser tests whose title matches this regex
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c

@@ -10,6 +10,8 @@ const isCI = !!process.env.CI;
 
 export default defineConfig({
   testDir: './tests',
+  // `make e2e E2E_GREP=<regex>` runs only the tests whose title matches.
+  grep: process.env.E2E_GREP ? new RegExp(process.env.E2E_GREP) : undefined,
   globalSetup: './global-setup.ts',
   fullyParallel: false,
   forbidOnly: isCI,
