@@ -1,12 +1,20 @@
-//! Building blocks shared by the pages: the layout, loading and error states, the theme toggle.
+//! Building blocks shared by the pages: the layout, loading and error states, the theme toggle,
+//! the pieces of the list pages, times as tables show them.
 
 mod layout;
+pub mod list;
 
 pub use layout::{Layout, ThemeToggle};
 
 use leptos::prelude::*;
 
 use crate::error::AppError;
+
+/// A time as the tables show it: UTC, to the minute.
+pub fn format_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "—".into())
+}
 
 #[component]
 pub fn Loading() -> impl IntoView {

@@ -9,9 +9,8 @@ use super::{
     SessionRow,
 };
 use crate::{
-    components::{ErrorPanel, Loading},
+    components::{format_time, ErrorPanel, Loading},
     error::AppError,
-    users::format_time,
 };
 
 #[derive(Debug, Clone, PartialEq)]
