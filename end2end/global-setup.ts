@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { DEMO_PASSWORD, DEMO_TOTP_SECRET, ROLES, STEP_FILE, stateOf, totp } from './tests/helpers';
 
-const BASE_URL = 'http://127.0.0.1:3000';
+const BASE_URL = process.env.E2E_BASE_URL ?? 'http://127.0.0.1:3000';
 const HEALTH_URL = `${BASE_URL}/healthz`;
 const TIMEOUT_MS = 120_000;
 const INTERVAL_MS = 500;
@@ -50,7 +50,7 @@ async function storeSession(role: string, step: number): Promise<void> {
     cookies: [{
       name: 'deltran_session',
       value: cookie.slice('deltran_session='.length),
-      domain: '127.0.0.1',
+      domain: new URL(BASE_URL).hostname,
       path: '/',
       expires: -1,
       httpOnly: true,

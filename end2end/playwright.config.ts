@@ -2,11 +2,13 @@ import { defineConfig, devices } from '@playwright/test';
 
 // Run by `cargo leptos end-to-end` (see `make e2e`), which builds the site, starts the server on
 // LEPTOS_SITE_ADDR (127.0.0.1:3000) and then runs `npx playwright test` in this folder without
-// waiting for the server to listen: global-setup.ts waits for /healthz.
+// waiting for the server to listen: global-setup.ts waits for /healthz. E2E_BASE_URL points the
+// suite at a server elsewhere (e.g. http://127.0.0.1:3100 while another listens on 3000).
 //
 // The browser is Debian's Chromium (`scripts/tools.sh --browser` installs it); browser downloads
 // are blocked on these machines, so never run `npx playwright install`.
 const isCI = !!process.env.CI;
+const BASE_URL = process.env.E2E_BASE_URL ?? 'http://127.0.0.1:3000';
 
 export default defineConfig({
   testDir: './tests',
@@ -21,7 +23,7 @@ export default defineConfig({
   retries: 0,
   reporter: 'list',
   use: {
-    baseURL: 'http://127.0.0.1:3000',
+    baseURL: BASE_URL,
     headless: true,
     trace: 'retain-on-failure',
     screenshot: 'only-on-failure',

@@ -141,15 +141,6 @@ fn SignedIn() -> impl IntoView {
     view! { <Transition fallback=|| view! { <Loading/> }>{view}</Transition> }
 }
 
-/// `path`, with `query` (a query string without `?`) when it is not empty.
-pub fn with_query(path: &str, query: &str) -> String {
-    if query.is_empty() {
-        path.to_string()
-    } else {
-        format!("{path}?{query}")
-    }
-}
-
 /// Percent-encodes a query value.
 pub fn urlencode(s: &str) -> String {
     s.bytes()

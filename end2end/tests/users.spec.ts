@@ -81,14 +81,6 @@ test('a search that matches nobody shows the empty state', async ({ page }) => {
   await expect(page.getByRole('link', { name: 'Next page' })).toHaveCount(0);
 });
 
-test('an admin sees live sessions', async ({ page }) => {
-  await page.goto('/');
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sessions' }).click();
-  await expect(page).toHaveURL('/sessions');
-  await expect(page.getByRole('table', { name: 'Sessions' }).getByRole('cell', { name: 'admin', exact: true }).first())
-    .toBeVisible();
-});
-
 test.describe('as the viewer', () => {
   test.use({ storageState: stateOf('viewer') });
 

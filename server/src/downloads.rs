@@ -9,11 +9,15 @@ use app::{
     backend::{
         audit::{anchor::console_anchor, export},
         auth::{authorize, session_identity, Identity},
-        db::users::{self, UserFilter},
+        db::{
+            sessions::{self, SessionFilter},
+            users::{self, UserFilter},
+        },
         error::internal,
         state::AppState,
     },
     error::AppError,
+    sessions::SessionQuery,
     users::UserQuery,
 };
 use axum::{
@@ -25,7 +29,7 @@ use axum::{
     Extension, Router,
 };
 use chrono::Utc;
-use serde::Deserialize;
+use serde::{de::DeserializeOwned, Deserialize};
 use tokio::io::AsyncReadExt;
 use tower_sessions::Session;
 
@@ -47,6 +51,12 @@ pub const ROUTES: &[(&str, Permission, &str)] = &[
         "The Users list with the page's filters and sort (q, role, status, tfa, sort) as CSV; \
          also needs export.csv",
     ),
+    (
+        "/downloads/sessions.csv",
+        Permission::SessionsManage,
+        "The live sessions with the Sessions page's filters and sort (user, kind, sort) as CSV; \
+         also needs export.csv",
+    ),
 ];
 
 pub fn router() -> Router {
@@ -54,6 +64,7 @@ pub fn router() -> Router {
         .route(ROUTES[0].0, get(audit_rows))
         .route(ROUTES[1].0, get(audit_evidence))
         .route(ROUTES[2].0, get(users_csv))
+        .route(ROUTES[3].0, get(sessions_csv))
 }
 
 /// A download's error: the status and the message, as plain text.
@@ -194,6 +205,28 @@ fn file_body(file: tokio::fs::File) -> Body {
     Body::from_stream(chunks)
 }
 
+/// A list page's query, read from the URL only once the caller is known to be allowed, so an
+/// anonymous caller learns nothing from a malformed query string.
+fn list_query<T: DeserializeOwned>(uri: &Uri) -> Result<T, AppError> {
+    let Query(query) =
+        Query::<T>::try_from_uri(uri).map_err(|e| AppError::field("query", e.body_text()))?;
+    Ok(query)
+}
+
+/// A list's CSV, streamed as `<stem>-<time>.csv` and never cached.
+fn csv_download(
+    stem: &str,
+    stream: impl futures::Stream<Item = sqlx::Result<bytes::Bytes>> + Send + 'static,
+) -> Response {
+    let name = format!("{stem}-{}.csv", Utc::now().format("%Y%m%dT%H%M%SZ"));
+    let mut response = attachment("text/csv; charset=utf-8", &name, Body::from_stream(stream));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
 /// Every user matching the Users page's filters (no paging), in its sort order, as CSV; the
 /// `users.export` row is written first. Cells a spreadsheet would run as formulas are made
 /// text. Permission: users.view, and export.csv (the spec's permission for any list's CSV).
@@ -204,17 +237,22 @@ async fn users_csv(
 ) -> DownloadResult {
     let me = require(&state, &session, Permission::UsersView).await?;
     let me = authorize(&state.db, me, Permission::ExportCsv).await?;
-    // Read once the caller is known to be allowed, so an anonymous caller learns nothing
-    // from a malformed query string.
-    let Query(query) = Query::<UserQuery>::try_from_uri(&uri)
-        .map_err(|e| AppError::field("query", e.body_text()))?;
-    let filter = UserFilter::parse(&query)?;
+    let filter = UserFilter::parse(&list_query::<UserQuery>(&uri)?)?;
     let stream = users::export(&state.db, &filter, me.actor()).await?;
-    let name = format!("users-{}.csv", Utc::now().format("%Y%m%dT%H%M%SZ"));
-    let mut response = attachment("text/csv; charset=utf-8", &name, Body::from_stream(stream));
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    Ok(csv_download("users", stream))
+}
+
+/// Every live session matching the Sessions page's filters (no paging), in its sort order, as
+/// CSV; the `sessions.export` row is written first. Cells a spreadsheet would run as formulas
+/// are made text. Permission: sessions.manage, and export.csv.
+async fn sessions_csv(
+    Extension(state): Extension<AppState>,
+    session: Session,
+    uri: Uri,
+) -> DownloadResult {
+    let me = require(&state, &session, Permission::SessionsManage).await?;
+    let me = authorize(&state.db, me, Permission::ExportCsv).await?;
+    let filter = SessionFilter::parse(&list_query::<SessionQuery>(&uri)?)?;
+    let stream = sessions::export(&state.db, &filter, me.actor()).await?;
+    Ok(csv_download("sessions", stream))
 }

@@ -7,9 +7,6 @@ use uuid::Uuid;
 use super::{AuditPage, AuditQuery, AuditRow, VerifyProgress};
 use crate::error::AppError;
 
-/// Rows per page.
-pub const PAGE_SIZE: u32 = 50;
-
 /// One page of the filtered log, newest first. Permission: audit.view.
 #[server(prefix = "/api/audit", endpoint = "list_audit")]
 pub async fn list_audit(#[server(default)] query: AuditQuery) -> Result<AuditPage, AppError> {
@@ -18,7 +15,13 @@ pub async fn list_audit(#[server(default)] query: AuditQuery) -> Result<AuditPag
     let filter = query.filter()?;
     let after = query.cursor()?;
     let state = state::current()?;
-    let (rows, next) = audit::list(&state.db, &filter, after, PAGE_SIZE).await?;
+    let (rows, next) = audit::list(
+        &state.db,
+        &filter,
+        after,
+        crate::components::list::PAGE_SIZE,
+    )
+    .await?;
     Ok(AuditPage {
         rows,
         next: next.map(|c| c.encode()),

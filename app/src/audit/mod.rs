@@ -141,18 +141,6 @@ pub struct AuditQuery {
     pub after: Option<String>,
 }
 
-/// The query keys `AuditQuery` reads, in the order URLs carry them.
-pub const QUERY_KEYS: [&str; 8] = [
-    "actor",
-    "action",
-    "resource_type",
-    "resource_id",
-    "result",
-    "from",
-    "to",
-    "after",
-];
-
 impl AuditQuery {
     /// Builds the query from `(key, value)` pairs, e.g. a URL's query map.
     pub fn from_pairs<'a>(get: impl Fn(&str) -> Option<String> + 'a) -> AuditQuery {
@@ -169,7 +157,7 @@ impl AuditQuery {
         }
     }
 
-    /// The value of one of `QUERY_KEYS`.
+    /// The value of the field named `key` (a URL query key).
     pub fn get(&self, key: &str) -> Option<&str> {
         match key {
             "actor" => self.actor.as_deref(),
@@ -186,11 +174,16 @@ impl AuditQuery {
 
     /// The query string (without `?`) of the set fields.
     pub fn to_query_string(&self) -> String {
-        QUERY_KEYS
-            .iter()
-            .filter_map(|k| self.get(k).map(|v| format!("{k}={}", crate::urlencode(v))))
-            .collect::<Vec<_>>()
-            .join("&")
+        crate::components::list::query_string(&[
+            ("actor", &self.actor),
+            ("action", &self.action),
+            ("resource_type", &self.resource_type),
+            ("resource_id", &self.resource_id),
+            ("result", &self.result),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("after", &self.after),
+        ])
     }
 
     /// The same filters on another page (`after = None` is the first page).

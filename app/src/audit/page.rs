@@ -17,7 +17,10 @@ use super::{
 };
 use crate::{
     auth::{Me, Permission},
-    components::{ErrorPanel, Loading, Pager},
+    components::{
+        list::{href, Pager},
+        ErrorPanel, Loading,
+    },
     error::AppError,
 };
 
@@ -144,13 +147,13 @@ fn AuditTable(page: Page, query: AuditQuery) -> impl IntoView {
                     {page.rows.into_iter().map(|r| view! { <AuditTableRow row=r/> }).collect_view()}
                 </tbody>
             </table>
-            <div class="mt-4"><Pager first next/></div>
+            <Pager first next export=None/>
         </section>
     }
 }
 
 fn page_href(q: &AuditQuery) -> String {
-    crate::with_query("/audit", &q.to_query_string())
+    href("/audit", &q.to_query_string())
 }
 
 #[component]
@@ -285,7 +288,7 @@ fn ExportLinks(query: Memo<AuditQuery>) -> impl IntoView {
                 Some(f) => format!("format={f}&{filters}"),
                 None => filters,
             };
-            crate::with_query(base, &query)
+            href(base, &query)
         }
     };
     view! {

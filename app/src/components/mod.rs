@@ -1,12 +1,20 @@
-//! Building blocks shared by the pages: the layout, loading and error states, the theme toggle.
+//! Building blocks shared by the pages: the layout, loading and error states, the theme toggle,
+//! the pieces of the list pages, times as tables show them.
 
 mod layout;
+pub mod list;
 
 pub use layout::{Layout, ThemeToggle};
 
 use leptos::prelude::*;
 
 use crate::error::AppError;
+
+/// A time as the tables show it: UTC, to the minute.
+pub fn format_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "—".into())
+}
 
 #[component]
 pub fn Loading() -> impl IntoView {
@@ -45,17 +53,6 @@ pub fn FieldError(#[prop(into)] message: Signal<Option<String>>) -> impl IntoVie
         message
             .get()
             .map(|m| view! { <p role="alert" class="mt-1 text-xs text-rose-700 dark:text-rose-300">{m}</p> })
-    }
-}
-
-/// The keyset pager under a list: "First page" when not on it, "Next page" when there is one.
-#[component]
-pub fn Pager(first: Option<String>, next: Option<String>) -> impl IntoView {
-    view! {
-        <nav aria-label="Pages" class="flex gap-2">
-            {first.map(|href| view! { <a class="chip" href=href>"First page"</a> })}
-            {next.map(|href| view! { <a class="chip" href=href>"Next page"</a> })}
-        </nav>
     }
 }
 

@@ -4,16 +4,46 @@
 use leptos::prelude::*;
 use uuid::Uuid;
 
-use super::SessionRow;
+use super::SessionList;
 use crate::error::AppError;
 
-/// Every live session. Permission: sessions.manage.
+/// One page of the live sessions matching the filters (`SessionQuery`'s fields: an unknown
+/// value or a cursor this list did not give is a field error naming the parameter) and the
+/// next page's cursor. Permission: sessions.manage.
 #[server(prefix = "/api/sessions", endpoint = "list_sessions")]
-pub async fn list_sessions() -> Result<Vec<SessionRow>, AppError> {
-    use crate::{auth::Permission, backend::auth::require};
+pub async fn list_sessions(
+    user: Option<String>,
+    kind: Option<String>,
+    sort: Option<String>,
+    after: Option<String>,
+) -> Result<SessionList, AppError> {
+    use crate::{
+        auth::Permission,
+        backend::{
+            auth::require,
+            db::{
+                list,
+                sessions::{self, SessionCursor, SessionFilter},
+            },
+        },
+        components::list::PAGE_SIZE,
+        sessions::SessionQuery,
+    };
     require(Permission::SessionsManage).await?;
+    let query = SessionQuery {
+        user,
+        kind,
+        sort,
+        after,
+    };
+    let filter = SessionFilter::parse(&query)?;
+    let after = list::cursor(&query.after, |a| SessionCursor::decode(a, filter.sort))?;
     let state = crate::backend::state::current()?;
-    Ok(crate::backend::db::sessions::list_live(&state.db).await?)
+    let (rows, next) = sessions::list(&state.db, &filter, after.as_ref(), PAGE_SIZE).await?;
+    Ok(SessionList {
+        sessions: rows,
+        next: next.map(|c| c.encode()),
+    })
 }
 
 /// Revokes one live session; `NotFound` if it is not live. Permission: sessions.manage.

@@ -1,4 +1,5 @@
-//! Everyone's live sessions, browser and API, for admins to see and revoke.
+//! Everyone's live sessions, browser and API, for admins to see and revoke: the list
+//! (filtered, sorted, keyset-paged, exported as CSV) and revocation.
 
 pub mod api;
 pub mod page;
@@ -14,11 +15,154 @@ pub struct SessionRow {
     pub id: Uuid,
     pub user_id: Uuid,
     pub username: String,
-    /// `browser` or `api`.
+    /// `browser` or `api` (`SessionKind`).
     pub kind: String,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
     pub created_at: DateTime<Utc>,
     pub last_activity_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+}
+
+/// Where a session was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionKind {
+    /// A console sign-in (cookie).
+    Browser,
+    /// A REST API refresh-token session.
+    Api,
+}
+
+impl SessionKind {
+    pub const ALL: [SessionKind; 2] = [SessionKind::Browser, SessionKind::Api];
+
+    /// The name in the database, URLs and exports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Browser => "browser",
+            SessionKind::Api => "api",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SessionKind> {
+        SessionKind::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// The orders the Sessions list offers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionSort {
+    /// Most recently active first.
+    #[default]
+    LastActivity,
+    /// Newest session first.
+    Created,
+}
+
+impl SessionSort {
+    pub const ALL: [SessionSort; 2] = [SessionSort::LastActivity, SessionSort::Created];
+
+    /// The name in URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionSort::LastActivity => "last_activity",
+            SessionSort::Created => "created",
+        }
+    }
+
+    /// What the sort selector shows.
+    pub fn label(self) -> &'static str {
+        match self {
+            SessionSort::LastActivity => "Last activity (newest first)",
+            SessionSort::Created => "Created (newest first)",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SessionSort> {
+        SessionSort::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// The Sessions list's filters, sort and page as the page's URL holds them (and the CSV link,
+/// and `list_sessions`' arguments): text as given, checked only by the server. Blank values
+/// count as not given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionQuery {
+    /// Part of the username, any case.
+    pub user: Option<String>,
+    /// browser or api (`SessionKind`).
+    pub kind: Option<String>,
+    /// last_activity (the default) or created (`SessionSort`).
+    pub sort: Option<String>,
+    /// The cursor of the page to show; none for the first page.
+    pub after: Option<String>,
+}
+
+impl SessionQuery {
+    /// Reads the values from a lookup by parameter name (the URL's query), blanks dropped.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> SessionQuery {
+        let get = |key: &str| get(key).filter(|v| !v.trim().is_empty());
+        SessionQuery {
+            user: get("user"),
+            kind: get("kind"),
+            sort: get("sort"),
+            after: get("after"),
+        }
+    }
+
+    /// The same filters and sort, on the first page.
+    pub fn first_page(&self) -> SessionQuery {
+        SessionQuery {
+            after: None,
+            ..self.clone()
+        }
+    }
+
+    /// The query string (without `?`), blank values left out.
+    pub fn to_query_string(&self) -> String {
+        crate::components::list::query_string(&[
+            ("user", &self.user),
+            ("kind", &self.kind),
+            ("sort", &self.sort),
+            ("after", &self.after),
+        ])
+    }
+}
+
+/// One page of the Sessions list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionList {
+    /// At most `components::list::PAGE_SIZE` live sessions.
+    pub sessions: Vec<SessionRow>,
+    /// The cursor (`SessionQuery::after`) of the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_drop_blanks_and_encode_values() {
+        let q = SessionQuery::from_lookup(|k| match k {
+            "user" => Some("a b".into()),
+            "kind" => Some(" ".into()),
+            "after" => Some("a.1.x".into()),
+            _ => None,
+        });
+        assert_eq!(q.kind, None);
+        assert_eq!(q.to_query_string(), "user=a%20b&after=a.1.x");
+        assert_eq!(q.first_page().to_query_string(), "user=a%20b");
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in SessionSort::ALL {
+            assert_eq!(SessionSort::parse(s.as_str()), Some(s));
+        }
+        for k in SessionKind::ALL {
+            assert_eq!(SessionKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(SessionKind::parse("API"), None);
+    }
 }

@@ -1,17 +1,24 @@
-//! The Sessions page: everyone's live sessions, with revocation (confirmed first).
+//! The Sessions page: everyone's live sessions (filters by user and kind, two orders and
+//! keyset pages, all held in the URL so a view can be shared and back/forward work), their CSV
+//! export, and revocation (confirmed first).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::{components::Form, hooks::use_query_map};
 use uuid::Uuid;
 
 use super::{
     api::{list_sessions, revoke_session, revoke_user_sessions},
-    SessionRow,
+    SessionKind, SessionList, SessionQuery, SessionRow, SessionSort,
 };
 use crate::{
-    components::{ErrorPanel, Loading},
+    auth::{Me, Permission},
+    components::{
+        format_time,
+        list::{href, BadFilters, Pager},
+        ErrorPanel, Loading,
+    },
     error::AppError,
-    users::format_time,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -44,8 +51,24 @@ impl Op {
 
 #[component]
 pub fn SessionsPage() -> impl IntoView {
+    let export = use_context::<Me>().is_some_and(|m| m.can(Permission::ExportCsv));
+    let params = use_query_map();
+    let query = Memo::new(move |_| params.with(|p| SessionQuery::from_lookup(|k| p.get(k))));
     let version = RwSignal::new(0u32);
-    let sessions = Resource::new(move || version.get(), |_| list_sessions());
+    // The page comes back with the query it answers, so its links always match its rows.
+    let sessions = Resource::new(
+        move || (query.get(), version.get()),
+        |(q, _)| async move {
+            let page = list_sessions(
+                q.user.clone(),
+                q.kind.clone(),
+                q.sort.clone(),
+                q.after.clone(),
+            )
+            .await?;
+            Ok::<_, AppError>((q, page))
+        },
+    );
     let confirming = RwSignal::new(None::<Op>);
     let run = Action::new(move |op: &Op| {
         let op = op.clone();
@@ -83,19 +106,95 @@ pub fn SessionsPage() -> impl IntoView {
                 </div>
             }
         })}
-        <Suspense fallback=|| view! { <Loading/> }>
+        <Filters query/>
+        // A transition: while another page or filter loads, the current rows stay in place.
+        <Transition fallback=|| view! { <Loading/> }>
             <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
                 {move || Suspend::new(async move {
-                    sessions.await.map(|rows| view! { <SessionTable rows confirming/> })
+                    match sessions.await {
+                        Ok((query, list)) => {
+                            Ok(view! { <SessionTable list query export confirming/> }.into_any())
+                        }
+                        Err(AppError::Validation { field_errors }) => Ok(view! {
+                            <BadFilters field_errors reset="/sessions" reset_label="Show all sessions"/>
+                        }
+                        .into_any()),
+                        Err(e) => Err(e),
+                    }
                 })}
             </ErrorBoundary>
-        </Suspense>
+        </Transition>
+    }
+}
+
+/// `/sessions` with `query` in its URL.
+fn sessions_href(query: &SessionQuery) -> String {
+    href("/sessions", &query.to_query_string())
+}
+
+/// User, kind and sort: a GET form, so applying them changes the URL (a new history entry,
+/// back to the first page). Drawn anew whenever the URL changes, so back and forward show the
+/// values in effect.
+#[component]
+fn Filters(query: Memo<SessionQuery>) -> impl IntoView {
+    move || {
+        let q = query.get();
+        let sort = q
+            .sort
+            .as_deref()
+            .and_then(SessionSort::parse)
+            .unwrap_or_default();
+        view! {
+            <Form method="get" action="/sessions" attr:aria-label="Filter sessions" attr:class="card mb-6 flex flex-wrap gap-3 items-end">
+                <div>
+                    <label class="field-label" for="filter-user">"User"</label>
+                    <input class="field" id="filter-user" name="user" type="search" placeholder="Part of a username" value=q.user.clone().unwrap_or_default()/>
+                </div>
+                <div>
+                    <label class="field-label" for="filter-kind">"Kind"</label>
+                    <select class="field" id="filter-kind" name="kind">
+                        <option value="" selected=q.kind.is_none()>"Any kind"</option>
+                        {SessionKind::ALL.into_iter().map(|k| view! { <option value=k.as_str() selected=q.kind.as_deref() == Some(k.as_str())>{k.as_str()}</option> }).collect_view()}
+                    </select>
+                </div>
+                <div>
+                    <label class="field-label" for="filter-sort">"Sort"</label>
+                    <select class="field" id="filter-sort" name="sort">
+                        {SessionSort::ALL.into_iter().map(|s| view! { <option value=s.as_str() selected=s == sort>{s.label()}</option> }).collect_view()}
+                    </select>
+                </div>
+                <button type="submit" class="btn-primary">"Apply"</button>
+                <a class="link" href="/sessions">"Clear filters"</a>
+            </Form>
+        }
     }
 }
 
 #[component]
-fn SessionTable(rows: Vec<SessionRow>, confirming: RwSignal<Option<Op>>) -> impl IntoView {
-    let empty = rows.is_empty();
+fn SessionTable(
+    list: SessionList,
+    query: SessionQuery,
+    export: bool,
+    confirming: RwSignal<Option<Op>>,
+) -> impl IntoView {
+    let SessionList { sessions, next } = list;
+    let empty = sessions.is_empty();
+    let first_page = query
+        .after
+        .is_some()
+        .then(|| sessions_href(&query.first_page()));
+    let next_page = next.map(|after| {
+        sessions_href(&SessionQuery {
+            after: Some(after),
+            ..query.clone()
+        })
+    });
+    let csv = export.then(|| {
+        href(
+            "/downloads/sessions.csv",
+            &query.first_page().to_query_string(),
+        )
+    });
     view! {
         <section class="card overflow-x-auto">
             <table class="data-table" aria-label="Sessions">
@@ -112,31 +211,32 @@ fn SessionTable(rows: Vec<SessionRow>, confirming: RwSignal<Option<Op>>) -> impl
                     </tr>
                 </thead>
                 <tbody>
-                    {empty.then(|| view! { <tr><td colspan="8">"No live sessions."</td></tr> })}
-                    {rows
-                        .into_iter()
-                        .map(|s| {
-                            let user = StoredValue::new(s.username.clone());
-                            let (id, user_id) = (s.id, s.user_id);
-                            view! {
-                                <tr>
-                                    <td>{s.username.clone()}</td>
-                                    <td>{s.kind.clone()}</td>
-                                    <td>{s.ip_address.clone().unwrap_or_else(|| "—".into())}</td>
-                                    <td class="max-w-xs truncate" title=s.user_agent.clone()>{s.user_agent.clone().unwrap_or_else(|| "—".into())}</td>
-                                    <td>{format_time(Some(s.created_at))}</td>
-                                    <td>{format_time(Some(s.last_activity_at))}</td>
-                                    <td>{format_time(Some(s.expires_at))}</td>
-                                    <td class="flex flex-wrap gap-1">
-                                        <button type="button" class="chip" on:click=move |_| confirming.set(Some(Op::One { user: user.get_value(), id }))>"Revoke"</button>
-                                        <button type="button" class="chip" on:click=move |_| confirming.set(Some(Op::AllOf { user: user.get_value(), id: user_id }))>"Revoke all of this user's sessions"</button>
-                                    </td>
-                                </tr>
-                            }
-                        })
-                        .collect_view()}
+                    {empty.then(|| view! { <tr><td colspan="8">"No live sessions match these filters."</td></tr> })}
+                    {sessions.into_iter().map(|s| view! { <SessionLine session=s confirming/> }).collect_view()}
                 </tbody>
             </table>
+            <Pager first=first_page next=next_page export=csv/>
         </section>
+    }
+}
+
+#[component]
+fn SessionLine(session: SessionRow, confirming: RwSignal<Option<Op>>) -> impl IntoView {
+    let user = StoredValue::new(session.username.clone());
+    let (id, user_id) = (session.id, session.user_id);
+    view! {
+        <tr>
+            <td>{session.username.clone()}</td>
+            <td>{session.kind.clone()}</td>
+            <td>{session.ip_address.clone().unwrap_or_else(|| "—".into())}</td>
+            <td class="max-w-xs truncate" title=session.user_agent.clone()>{session.user_agent.clone().unwrap_or_else(|| "—".into())}</td>
+            <td>{format_time(Some(session.created_at))}</td>
+            <td>{format_time(Some(session.last_activity_at))}</td>
+            <td>{format_time(Some(session.expires_at))}</td>
+            <td class="flex flex-wrap gap-1">
+                <button type="button" class="chip" on:click=move |_| confirming.set(Some(Op::One { user: user.get_value(), id }))>"Revoke"</button>
+                <button type="button" class="chip" on:click=move |_| confirming.set(Some(Op::AllOf { user: user.get_value(), id: user_id }))>"Revoke all of this user's sessions"</button>
+            </td>
+        </tr>
     }
 }

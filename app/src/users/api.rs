@@ -14,12 +14,13 @@ mod imp {
         backend::{
             audit::{self, AuditEvent},
             auth::{require, Identity},
-            db::{sessions, twofactor, users},
+            db::{list, sessions, twofactor, users},
             passwords, state,
         },
+        components::list::PAGE_SIZE,
         domain::Role,
         error::AppError,
-        users::{UserQuery, PAGE_SIZE},
+        users::UserQuery,
     };
     pub use serde_json::json;
 
@@ -62,20 +63,7 @@ pub async fn list_users(
         after,
     };
     let filter = users::UserFilter::parse(&query)?;
-    let after = match query
-        .after
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-    {
-        Some(a) => Some(users::UserCursor::decode(a, filter.sort).ok_or_else(|| {
-            AppError::field(
-                "after",
-                "not a page of this list; start again from the first page",
-            )
-        })?),
-        None => None,
-    };
+    let after = list::cursor(&query.after, |a| users::UserCursor::decode(a, filter.sort))?;
     let state = state::current()?;
     let (rows, next) = users::list(&state.db, &filter, after.as_ref(), PAGE_SIZE).await?;
     Ok(UsersOverview {

@@ -148,22 +148,14 @@ impl UserQuery {
 
     /// The query string (without `?`), blank values left out.
     pub fn to_query_string(&self) -> String {
-        [
+        crate::components::list::query_string(&[
             ("q", &self.q),
             ("role", &self.role),
             ("status", &self.status),
             ("tfa", &self.tfa),
             ("sort", &self.sort),
             ("after", &self.after),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| {
-            v.as_deref()
-                .filter(|v| !v.trim().is_empty())
-                .map(|v| format!("{k}={}", crate::urlencode(v)))
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+        ])
     }
 }
 
@@ -185,16 +177,13 @@ pub struct RoleChangeRequest {
 /// What the Users page shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsersOverview {
-    /// One page of the filtered list (at most `PAGE_SIZE` users).
+    /// One page of the filtered list (at most `components::list::PAGE_SIZE` users).
     pub users: Vec<UserRow>,
     /// The cursor (`UserQuery::after`) of the next page; `None` on the last page.
     pub next: Option<String>,
     /// Every pending role change, whatever the filters.
     pub pending: Vec<RoleChangeRequest>,
 }
-
-/// Users per page of the list.
-pub const PAGE_SIZE: u32 = 50;
 
 /// What a role change came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,12 +192,6 @@ pub enum RoleChangeOutcome {
     Changed,
     /// Raising to admin: a request now waits for another admin's approval.
     Pending,
-}
-
-/// A time as the tables show it: UTC, to the minute.
-pub fn format_time(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_else(|| "—".into())
 }
 
 #[cfg(test)]

@@ -3,8 +3,6 @@
 //! users.manage the create form, the per-user actions (each confirmed before it runs) and the
 //! pending role changes.
 
-use std::collections::BTreeMap;
-
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::{components::Form, hooks::use_query_map};
@@ -15,12 +13,15 @@ use super::{
         activate_user, approve_role_change, change_role, deactivate_user, list_users,
         reject_role_change, reset_password, reset_two_factor, unlock_user, CreateUser,
     },
-    format_time, RoleChangeOutcome, RoleChangeRequest, UserQuery, UserRow, UserSort, UserStatus,
-    UsersOverview,
+    RoleChangeOutcome, RoleChangeRequest, UserQuery, UserRow, UserSort, UserStatus, UsersOverview,
 };
 use crate::{
     auth::{Me, Permission},
-    components::{ErrorPanel, Loading, Pager},
+    components::{
+        format_time,
+        list::{href, BadFilters, Pager},
+        ErrorPanel, Loading,
+    },
     domain::Role,
     error::AppError,
 };
@@ -202,7 +203,7 @@ pub fn UsersPage() -> impl IntoView {
                             Ok(view! { <Overview overview=o query=q manage export my_name=name confirming/> }.into_any())
                         }
                         Err(AppError::Validation { field_errors }) => {
-                            Ok(view! { <BadFilters field_errors/> }.into_any())
+                            Ok(view! { <BadFilters field_errors reset="/users" reset_label="Show all users"/> }.into_any())
                         }
                         Err(e) => Err(e),
                     }
@@ -217,7 +218,7 @@ pub fn UsersPage() -> impl IntoView {
 
 /// `/users` with `query` in its URL.
 fn users_href(query: &UserQuery) -> String {
-    crate::with_query("/users", &query.to_query_string())
+    href("/users", &query.to_query_string())
 }
 
 /// Search, filters and sort: a GET form, so applying them changes the URL (a new history
@@ -271,20 +272,6 @@ fn Filters(query: Memo<UserQuery>) -> impl IntoView {
                 <a class="link" href="/users">"Clear filters"</a>
             </Form>
         }
-    }
-}
-
-/// Filter values the server refused (a hand-edited or outdated URL).
-#[component]
-fn BadFilters(field_errors: BTreeMap<String, String>) -> impl IntoView {
-    view! {
-        <div role="alert" class="card mb-6 border-rose-300 text-rose-900 dark:text-rose-100">
-            <p class="mb-2">"These filters cannot be used:"</p>
-            <ul class="mb-2">
-                {field_errors.into_iter().map(|(f, m)| view! { <li>{format!("{f}: {m}")}</li> }).collect_view()}
-            </ul>
-            <a class="link" href="/users">"Show all users"</a>
-        </div>
     }
 }
 
@@ -372,10 +359,12 @@ fn Overview(
             ..query.clone()
         })
     });
-    let csv = crate::with_query(
-        "/downloads/users.csv",
-        &query.first_page().to_query_string(),
-    );
+    let csv = export.then(|| {
+        href(
+            "/downloads/users.csv",
+            &query.first_page().to_query_string(),
+        )
+    });
     view! {
         <section class="card mb-6 overflow-x-auto">
             <table class="data-table" aria-label="Users">
@@ -403,12 +392,7 @@ fn Overview(
                         .collect_view()}
                 </tbody>
             </table>
-            <div class="mt-3 flex flex-wrap items-center gap-3">
-                <Pager first=first_page next=next_page/>
-                {export.then(|| view! {
-                    <a class="chip ml-auto" href=csv download="" rel="external">"Export CSV"</a>
-                })}
-            </div>
+            <Pager first=first_page next=next_page export=csv/>
         </section>
         <PendingRequests pending manage my_name confirming/>
     }

@@ -267,6 +267,47 @@ impl TestApp {
     }
 }
 
+/// A server function called as a browser calls it: a form-encoded POST with the cookies of
+/// `client`.
+pub async fn call(
+    app: &TestApp,
+    client: &reqwest::Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    client.post(app.url(path)).form(form).send().await.unwrap()
+}
+
+/// A server function's error body.
+pub fn error(body: &str) -> app::error::AppError {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not an AppError ({e}): {body}"))
+}
+
+/// Audit rows with `action` (and `resource_id`, when given).
+pub async fn audit_count(pool: &PgPool, action: &str, resource_id: Option<uuid::Uuid>) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM deltran.audit_log WHERE action = $1 \
+         AND ($2::text IS NULL OR resource_id = $2)",
+    )
+    .bind(action)
+    .bind(resource_id.map(|u| u.to_string()))
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// A new browser-like client signed in as `username`; panics if the sign-in fails.
+pub async fn signed_in(app: &TestApp, username: &str, password: &str) -> reqwest::Client {
+    let client = app.new_client();
+    let r = app.sign_in(&client, username, password).await;
+    assert!(
+        r.status().is_success() || r.status().is_redirection(),
+        "{username} signs in: {}",
+        r.status()
+    );
+    client
+}
+
 /// The demo users' password (`seed --demo` in the tests).
 pub const DEMO_PASSWORD: &str = "demo-password-2026";
 

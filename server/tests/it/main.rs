@@ -11,5 +11,6 @@ mod http;
 mod matrix;
 mod profile;
 mod schema;
+mod sessions;
 mod twofactor;
 mod users;

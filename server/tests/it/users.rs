@@ -14,47 +14,14 @@ use app::{
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::common::{count, enrol_two_factor, test_config, TestApp, TestDb, DEMO_PASSWORD};
+use crate::common::{
+    audit_count, call, count, enrol_two_factor, error, signed_in, test_config, TestApp, TestDb,
+    DEMO_PASSWORD,
+};
 
 /// A username no other test uses (the Redis failure counters are shared).
 fn fresh(prefix: &str) -> String {
     format!("{prefix}-{}", &Uuid::new_v4().simple().to_string()[..12])
-}
-
-async fn call(
-    app: &TestApp,
-    client: &reqwest::Client,
-    path: &str,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    client.post(app.url(path)).form(form).send().await.unwrap()
-}
-
-fn error(body: &str) -> AppError {
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("not an AppError ({e}): {body}"))
-}
-
-async fn audit_count(pool: &PgPool, action: &str, resource_id: Option<Uuid>) -> i64 {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM deltran.audit_log WHERE action = $1 \
-         AND ($2::text IS NULL OR resource_id = $2)",
-    )
-    .bind(action)
-    .bind(resource_id.map(|u| u.to_string()))
-    .fetch_one(pool)
-    .await
-    .unwrap()
-}
-
-async fn signed_in(app: &TestApp, username: &str, password: &str) -> reqwest::Client {
-    let client = app.new_client();
-    let r = app.sign_in(&client, username, password).await;
-    assert!(
-        r.status().is_success() || r.status().is_redirection(),
-        "{username} signs in: {}",
-        r.status()
-    );
-    client
 }
 
 /// Creates a user directly in the database (as the CLI would); admins get 2FA, as they must
@@ -343,8 +310,9 @@ async fn deactivation_ends_the_users_live_session() {
     // The admin sees the session on the Sessions page.
     let r = call(&app, &admin, "/api/sessions/list_sessions", &[]).await;
     assert_eq!(r.status(), 200);
-    let sessions: Vec<app::sessions::SessionRow> = r.json().await.unwrap();
-    assert!(sessions
+    let list: app::sessions::SessionList = r.json().await.unwrap();
+    assert!(list
+        .sessions
         .iter()
         .any(|s| s.user_id == id && s.kind == "browser"));
 
@@ -499,8 +467,8 @@ async fn password_and_2fa_resets_and_session_revocation_are_audited() {
 
     // Revoking one session through the Sessions page's function.
     let r = call(&app, &admin, "/api/sessions/list_sessions", &[]).await;
-    let sessions: Vec<app::sessions::SessionRow> = r.json().await.unwrap();
-    let session = sessions.iter().find(|s| s.user_id == id).unwrap();
+    let list: app::sessions::SessionList = r.json().await.unwrap();
+    let session = list.sessions.iter().find(|s| s.user_id == id).unwrap();
     let session_id = session.id.to_string();
     let r = call(
         &app,

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod dashboard;
+pub mod list;
 pub mod sessions;
 pub mod twofactor;
 pub mod users;

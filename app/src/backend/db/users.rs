@@ -12,11 +12,8 @@ use uuid::Uuid;
 
 use crate::{
     backend::{
-        audit::{
-            self,
-            export::{csv_record, formula_safe},
-            Actor, AuditEvent,
-        },
+        audit::{self, Actor, AuditEvent},
+        db::list::{csv_stream, from_micros, given, record_export, time_and_id},
         error::violated_constraint,
     },
     domain::Role,
@@ -145,9 +142,6 @@ impl UserFilter {
     /// Checks the URL's values (the cursor aside): an unknown value is a field error naming
     /// its parameter, with every bad parameter reported at once.
     pub fn parse(query: &UserQuery) -> Result<UserFilter, AppError> {
-        fn given(v: &Option<String>) -> Option<&str> {
-            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
-        }
         let mut errors = BTreeMap::new();
         let mut refuse = |field: &str, message: String| {
             errors.insert(field.to_string(), message);
@@ -291,11 +285,6 @@ impl UserCursor {
     /// a cursor of another order included.
     pub fn decode(s: &str, sort: UserSort) -> Option<UserCursor> {
         let (kind, rest) = s.split_once('.')?;
-        let time_and_id = |rest: &str| {
-            let (micros, id) = rest.split_once('.')?;
-            Some((micros.to_string(), Uuid::parse_str(id).ok()?))
-        };
-        let at = |micros: &str| DateTime::from_timestamp_micros(micros.parse().ok()?);
         match (kind, sort) {
             ("u", UserSort::Username) if !rest.is_empty() => {
                 Some(UserCursor::Username(rest.to_string()))
@@ -305,13 +294,13 @@ impl UserCursor {
                 let at = if micros == "never" {
                     None
                 } else {
-                    Some(at(&micros)?)
+                    Some(from_micros(micros)?)
                 };
                 Some(UserCursor::LastSignIn(at, id))
             }
             ("c", UserSort::Created) => {
                 let (micros, id) = time_and_id(rest)?;
-                Some(UserCursor::Created(at(&micros)?, id))
+                Some(UserCursor::Created(from_micros(micros)?, id))
             }
             _ => None,
         }
@@ -414,74 +403,39 @@ pub async fn export(
     filter: &UserFilter,
     actor: Actor,
 ) -> sqlx::Result<impl Stream<Item = sqlx::Result<Bytes>> + Send + 'static> {
-    let mut tx = db.begin().await?;
-    audit::record(
-        &mut tx,
+    record_export(
+        db,
         AuditEvent::new(actor, EXPORT_ACTION, "user", None).metadata(json!({
             "format": "csv",
             "filter": filter.metadata(),
         })),
     )
     .await?;
-    tx.commit().await?;
-    Ok(export_stream(db.clone(), filter.clone()))
+    let (db, filter) = (db.clone(), filter.clone());
+    let batch = move |after: Option<UserCursor>| {
+        let (db, filter) = (db.clone(), filter.clone());
+        async move { list(&db, &filter, after.as_ref(), EXPORT_BATCH).await }
+    };
+    Ok(csv_stream(&CSV_COLUMNS, batch, csv_cells))
 }
 
-fn export_stream(
-    db: PgPool,
-    filter: UserFilter,
-) -> impl Stream<Item = sqlx::Result<Bytes>> + Send + 'static {
-    const BATCH: u32 = 1000;
-    struct State {
-        db: PgPool,
-        filter: UserFilter,
-        after: Option<UserCursor>,
-        header: bool,
-        done: bool,
-    }
-    let state = State {
-        db,
-        filter,
-        after: None,
-        header: true,
-        done: false,
-    };
-    futures::stream::try_unfold(state, |mut s| async move {
-        if s.header {
-            s.header = false;
-            let mut out = String::new();
-            csv_record(&mut out, CSV_COLUMNS.iter().map(|c| Some(*c)));
-            return Ok(Some((Bytes::from(out), s)));
-        }
-        if s.done {
-            return Ok(None);
-        }
-        let (rows, next) = list(&s.db, &s.filter, s.after.as_ref(), BATCH).await?;
-        s.done = next.is_none();
-        s.after = next;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        let mut out = String::with_capacity(rows.len() * 160);
-        let time =
-            |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
-        for r in &rows {
-            let cells = [
-                Some(r.username.clone()),
-                Some(r.email.clone()),
-                Some(r.role.as_str().into()),
-                Some(r.status().as_str().into()),
-                Some(if r.is_2fa_enabled { "on" } else { "off" }.into()),
-                time(r.last_login_at),
-                time(r.locked_until),
-                time(Some(r.created_at)),
-                Some(r.id.to_string()),
-            ]
-            .map(|c| c.map(formula_safe));
-            csv_record(&mut out, cells.iter().map(|c| c.as_deref()));
-        }
-        Ok(Some((Bytes::from(out), s)))
-    })
+/// Users per query of an export.
+const EXPORT_BATCH: u32 = 1000;
+
+/// A user's cells, in `CSV_COLUMNS` order.
+fn csv_cells(r: &UserRow) -> Vec<Option<String>> {
+    let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
+    vec![
+        Some(r.username.clone()),
+        Some(r.email.clone()),
+        Some(r.role.as_str().into()),
+        Some(r.status().as_str().into()),
+        Some(if r.is_2fa_enabled { "on" } else { "off" }.into()),
+        time(r.last_login_at),
+        time(r.locked_until),
+        time(Some(r.created_at)),
+        Some(r.id.to_string()),
+    ]
 }
 
 /// Pending role-change requests, oldest first.
