@@ -20,7 +20,6 @@ pub use crate::backend::db::audit::AuditFilter;
 
 use super::{
     anchor::{hmac_sha256, Anchor},
-    record,
     verify::{verify, ChainRow, VerifyReport, BATCH},
     Actor, AuditEvent,
 };
@@ -91,16 +90,14 @@ pub async fn export(
     format: ExportFormat,
     actor: Actor,
 ) -> sqlx::Result<impl Stream<Item = sqlx::Result<Bytes>> + Send + 'static> {
-    let mut tx = db.begin().await?;
-    record(
-        &mut tx,
+    super::record_alone(
+        db,
         AuditEvent::new(actor, EXPORT_ACTION, "audit_log", None).metadata(serde_json::json!({
             "format": format.as_str(),
             "filter": filter_metadata(filter),
         })),
     )
     .await?;
-    tx.commit().await?;
     Ok(export_stream(db.clone(), filter.clone(), format))
 }
 

@@ -337,6 +337,14 @@ fn timestamp_text(t: DateTime<Utc>) -> [u8; 27] {
     out
 }
 
+/// Appends one audit row in a transaction of its own and commits it: for what changes nothing
+/// but must be on record before it happens (an export, before its first byte).
+pub async fn record_alone(db: &sqlx::PgPool, event: AuditEvent) -> sqlx::Result<()> {
+    let mut tx = db.begin().await?;
+    record(&mut tx, event).await?;
+    tx.commit().await
+}
+
 /// Appends one audit row inside the caller's transaction: the change and its audit row
 /// commit together or not at all. Request id, client address and user agent come from the
 /// current request context.

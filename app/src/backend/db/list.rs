@@ -7,15 +7,10 @@ use std::future::Future;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::Stream;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
-    backend::audit::{
-        self,
-        export::{csv_record, formula_safe},
-        AuditEvent,
-    },
+    backend::audit::export::{csv_record, formula_safe},
     error::AppError,
 };
 
@@ -51,13 +46,6 @@ pub fn cursor<C>(
             })
         })
         .transpose()
-}
-
-/// Commits an export's audit row on its own, so it is in the log before the first byte.
-pub async fn record_export(db: &PgPool, event: AuditEvent) -> sqlx::Result<()> {
-    let mut tx = db.begin().await?;
-    audit::record(&mut tx, event).await?;
-    tx.commit().await
 }
 
 /// A CSV file as a stream of chunks: the `columns` header, then one chunk per batch that

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use crate::{
     backend::{
-        audit::{Actor, AuditEvent},
-        db::list::{csv_stream, from_micros, given, record_export, time_and_id},
+        audit::{self, Actor, AuditEvent},
+        db::list::{csv_stream, from_micros, given, time_and_id},
     },
     domain::Role,
     error::AppError,
@@ -333,7 +333,7 @@ pub async fn export(
     filter: &SessionFilter,
     actor: Actor,
 ) -> sqlx::Result<impl Stream<Item = sqlx::Result<Bytes>> + Send + 'static> {
-    record_export(
+    audit::record_alone(
         db,
         AuditEvent::new(actor, EXPORT_ACTION, "session", None).metadata(json!({
             "format": "csv",

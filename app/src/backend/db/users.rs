@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::{
     backend::{
         audit::{self, Actor, AuditEvent},
-        db::list::{csv_stream, from_micros, given, record_export, time_and_id},
+        db::list::{csv_stream, from_micros, given, time_and_id},
         error::violated_constraint,
     },
     domain::Role,
@@ -403,7 +403,7 @@ pub async fn export(
     filter: &UserFilter,
     actor: Actor,
 ) -> sqlx::Result<impl Stream<Item = sqlx::Result<Bytes>> + Send + 'static> {
-    record_export(
+    audit::record_alone(
         db,
         AuditEvent::new(actor, EXPORT_ACTION, "user", None).metadata(json!({
             "format": "csv",
