@@ -65,6 +65,11 @@ impl fmt::Display for SeedReport {
         for (user, role) in DEMO_USERS {
             writeln!(f, "  {user:9} {role}")?;
         }
+        writeln!(
+            f,
+            "admins must use two-factor sign-in: unless DEMO_TOTP_SECRET enrolled it, `admin` \
+             sets up an authenticator app on Profile at the first sign-in"
+        )?;
         Ok(())
     }
 }
