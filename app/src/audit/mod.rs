@@ -10,7 +10,11 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{auth::Permission, error::AppError};
+use crate::{
+    auth::Permission,
+    components::list::{query_string, ListQuery},
+    error::AppError,
+};
 
 /// A complete audit row, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -172,28 +176,6 @@ impl AuditQuery {
         }
     }
 
-    /// The query string (without `?`) of the set fields.
-    pub fn to_query_string(&self) -> String {
-        crate::components::list::query_string(&[
-            ("actor", &self.actor),
-            ("action", &self.action),
-            ("resource_type", &self.resource_type),
-            ("resource_id", &self.resource_id),
-            ("result", &self.result),
-            ("from", &self.from),
-            ("to", &self.to),
-            ("after", &self.after),
-        ])
-    }
-
-    /// The same filters on another page (`after = None` is the first page).
-    pub fn with_after(&self, after: Option<String>) -> AuditQuery {
-        AuditQuery {
-            after,
-            ..self.clone()
-        }
-    }
-
     /// The filter, with a field error for each value that does not parse.
     pub fn filter(&self) -> Result<AuditFilter, AppError> {
         let trimmed = |v: &Option<String>| {
@@ -233,6 +215,34 @@ impl AuditQuery {
             Some(a) => AuditCursor::decode(a)
                 .map(Some)
                 .ok_or_else(|| AppError::field("after", "not a cursor this console gave")),
+        }
+    }
+}
+
+impl ListQuery for AuditQuery {
+    const PATH: &'static str = "/audit";
+
+    fn to_query_string(&self) -> String {
+        query_string(&[
+            ("actor", &self.actor),
+            ("action", &self.action),
+            ("resource_type", &self.resource_type),
+            ("resource_id", &self.resource_id),
+            ("result", &self.result),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("after", &self.after),
+        ])
+    }
+
+    fn after(&self) -> Option<&str> {
+        self.after.as_deref()
+    }
+
+    fn at(&self, after: Option<String>) -> AuditQuery {
+        AuditQuery {
+            after,
+            ..self.clone()
         }
     }
 }
@@ -391,9 +401,6 @@ mod tests {
             q.to_query_string(),
             "action=user.create&from=2026-11-30T14%3A00"
         );
-        assert_eq!(
-            q.with_after(Some("1.2".into())).after.as_deref(),
-            Some("1.2")
-        );
+        assert_eq!(q.at(Some("1.2".into())).after.as_deref(), Some("1.2"));
     }
 }

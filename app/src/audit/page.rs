@@ -18,7 +18,7 @@ use super::{
 use crate::{
     auth::{Me, Permission},
     components::{
-        list::{href, Pager},
+        list::{ListQuery, Pager},
         ErrorPanel, Loading,
     },
     error::AppError,
@@ -124,11 +124,7 @@ fn Filters(query: Memo<AuditQuery>) -> impl IntoView {
 #[component]
 fn AuditTable(page: Page, query: AuditQuery) -> impl IntoView {
     let empty = page.rows.is_empty();
-    let first = query
-        .after
-        .is_some()
-        .then(|| page_href(&query.with_after(None)));
-    let next = page.next.map(|c| page_href(&query.with_after(Some(c))));
+    let (first, next) = query.pages(page.next);
     view! {
         <section class="card overflow-x-auto">
             <table class="data-table" aria-label="Audit log">
@@ -152,16 +148,13 @@ fn AuditTable(page: Page, query: AuditQuery) -> impl IntoView {
     }
 }
 
-fn page_href(q: &AuditQuery) -> String {
-    href("/audit", &q.to_query_string())
-}
-
 #[component]
 fn AuditTableRow(row: AuditRow) -> impl IntoView {
-    let actor_href = page_href(&AuditQuery {
+    let actor_href = AuditQuery {
         actor: Some(row.actor_name.clone()),
         ..Default::default()
-    });
+    }
+    .href();
     let resource = match &row.resource_id {
         Some(id) => format!("{} {id}", row.resource_type),
         None => row.resource_type.clone(),
@@ -280,15 +273,14 @@ fn Progress(progress: Result<VerifyProgress, AppError>) -> impl IntoView {
 /// Downloads of the filtered rows (every download is itself audited).
 #[component]
 fn ExportLinks(query: Memo<AuditQuery>) -> impl IntoView {
-    let href = move |base: &'static str, format: Option<&'static str>| {
+    let href = move |path: &'static str, format: Option<&'static str>| {
         move || {
-            let filters = query.with(|q| q.with_after(None).to_query_string());
-            let query = match format {
-                Some(f) if filters.is_empty() => format!("format={f}"),
-                Some(f) => format!("format={f}&{filters}"),
-                None => filters,
-            };
-            href(base, &query)
+            let download = query.with(|q| q.download(path));
+            match format {
+                None => download,
+                Some(f) if download.contains('?') => format!("{download}&format={f}"),
+                Some(f) => format!("{download}?format={f}"),
+            }
         }
     };
     view! {

@@ -30,6 +30,40 @@ pub fn href(path: &str, query: &str) -> String {
     }
 }
 
+/// The URL state of a list page: its filters, sort and cursor. Everything a page, its pager
+/// and its download link need follows from these four.
+pub trait ListQuery: Clone {
+    /// The page's path (`/users`).
+    const PATH: &'static str;
+
+    /// The query string (without `?`), blank values left out.
+    fn to_query_string(&self) -> String;
+
+    /// The cursor of the page shown (`None`: the first page).
+    fn after(&self) -> Option<&str>;
+
+    /// The same filters and sort, on the page after `after` (`None`: the first page).
+    fn at(&self, after: Option<String>) -> Self;
+
+    /// This view's URL.
+    fn href(&self) -> String {
+        href(Self::PATH, &self.to_query_string())
+    }
+
+    /// The pager's links: the first page's (unless on it) and the next page's (if any).
+    fn pages(&self, next: Option<String>) -> (Option<String>, Option<String>) {
+        (
+            self.after().map(|_| self.at(None).href()),
+            next.map(|after| self.at(Some(after)).href()),
+        )
+    }
+
+    /// A download at `path` of every row of this view (all pages).
+    fn download(&self, path: &str) -> String {
+        href(path, &self.at(None).to_query_string())
+    }
+}
+
 /// Under a list: "First page" (when not on it), "Next page" (when there is one) and, for a role
 /// that may export, the "Export CSV" link. Each is an `href`.
 #[component]

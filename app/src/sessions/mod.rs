@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::components::list::{query_string, ListQuery};
+
 /// A row of the Sessions table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
@@ -109,23 +111,29 @@ impl SessionQuery {
             after: get("after"),
         }
     }
+}
 
-    /// The same filters and sort, on the first page.
-    pub fn first_page(&self) -> SessionQuery {
-        SessionQuery {
-            after: None,
-            ..self.clone()
-        }
-    }
+impl ListQuery for SessionQuery {
+    const PATH: &'static str = "/sessions";
 
-    /// The query string (without `?`), blank values left out.
-    pub fn to_query_string(&self) -> String {
-        crate::components::list::query_string(&[
+    fn to_query_string(&self) -> String {
+        query_string(&[
             ("user", &self.user),
             ("kind", &self.kind),
             ("sort", &self.sort),
             ("after", &self.after),
         ])
+    }
+
+    fn after(&self) -> Option<&str> {
+        self.after.as_deref()
+    }
+
+    fn at(&self, after: Option<String>) -> SessionQuery {
+        SessionQuery {
+            after,
+            ..self.clone()
+        }
     }
 }
 
@@ -152,7 +160,7 @@ mod tests {
         });
         assert_eq!(q.kind, None);
         assert_eq!(q.to_query_string(), "user=a%20b&after=a.1.x");
-        assert_eq!(q.first_page().to_query_string(), "user=a%20b");
+        assert_eq!(q.at(None).to_query_string(), "user=a%20b");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::{
     auth::{Me, Permission},
     components::{
         format_time,
-        list::{href, BadFilters, Pager},
+        list::{BadFilters, ListQuery, Pager},
         ErrorPanel, Loading,
     },
     error::AppError,
@@ -127,11 +127,6 @@ pub fn SessionsPage() -> impl IntoView {
     }
 }
 
-/// `/sessions` with `query` in its URL.
-fn sessions_href(query: &SessionQuery) -> String {
-    href("/sessions", &query.to_query_string())
-}
-
 /// User, kind and sort: a GET form, so applying them changes the URL (a new history entry,
 /// back to the first page). Drawn anew whenever the URL changes, so back and forward show the
 /// values in effect.
@@ -179,22 +174,8 @@ fn SessionTable(
 ) -> impl IntoView {
     let SessionList { sessions, next } = list;
     let empty = sessions.is_empty();
-    let first_page = query
-        .after
-        .is_some()
-        .then(|| sessions_href(&query.first_page()));
-    let next_page = next.map(|after| {
-        sessions_href(&SessionQuery {
-            after: Some(after),
-            ..query.clone()
-        })
-    });
-    let csv = export.then(|| {
-        href(
-            "/downloads/sessions.csv",
-            &query.first_page().to_query_string(),
-        )
-    });
+    let (first_page, next_page) = query.pages(next);
+    let csv = export.then(|| query.download("/downloads/sessions.csv"));
     view! {
         <section class="card overflow-x-auto">
             <table class="data-table" aria-label="Sessions">

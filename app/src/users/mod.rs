@@ -9,7 +9,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::Role;
+use crate::{
+    components::list::{query_string, ListQuery},
+    domain::Role,
+};
 
 /// A row of the Users table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,18 +140,13 @@ impl UserQuery {
             after: get("after"),
         }
     }
+}
 
-    /// The same filters and sort, on the first page.
-    pub fn first_page(&self) -> UserQuery {
-        UserQuery {
-            after: None,
-            ..self.clone()
-        }
-    }
+impl ListQuery for UserQuery {
+    const PATH: &'static str = "/users";
 
-    /// The query string (without `?`), blank values left out.
-    pub fn to_query_string(&self) -> String {
-        crate::components::list::query_string(&[
+    fn to_query_string(&self) -> String {
+        query_string(&[
             ("q", &self.q),
             ("role", &self.role),
             ("status", &self.status),
@@ -156,6 +154,17 @@ impl UserQuery {
             ("sort", &self.sort),
             ("after", &self.after),
         ])
+    }
+
+    fn after(&self) -> Option<&str> {
+        self.after.as_deref()
+    }
+
+    fn at(&self, after: Option<String>) -> UserQuery {
+        UserQuery {
+            after,
+            ..self.clone()
+        }
     }
 }
 
@@ -208,7 +217,7 @@ mod tests {
         });
         assert_eq!(q.role, None);
         assert_eq!(q.to_query_string(), "q=a%26b%20c&after=u.x");
-        assert_eq!(q.first_page().to_query_string(), "q=a%26b%20c");
+        assert_eq!(q.at(None).to_query_string(), "q=a%26b%20c");
         assert_eq!(UserQuery::default().to_query_string(), "");
     }
 

@@ -19,7 +19,7 @@ use crate::{
     auth::{Me, Permission},
     components::{
         format_time,
-        list::{href, BadFilters, Pager},
+        list::{BadFilters, ListQuery, Pager},
         ErrorPanel, Loading,
     },
     domain::Role,
@@ -216,11 +216,6 @@ pub fn UsersPage() -> impl IntoView {
     }
 }
 
-/// `/users` with `query` in its URL.
-fn users_href(query: &UserQuery) -> String {
-    href("/users", &query.to_query_string())
-}
-
 /// Search, filters and sort: a GET form, so applying them changes the URL (a new history
 /// entry, back to the first page). Drawn anew whenever the URL changes, so back and forward
 /// show the values in effect.
@@ -349,22 +344,8 @@ fn Overview(
         pending,
     } = overview;
     let empty = users.is_empty();
-    let first_page = query
-        .after
-        .is_some()
-        .then(|| users_href(&query.first_page()));
-    let next_page = next.map(|after| {
-        users_href(&UserQuery {
-            after: Some(after),
-            ..query.clone()
-        })
-    });
-    let csv = export.then(|| {
-        href(
-            "/downloads/users.csv",
-            &query.first_page().to_query_string(),
-        )
-    });
+    let (first_page, next_page) = query.pages(next);
+    let csv = export.then(|| query.download("/downloads/users.csv"));
     view! {
         <section class="card mb-6 overflow-x-auto">
             <table class="data-table" aria-label="Users">
