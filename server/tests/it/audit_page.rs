@@ -4,55 +4,19 @@
 
 use std::time::Duration;
 
-use app::{
-    audit::{AuditPage, AuditRow, VerifyProgress},
-    error::AppError,
+use app::audit::{AuditPage, AuditRow, VerifyProgress};
+use sqlx::{AssertSqlSafe, Executor};
+
+use crate::common::{
+    assert_field_error, audit_count, call, count, signed_in, test_config, TestApp, TestDb,
+    DEMO_PASSWORD,
 };
-use sqlx::{AssertSqlSafe, Executor, PgPool};
 
-use crate::common::{count, test_config, TestApp, TestDb, DEMO_PASSWORD};
-
-async fn signed_in(app: &TestApp, username: &str) -> reqwest::Client {
-    let client = app.new_client();
-    let r = app.sign_in(&client, username, DEMO_PASSWORD).await;
-    assert!(
-        r.status().is_success(),
-        "{username} signs in: {}",
-        r.status()
-    );
-    client
-}
-
-async fn call(
-    app: &TestApp,
-    client: &reqwest::Client,
-    path: &str,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    client.post(app.url(path)).form(form).send().await.unwrap()
-}
-
-async fn list(
-    app: &TestApp,
-    client: &reqwest::Client,
-    form: &[(&str, &str)],
-) -> Result<AuditPage, AppError> {
+/// One page of the audit log, as the page asks for it.
+async fn list(app: &TestApp, client: &reqwest::Client, form: &[(&str, &str)]) -> AuditPage {
     let r = call(app, client, "/api/audit/list_audit", form).await;
-    let ok = r.status().is_success();
-    let body = r.text().await.unwrap();
-    if ok {
-        Ok(serde_json::from_str(&body).unwrap())
-    } else {
-        Err(serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}")))
-    }
-}
-
-async fn action_count(pool: &PgPool, action: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM deltran.audit_log WHERE action = $1")
-        .bind(action)
-        .fetch_one(pool)
-        .await
-        .unwrap()
+    assert!(r.status().is_success(), "{form:?}: {}", r.status());
+    r.json().await.unwrap()
 }
 
 /// Starts a verification and polls it to the end, as the page does.
@@ -83,10 +47,10 @@ async fn verify(app: &TestApp, client: &reqwest::Client, form: &[(&str, &str)]) 
 async fn an_auditor_pages_through_a_filter_and_opens_a_row() {
     let t = TestDb::seeded(200).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
-    let auditor = signed_in(&app, "auditor").await;
+    let auditor = signed_in(&app, "auditor", DEMO_PASSWORD).await;
 
     // No filters at all (what the page sends for /audit): the newest rows.
-    let first = list(&app, &auditor, &[]).await.unwrap();
+    let first = list(&app, &auditor, &[]).await;
     assert_eq!(first.rows.len(), 50);
     assert!(first.next.is_some());
 
@@ -97,7 +61,7 @@ async fn an_auditor_pages_through_a_filter_and_opens_a_row() {
     .fetch_one(&t.pool)
     .await
     .unwrap();
-    let expected = action_count(&t.pool, &action).await;
+    let expected = audit_count(&t.pool, &action, None).await;
     assert!(expected > 50, "the seed has more than a page of {action}");
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
@@ -106,7 +70,7 @@ async fn an_auditor_pages_through_a_filter_and_opens_a_row() {
         if let Some(a) = &after {
             form.push(("query[after]", a));
         }
-        let page = list(&app, &auditor, &form).await.unwrap();
+        let page = list(&app, &auditor, &form).await;
         assert!(page.rows.len() <= 50);
         assert!(page.rows.iter().all(|r| r.action == action));
         seen.extend(page.rows.iter().map(|r| (r.timestamp, r.id)));
@@ -137,30 +101,22 @@ async fn an_auditor_pages_through_a_filter_and_opens_a_row() {
     assert_eq!(r.status(), 404);
 
     // Bad filters are field errors.
-    match list(&app, &auditor, &[("query[result]", "ok")]).await {
-        Err(AppError::Validation { field_errors }) => assert!(field_errors.contains_key("result")),
-        other => panic!("{other:?}"),
-    }
-    match list(&app, &auditor, &[("query[after]", "junk")]).await {
-        Err(AppError::Validation { field_errors }) => assert!(field_errors.contains_key("after")),
-        other => panic!("{other:?}"),
-    }
-    match list(
-        &app,
-        &auditor,
-        &[
-            ("query[from]", "2026-12-01T00:00"),
-            ("query[to]", "2026-11-01T00:00"),
-        ],
-    )
-    .await
-    {
-        Err(AppError::Validation { field_errors }) => assert!(field_errors.contains_key("to")),
-        other => panic!("{other:?}"),
+    for (form, field) in [
+        (vec![("query[result]", "ok")], "result"),
+        (vec![("query[after]", "junk")], "after"),
+        (
+            vec![
+                ("query[from]", "2026-12-01T00:00"),
+                ("query[to]", "2026-11-01T00:00"),
+            ],
+            "to",
+        ),
+    ] {
+        assert_field_error(&app, &auditor, "/api/audit/list_audit", &form, field).await;
     }
 
     // A viewer is refused, and the refusal is in the log for the auditor to find.
-    let viewer = signed_in(&app, "viewer").await;
+    let viewer = signed_in(&app, "viewer", DEMO_PASSWORD).await;
     assert_eq!(
         call(&app, &viewer, "/api/audit/list_audit", &[])
             .await
@@ -172,8 +128,7 @@ async fn an_auditor_pages_through_a_filter_and_opens_a_row() {
         &auditor,
         &[("query[result]", "denied"), ("query[actor]", "viewer")],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(denied.rows[0].action, "access.denied");
     assert_eq!(denied.rows[0].resource_id.as_deref(), Some("audit.view"));
     t.drop_db().await;
@@ -183,7 +138,7 @@ async fn an_auditor_pages_through_a_filter_and_opens_a_row() {
 async fn verification_reports_progress_then_intact_or_the_first_broken_row() {
     let t = TestDb::seeded(50).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
-    let auditor = signed_in(&app, "auditor").await;
+    let auditor = signed_in(&app, "auditor", DEMO_PASSWORD).await;
 
     let done = verify(&app, &auditor, &[]).await;
     let report = done.report.expect("a report");
@@ -227,7 +182,7 @@ async fn verification_reports_progress_then_intact_or_the_first_broken_row() {
     assert_eq!(r.status(), 422);
     let r = call(&app, &auditor, "/api/audit/start_verification", &[]).await;
     let job: uuid::Uuid = r.json().await.unwrap();
-    let admin = signed_in(&app, "admin").await;
+    let admin = signed_in(&app, "admin", DEMO_PASSWORD).await;
     let r = call(
         &app,
         &admin,
@@ -243,8 +198,8 @@ async fn verification_reports_progress_then_intact_or_the_first_broken_row() {
 async fn downloads_stream_the_filtered_rows_and_are_audited() {
     let t = TestDb::seeded(50).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
-    let auditor = signed_in(&app, "auditor").await;
-    let logins = action_count(&t.pool, "auth.login").await;
+    let auditor = signed_in(&app, "auditor", DEMO_PASSWORD).await;
+    let logins = audit_count(&t.pool, "auth.login", None).await;
     assert!(logins > 0);
 
     let r = auditor
@@ -262,7 +217,7 @@ async fn downloads_stream_the_filtered_rows_and_are_audited() {
     let mut lines = csv.lines();
     assert!(lines.next().unwrap().starts_with("id,"));
     assert_eq!(lines.count() as i64, logins);
-    assert_eq!(action_count(&t.pool, "audit.export").await, 1);
+    assert_eq!(audit_count(&t.pool, "audit.export", None).await, 1);
 
     let r = auditor
         .get(app.url("/downloads/audit?format=jsonl&result=denied"))
@@ -293,7 +248,7 @@ async fn downloads_stream_the_filtered_rows_and_are_audited() {
         3,
         "the pack holds the export, verification and manifest"
     );
-    assert_eq!(action_count(&t.pool, "audit.export").await, 3);
+    assert_eq!(audit_count(&t.pool, "audit.export", None).await, 3);
 
     // Bad input: a clear message, nothing exported, nothing recorded.
     let r = auditor
@@ -303,6 +258,6 @@ async fn downloads_stream_the_filtered_rows_and_are_audited() {
         .unwrap();
     assert_eq!(r.status(), 422);
     assert_eq!(r.text().await.unwrap(), "format: csv or jsonl");
-    assert_eq!(action_count(&t.pool, "audit.export").await, 3);
+    assert_eq!(audit_count(&t.pool, "audit.export", None).await, 3);
     t.drop_db().await;
 }

@@ -283,6 +283,38 @@ pub fn error(body: &str) -> app::error::AppError {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not an AppError ({e}): {body}"))
 }
 
+/// Calls the server function at `path` with `form` and asserts it refuses with 422 and a
+/// field error on `field`.
+pub async fn assert_field_error(
+    app: &TestApp,
+    client: &reqwest::Client,
+    path: &str,
+    form: &[(&str, &str)],
+    field: &str,
+) {
+    let r = call(app, client, path, form).await;
+    assert_eq!(r.status(), 422, "{path} {form:?}");
+    let app::error::AppError::Validation { field_errors } = error(&r.text().await.unwrap()) else {
+        panic!("{path} {form:?}: not a validation error");
+    };
+    assert!(
+        field_errors.contains_key(field),
+        "{path} {form:?}: {field_errors:?}"
+    );
+}
+
+/// A page's HTML as `client` gets it.
+pub async fn page_html(app: &TestApp, client: &reqwest::Client, path: &str) -> String {
+    client
+        .get(app.url(path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// Audit rows with `action` (and `resource_id`, when given).
 pub async fn audit_count(pool: &PgPool, action: &str, resource_id: Option<uuid::Uuid>) -> i64 {
     sqlx::query_scalar(

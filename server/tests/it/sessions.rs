@@ -2,12 +2,13 @@
 //! live sessions only, refused values as field errors, the page's links, revocation, and the
 //! audited CSV download.
 
-use app::{backend::passwords, error::AppError, sessions::SessionList};
+use app::{backend::passwords, sessions::SessionList};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::common::{
-    audit_count, call, error, signed_in, test_config, TestApp, TestDb, DEMO_PASSWORD,
+    assert_field_error, audit_count, call, page_html, signed_in, test_config, TestApp, TestDb,
+    DEMO_PASSWORD,
 };
 
 /// Adds users `sess-0`… `sess-4` and `n` sessions straight into the tables, sessions `i` of
@@ -183,26 +184,11 @@ async fn unknown_filter_values_and_foreign_cursors_are_field_errors() {
             "after",
         ),
     ] {
-        let r = call(&app, &admin, "/api/sessions/list_sessions", &args).await;
-        assert_eq!(r.status(), 422, "{args:?}");
-        let AppError::Validation { field_errors } = error(&r.text().await.unwrap()) else {
-            panic!("{args:?}: not a validation error");
-        };
-        assert!(
-            field_errors.contains_key(field),
-            "{args:?}: {field_errors:?}"
-        );
+        assert_field_error(&app, &admin, "/api/sessions/list_sessions", &args, field).await;
     }
 
     // The page shows what is wrong instead of failing.
-    let html = admin
-        .get(app.url("/sessions?kind=pigeon"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page_html(&app, &admin, "/sessions?kind=pigeon").await;
     assert!(html.contains("These filters cannot be used"), "{html}");
     assert!(html.contains("unknown kind"), "{html}");
     t.drop_db().await;

@@ -15,8 +15,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::common::{
-    audit_count, call, count, enrol_two_factor, error, signed_in, test_config, TestApp, TestDb,
-    DEMO_PASSWORD,
+    assert_field_error, audit_count, call, count, enrol_two_factor, error, page_html, signed_in,
+    test_config, TestApp, TestDb, DEMO_PASSWORD,
 };
 
 /// A username no other test uses (the Redis failure counters are shared).
@@ -732,26 +732,11 @@ async fn unknown_filter_values_and_foreign_cursors_are_field_errors() {
             "after",
         ),
     ] {
-        let r = call(&app, &admin, "/api/users/list_users", &args).await;
-        assert_eq!(r.status(), 422, "{args:?}");
-        let AppError::Validation { field_errors } = error(&r.text().await.unwrap()) else {
-            panic!("{args:?}: not a validation error");
-        };
-        assert!(
-            field_errors.contains_key(field),
-            "{args:?}: {field_errors:?}"
-        );
+        assert_field_error(&app, &admin, "/api/users/list_users", &args, field).await;
     }
 
     // The page shows what is wrong instead of failing.
-    let html = admin
-        .get(app.url("/users?role=superuser"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page_html(&app, &admin, "/users?role=superuser").await;
     assert!(html.contains("These filters cannot be used"), "{html}");
     assert!(html.contains("unknown role"), "{html}");
     t.drop_db().await;
