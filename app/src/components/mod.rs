@@ -1,6 +1,7 @@
 //! Building blocks shared by the pages: the layout, loading and error states, the theme toggle,
 //! the pieces of the list pages, times as tables show them.
 
+pub mod change;
 mod layout;
 pub mod list;
 

@@ -14,6 +14,7 @@ use super::{
 use crate::{
     auth::{Me, Permission},
     components::{
+        change::{Change, ChangeOutcome, Changes, ConfirmChange},
         format_time,
         list::{BadFilters, ListQuery, Pager},
         ErrorPanel, Loading,
@@ -27,7 +28,7 @@ enum Op {
     AllOf { user: String, id: Uuid },
 }
 
-impl Op {
+impl Change for Op {
     fn question(&self) -> String {
         match self {
             Op::One { user, .. } => format!("Revoke this session of {user}?"),
@@ -54,7 +55,8 @@ pub fn SessionsPage() -> impl IntoView {
     let export = use_context::<Me>().is_some_and(|m| m.can(Permission::ExportCsv));
     let params = use_query_map();
     let query = Memo::new(move |_| params.with(|p| SessionQuery::from_lookup(|k| p.get(k))));
-    let version = RwSignal::new(0u32);
+    let changes = Changes::<Op>::default();
+    let version = changes.version;
     // The page comes back with the query it answers, so its links always match its rows.
     let sessions = Resource::new(
         move || (query.get(), version.get()),
@@ -69,17 +71,6 @@ pub fn SessionsPage() -> impl IntoView {
             Ok::<_, AppError>((q, page))
         },
     );
-    let confirming = RwSignal::new(None::<Op>);
-    let run = Action::new(move |op: &Op| {
-        let op = op.clone();
-        async move {
-            let result = op.run().await;
-            if result.is_ok() {
-                version.update(|v| *v += 1);
-            }
-            result
-        }
-    });
     view! {
         <Title text="Sessions · DelTran Console"/>
         <header class="mb-6">
@@ -88,24 +79,8 @@ pub fn SessionsPage() -> impl IntoView {
                 "Live sign-in sessions of every user, in the browser and through the API."
             </p>
         </header>
-        <div role="status" class="mb-4">
-            {move || run.value().get().map(|r| match r {
-                Ok(m) => view! { <p class="rounded bg-emerald-50 p-3 text-emerald-900 dark:bg-emerald-950 dark:text-emerald-100">{m}</p> }.into_any(),
-                Err(e) => view! { <p class="rounded bg-rose-50 p-3 text-rose-900 dark:bg-rose-950 dark:text-rose-100">{e.to_string()}</p> }.into_any(),
-            })}
-        </div>
-        {move || confirming.get().map(|op| {
-            let question = op.question();
-            view! {
-                <div role="alertdialog" aria-label="Confirm" class="card mb-4">
-                    <p class="mb-3">{question}</p>
-                    <div class="flex gap-2">
-                        <button type="button" class="btn-primary" on:click=move |_| { run.dispatch(op.clone()); confirming.set(None); }>"Confirm"</button>
-                        <button type="button" class="chip" on:click=move |_| confirming.set(None)>"Cancel"</button>
-                    </div>
-                </div>
-            }
-        })}
+        <ChangeOutcome changes/>
+        <ConfirmChange changes/>
         <Filters query/>
         // A transition: while another page or filter loads, the current rows stay in place.
         <Transition fallback=|| view! { <Loading/> }>
@@ -113,7 +88,7 @@ pub fn SessionsPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match sessions.await {
                         Ok((query, list)) => {
-                            Ok(view! { <SessionTable list query export confirming/> }.into_any())
+                            Ok(view! { <SessionTable list query export changes/> }.into_any())
                         }
                         Err(AppError::Validation { field_errors }) => Ok(view! {
                             <BadFilters field_errors reset="/sessions" reset_label="Show all sessions"/>
@@ -170,7 +145,7 @@ fn SessionTable(
     list: SessionList,
     query: SessionQuery,
     export: bool,
-    confirming: RwSignal<Option<Op>>,
+    changes: Changes<Op>,
 ) -> impl IntoView {
     let SessionList { sessions, next } = list;
     let empty = sessions.is_empty();
@@ -193,7 +168,7 @@ fn SessionTable(
                 </thead>
                 <tbody>
                     {empty.then(|| view! { <tr><td colspan="8">"No live sessions match these filters."</td></tr> })}
-                    {sessions.into_iter().map(|s| view! { <SessionLine session=s confirming/> }).collect_view()}
+                    {sessions.into_iter().map(|s| view! { <SessionLine session=s changes/> }).collect_view()}
                 </tbody>
             </table>
             <Pager first=first_page next=next_page export=csv/>
@@ -202,7 +177,7 @@ fn SessionTable(
 }
 
 #[component]
-fn SessionLine(session: SessionRow, confirming: RwSignal<Option<Op>>) -> impl IntoView {
+fn SessionLine(session: SessionRow, changes: Changes<Op>) -> impl IntoView {
     let user = StoredValue::new(session.username.clone());
     let (id, user_id) = (session.id, session.user_id);
     view! {
@@ -215,8 +190,8 @@ fn SessionLine(session: SessionRow, confirming: RwSignal<Option<Op>>) -> impl In
             <td>{format_time(Some(session.last_activity_at))}</td>
             <td>{format_time(Some(session.expires_at))}</td>
             <td class="flex flex-wrap gap-1">
-                <button type="button" class="chip" on:click=move |_| confirming.set(Some(Op::One { user: user.get_value(), id }))>"Revoke"</button>
-                <button type="button" class="chip" on:click=move |_| confirming.set(Some(Op::AllOf { user: user.get_value(), id: user_id }))>"Revoke all of this user's sessions"</button>
+                <button type="button" class="chip" on:click=move |_| changes.ask(Op::One { user: user.get_value(), id })>"Revoke"</button>
+                <button type="button" class="chip" on:click=move |_| changes.ask(Op::AllOf { user: user.get_value(), id: user_id })>"Revoke all of this user's sessions"</button>
             </td>
         </tr>
     }

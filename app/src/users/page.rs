@@ -18,6 +18,7 @@ use super::{
 use crate::{
     auth::{Me, Permission},
     components::{
+        change::{Change, ChangeOutcome, Changes, ConfirmChange},
         format_time,
         list::{BadFilters, ListQuery, Pager},
         ErrorPanel, Loading,
@@ -66,7 +67,7 @@ enum Op {
     },
 }
 
-impl Op {
+impl Change for Op {
     fn question(&self) -> String {
         match self {
             Op::ChangeRole { user, role, .. } if role == "admin" => {
@@ -145,7 +146,8 @@ pub fn UsersPage() -> impl IntoView {
     let my_name = me.map(|m| m.username).unwrap_or_default();
     let params = use_query_map();
     let query = Memo::new(move |_| params.with(|p| UserQuery::from_lookup(|k| p.get(k))));
-    let version = RwSignal::new(0u32);
+    let changes = Changes::<Op>::default();
+    let version = changes.version;
     // The page comes back with the query it answers, so its links always match its rows.
     let overview = Resource::new(
         move || (query.get(), version.get()),
@@ -162,17 +164,6 @@ pub fn UsersPage() -> impl IntoView {
             Ok::<_, AppError>((q, page))
         },
     );
-    let confirming = RwSignal::new(None::<Op>);
-    let run = Action::new(move |op: &Op| {
-        let op = op.clone();
-        async move {
-            let result = op.run().await;
-            if result.is_ok() {
-                version.update(|v| *v += 1);
-            }
-            result
-        }
-    });
     let create = ServerAction::<CreateUser>::new();
     Effect::new(move |_| {
         if matches!(create.value().get(), Some(Ok(_))) {
@@ -188,8 +179,8 @@ pub fn UsersPage() -> impl IntoView {
                 "Console users, their roles and sign-in state. Raising a user to admin takes a second admin's approval."
             </p>
         </header>
-        <Outcome run/>
-        <Confirm confirming run/>
+        <ChangeOutcome changes/>
+        <ConfirmChange changes/>
         <Show when=move || read>
             <Filters query/>
         </Show>
@@ -200,7 +191,7 @@ pub fn UsersPage() -> impl IntoView {
                     match overview.await {
                         Ok((q, o)) => {
                             let name = my_name.get_value();
-                            Ok(view! { <Overview overview=o query=q manage export my_name=name confirming/> }.into_any())
+                            Ok(view! { <Overview overview=o query=q manage export my_name=name changes/> }.into_any())
                         }
                         Err(AppError::Validation { field_errors }) => {
                             Ok(view! { <BadFilters field_errors reset="/users" reset_label="Show all users"/> }.into_any())
@@ -270,65 +261,6 @@ fn Filters(query: Memo<UserQuery>) -> impl IntoView {
     }
 }
 
-/// The outcome of the last confirmed change.
-#[component]
-fn Outcome(run: Action<Op, Result<String, AppError>>) -> impl IntoView {
-    view! {
-        <div role="status" class="mb-4">
-            {move || match run.value().get() {
-                Some(Ok(message)) => {
-                    view! { <p class="rounded bg-emerald-50 p-3 text-emerald-900 dark:bg-emerald-950 dark:text-emerald-100">{message}</p> }.into_any()
-                }
-                Some(Err(e)) => {
-                    let message = match &e {
-                        AppError::Validation { field_errors } => field_errors
-                            .iter()
-                            .map(|(f, m)| format!("{f}: {m}"))
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                        other => other.to_string(),
-                    };
-                    view! { <p class="rounded bg-rose-50 p-3 text-rose-900 dark:bg-rose-950 dark:text-rose-100">{message}</p> }.into_any()
-                }
-                None => ().into_any(),
-            }}
-        </div>
-    }
-}
-
-/// Asks before a change runs.
-#[component]
-fn Confirm(
-    confirming: RwSignal<Option<Op>>,
-    run: Action<Op, Result<String, AppError>>,
-) -> impl IntoView {
-    view! {
-        {move || confirming.get().map(|op| {
-            let question = op.question();
-            view! {
-                <div role="alertdialog" aria-label="Confirm" class="card mb-4 border-amber-400">
-                    <p class="mb-3">{question}</p>
-                    <div class="flex gap-2">
-                        <button
-                            type="button"
-                            class="btn-primary"
-                            on:click=move |_| {
-                                run.dispatch(op.clone());
-                                confirming.set(None);
-                            }
-                        >
-                            "Confirm"
-                        </button>
-                        <button type="button" class="chip" on:click=move |_| confirming.set(None)>
-                            "Cancel"
-                        </button>
-                    </div>
-                </div>
-            }
-        })}
-    }
-}
-
 #[component]
 fn Overview(
     overview: UsersOverview,
@@ -336,7 +268,7 @@ fn Overview(
     manage: bool,
     export: bool,
     my_name: String,
-    confirming: RwSignal<Option<Op>>,
+    changes: Changes<Op>,
 ) -> impl IntoView {
     let UsersOverview {
         users,
@@ -368,26 +300,21 @@ fn Overview(
                         .into_iter()
                         .map(|u| {
                             let own = u.username == my_name;
-                            view! { <UserLine user=u manage own confirming/> }
+                            view! { <UserLine user=u manage own changes/> }
                         })
                         .collect_view()}
                 </tbody>
             </table>
             <Pager first=first_page next=next_page export=csv/>
         </section>
-        <PendingRequests pending manage my_name confirming/>
+        <PendingRequests pending manage my_name changes/>
     }
 }
 
 #[component]
-fn UserLine(
-    user: UserRow,
-    manage: bool,
-    own: bool,
-    confirming: RwSignal<Option<Op>>,
-) -> impl IntoView {
+fn UserLine(user: UserRow, manage: bool, own: bool, changes: Changes<Op>) -> impl IntoView {
     let yes_no = |b: bool| if b { "yes" } else { "no" };
-    let actions = (manage && !own).then(|| view! { <UserActions user=user.clone() confirming/> });
+    let actions = (manage && !own).then(|| view! { <UserActions user=user.clone() changes/> });
     let own_note =
         (manage && own).then(|| view! { <td class="text-sm text-slate-500">"(you)"</td> });
     view! {
@@ -406,16 +333,16 @@ fn UserLine(
     }
 }
 
-/// One user's actions: each fills `confirming`, and runs only once confirmed.
+/// One user's actions: each asks for confirmation, and runs only once confirmed.
 #[component]
-fn UserActions(user: UserRow, confirming: RwSignal<Option<Op>>) -> impl IntoView {
+fn UserActions(user: UserRow, changes: Changes<Op>) -> impl IntoView {
     let name = user.username.clone();
     let id = user.id;
     let role = RwSignal::new(user.role.as_str().to_string());
     let reason = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let n = StoredValue::new(name.clone());
-    let ask = move |op: Op| confirming.set(Some(op));
+    let ask = move |op: Op| changes.ask(op);
     let active = user.is_active;
     let locked = user.locked_until.is_some();
     let two_factor = user.is_2fa_enabled;
@@ -468,7 +395,7 @@ fn PendingRequests(
     pending: Vec<RoleChangeRequest>,
     manage: bool,
     my_name: String,
-    confirming: RwSignal<Option<Op>>,
+    changes: Changes<Op>,
 ) -> impl IntoView {
     let empty = pending.is_empty();
     view! {
@@ -500,8 +427,8 @@ fn PendingRequests(
                                 } else {
                                     view! {
                                         <td class="flex gap-1">
-                                            <button type="button" class="chip" on:click=move |_| confirming.set(Some(Op::Approve { user: user.get_value(), id }))>"Approve"</button>
-                                            <button type="button" class="chip" on:click=move |_| confirming.set(Some(Op::Reject { user: user.get_value(), id }))>"Reject"</button>
+                                            <button type="button" class="chip" on:click=move |_| changes.ask(Op::Approve { user: user.get_value(), id })>"Approve"</button>
+                                            <button type="button" class="chip" on:click=move |_| changes.ask(Op::Reject { user: user.get_value(), id })>"Reject"</button>
                                         </td>
                                     }.into_any()
                                 }
