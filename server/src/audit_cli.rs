@@ -15,7 +15,7 @@ use app::backend::{
         export::{AuditFilter, ExportFormat},
         partitions, verify, Actor, AuditEvent, AuditRow, GENESIS_HASH,
     },
-    config::Config,
+    config::{Config, Secret},
     context::RequestContext,
     db::audit as audit_db,
 };
@@ -152,9 +152,12 @@ pub async fn run(config: &Config, action: AuditAction) -> anyhow::Result<()> {
                 }
             };
             let mut redis = db::redis(&config.redis_url)?;
-            let anchor =
-                anchor::latest_anchor(&config.data_dir, Some(&mut redis), &config.audit_anchor_key)
-                    .await?;
+            let anchor = anchor::latest_anchor(
+                &config.data_dir,
+                Some(&mut redis),
+                config.secret(Secret::AuditAnchor),
+            )
+            .await?;
             let pb = if std::io::stderr().is_terminal() {
                 let pb = ProgressBar::new(0);
                 pb.set_style(
@@ -206,7 +209,7 @@ pub async fn run(config: &Config, action: AuditAction) -> anyhow::Result<()> {
                 &pool,
                 Some(&mut redis),
                 &config.data_dir,
-                &config.audit_anchor_key,
+                config.secret(Secret::AuditAnchor),
             )
             .await?
             {
@@ -274,14 +277,17 @@ pub async fn run(config: &Config, action: AuditAction) -> anyhow::Result<()> {
         }
         AuditAction::Evidence { out, filter } => {
             let mut redis = db::redis(&config.redis_url)?;
-            let anchor =
-                anchor::latest_anchor(&config.data_dir, Some(&mut redis), &config.audit_anchor_key)
-                    .await?;
+            let anchor = anchor::latest_anchor(
+                &config.data_dir,
+                Some(&mut redis),
+                config.secret(Secret::AuditAnchor),
+            )
+            .await?;
             let manifest = export::write_evidence_pack(
                 &pool,
                 &filter.into(),
                 anchor.as_ref(),
-                &config.audit_anchor_key,
+                config.secret(Secret::AuditAnchor),
                 cli_actor(),
                 &out,
             )

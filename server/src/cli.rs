@@ -4,7 +4,10 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context;
-use app::backend::{config::Config, crypto};
+use app::backend::{
+    config::{Config, Secret},
+    crypto,
+};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
@@ -167,7 +170,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     let secret = app::backend::totp::base32_decode(b32)
                         .context("DEMO_TOTP_SECRET is not base32")?;
                     Some(crypto::encrypt(
-                        &config.totp_key,
+                        config.secret(Secret::TotpEncryption),
                         crypto::TOTP_PURPOSE,
                         &secret,
                     ))

@@ -9,6 +9,7 @@ use app::{
     backend::{
         audit::{anchor::console_anchor, export},
         auth::{authorize, session_identity, Identity},
+        config::Secret,
         db::{
             sessions::{self, SessionFilter},
             users::{self, UserFilter},
@@ -181,7 +182,7 @@ async fn audit_evidence(
         &state.db,
         &filter,
         anchor.as_ref(),
-        &state.config.audit_anchor_key,
+        state.config.secret(Secret::AuditAnchor),
         me.actor(),
         &out,
     )

@@ -7,7 +7,11 @@ use std::{
 };
 
 use app::{
-    backend::{auth, context::RequestContext, state::AppState},
+    backend::{
+        auth,
+        context::{client_ip, RequestContext},
+        state::AppState,
+    },
     error::AppError,
 };
 use axum::{
@@ -37,10 +41,18 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
         })
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let trusted = request
+        .extensions()
+        .get::<AppState>()
+        .map_or(&[][..], |s| &s.config.trusted_proxies);
+    let forwarded_for = request
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
     let ip = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip());
+        .map(|ci| client_ip(ci.0.ip(), forwarded_for, trusted));
     let user_agent = request
         .headers()
         .get(header::USER_AGENT)
@@ -192,17 +204,22 @@ fn server_fn_error(err: AppError) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// Refuses a state-changing request that carries cookies but comes from another site: its
-/// `Origin` (or, failing that, `Referer`) must be this host. SameSite cookies already stop most
-/// of these; this is the second lock. Requests without cookies (API clients with bearer
-/// tokens) carry no ambient authority and pass.
+/// The sign-in server function: a cross-site form must not sign a victim's browser in to an
+/// attacker's account (login CSRF), so it needs a same-origin request even without cookies.
+const SIGN_IN_PATH: &str = "/api/auth/login";
+
+/// Refuses a state-changing request that carries cookies (or signs in) but comes from
+/// another site: its `Origin` (or, failing that, `Referer`) must be this host. SameSite
+/// cookies already stop most of these; this is the second lock. Other requests without
+/// cookies (API clients with bearer tokens) carry no ambient authority and pass.
 pub async fn same_origin(request: Request, next: Next) -> Response {
     let safe = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if safe || !request.headers().contains_key(header::COOKIE) || from_this_host(request.headers())
-    {
+    let ambient =
+        request.headers().contains_key(header::COOKIE) || request.uri().path() == SIGN_IN_PATH;
+    if safe || !ambient || from_this_host(request.headers()) {
         return next.run(request).await;
     }
     tracing::warn!(

@@ -7,7 +7,11 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 use anyhow::Context;
 use app::{
     backend::{
-        config::Config, context::RequestContext, jobs, sessions::RedisSessionStore, state::AppState,
+        config::{Config, Secret},
+        context::RequestContext,
+        jobs,
+        sessions::RedisSessionStore,
+        state::AppState,
     },
     shell, App,
 };
@@ -39,23 +43,22 @@ impl Application {
             redis: db::redis(&config.redis_url)?,
             config: Arc::new(config),
         };
-        jobs::spawn_partition_job(state.db.clone(), state.config.audit_partitions_ahead);
+        jobs::spawn_daily_job(
+            state.db.clone(),
+            state.config.audit_partitions_ahead,
+            state.config.login_lockout,
+        );
         app::backend::audit::anchor::spawn_anchor_job(
             state.db.clone(),
             state.redis.clone(),
             state.config.data_dir.clone(),
-            state.config.audit_anchor_key.clone(),
+            state.config.secret(Secret::AuditAnchor).to_string(),
             std::time::Duration::from_secs(3600),
         );
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
-        // Secure cookies whenever the console is reachable beyond this machine.
-        let cookie_secure = state
-            .config
-            .cookie_secure
-            .unwrap_or(!addr.ip().is_loopback());
-        let router = router(state.clone(), leptos_options, cookie_secure);
+        let router = router(state.clone(), leptos_options);
         Ok(Application {
             listener,
             router,
@@ -139,15 +142,28 @@ fn provide_request_context() {
     }
 }
 
+/// The session cookie's name: `__Host-` whenever it is Secure, so that browsers accept it only
+/// from this host over HTTPS, for the whole site, never set by a sibling domain. (Browsers
+/// refuse `__Host-` cookies without Secure, hence the plain name in demo mode over HTTP.)
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-deltran_session"
+    } else {
+        "deltran_session"
+    }
+}
+
 /// Pages, server functions, the REST API, downloads, probes and static files, with the
 /// middleware every request passes through.
-pub fn router(state: AppState, leptos_options: LeptosOptions, cookie_secure: bool) -> Router {
+pub fn router(state: AppState, leptos_options: LeptosOptions) -> Router {
     let idle = state.config.session_idle.as_secs() as i64;
-    let sessions = SessionManagerLayer::new(RedisSessionStore::new(state.redis.clone()))
-        .with_name("deltran_session")
+    let secure = state.config.cookie_secure;
+    let sessions = SessionManagerLayer::new(RedisSessionStore::new(&state))
+        .with_name(session_cookie_name(secure))
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
-        .with_secure(cookie_secure)
+        .with_path("/")
+        .with_secure(secure)
         .with_expiry(Expiry::OnInactivity(
             tower_sessions::cookie::time::Duration::seconds(idle),
         ))
@@ -188,7 +204,6 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, cookie_secure: boo
         .layer(middleware::from_fn(crate::middleware::server_fn_guard))
         .layer(middleware::from_fn(crate::middleware::server_fn_status))
         .layer(sessions)
-        .layer(axum::Extension(state))
         .layer(middleware::from_fn(crate::middleware::same_origin))
         .layer(middleware::from_fn(crate::middleware::security_headers))
         .layer(CatchPanicLayer::custom(|_| {
@@ -202,4 +217,6 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, cookie_secure: boo
                 .into_response()
         }))
         .layer(middleware::from_fn(crate::middleware::request_context))
+        // Outermost, so that every layer above can read the configuration.
+        .layer(axum::Extension(state))
 }

@@ -62,14 +62,17 @@ pub async fn logout() -> Result<(), AppError> {
     Ok(())
 }
 
-/// Where to go after signing in: a path on this site, never another site.
+/// Where to go after signing in: a path on this site, never another site. Only printable
+/// ASCII without spaces or backslashes is followed: browsers drop tabs and newlines from
+/// URLs (`/\t/evil.example` is read as `//evil.example`) and read `\` as `/`, and a CR or LF
+/// could not go into the `Location` header at all.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n)
             if n.starts_with('/')
                 && !n.starts_with("//")
-                && !n.contains('\\')
-                && !n.starts_with("/login") =>
+                && !n.starts_with("/login")
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
         {
             n.to_string()
         }
@@ -90,6 +93,12 @@ mod tests {
             "/\\evil",
             "javascript:x",
             "/login",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "/x\r\nSet-Cookie: a=b",
+            "/\u{7f}/evil.example",
+            "/\u{a0}/evil.example",
         ] {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }

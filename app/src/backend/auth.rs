@@ -4,9 +4,10 @@
 //! bearer token to the same `Identity` and calls `authorize`. A denial answers 403 and leaves
 //! an audit row with result `denied`.
 
-use std::{net::IpAddr, time::Duration};
+use std::net::IpAddr;
 
 use chrono::Utc;
+use ipnet::IpNet;
 use redis::AsyncCommands;
 use serde_json::json;
 use sqlx::PgPool;
@@ -15,7 +16,10 @@ use uuid::Uuid;
 use super::{
     audit::{self, Actor, AuditEvent, Outcome},
     context::RequestContext,
-    db::sessions,
+    db::{
+        logins::{self, Attempt, LockoutRule},
+        sessions,
+    },
     error::internal,
     passwords,
     sessions::SESSION_ROW,
@@ -25,6 +29,7 @@ use crate::{
     auth::{Me, Permission},
     domain::Role,
     error::AppError,
+    sessions::SessionKind,
 };
 
 /// Who is making the request.
@@ -34,8 +39,9 @@ pub struct Identity {
     pub username: String,
     pub role: Role,
     pub session_id: Uuid,
-    /// An admin who has not set up two-factor authentication yet: until they do, they may
-    /// only use their own profile (2FA is required for admins).
+    /// The session's sign-in presented no second factor, but the account has 2FA (the
+    /// session predates enrolment) or is an admin's (admins must set it up): until one is
+    /// presented, only the user's own profile is open.
     pub needs_two_factor: bool,
 }
 
@@ -86,7 +92,7 @@ pub async fn session_identity(
         AppError::Unavailable
     })?;
     let Some(row) = row else { return Ok(None) };
-    match resolve_session(&state.db, row).await? {
+    match resolve_session(&state.db, row, SessionKind::Browser).await? {
         Some(identity) => Ok(Some(identity)),
         None => {
             // Revoked, expired or deactivated: forget it here too.
@@ -96,9 +102,14 @@ pub async fn session_identity(
     }
 }
 
-/// The identity behind a `deltran.sessions` row that still counts.
-pub async fn resolve_session(db: &PgPool, session_id: Uuid) -> Result<Option<Identity>, AppError> {
-    let Some(live) = sessions::live(db, session_id).await? else {
+/// The identity behind a `deltran.sessions` row of `kind` that still counts (a cookie never
+/// stands for an API session, nor a token for a browser one).
+pub async fn resolve_session(
+    db: &PgPool,
+    session_id: Uuid,
+    kind: SessionKind,
+) -> Result<Option<Identity>, AppError> {
+    let Some(live) = sessions::live(db, session_id, kind).await? else {
         return Ok(None);
     };
     if live.stale {
@@ -135,7 +146,7 @@ pub async fn authorize(
     let ctx = RequestContext::current();
     let (why, error) = if identity.role.can(permission) {
         (
-            format!("{} has not set up two-factor authentication", identity.role),
+            "the session was signed in without a second factor".to_string(),
             AppError::TwoFactorRequired,
         )
     } else {
@@ -162,34 +173,38 @@ pub async fn authorize(
 /// Sign-in limits (configurable; see `.env.example`).
 #[derive(Debug, Clone, Copy)]
 pub struct LoginPolicy {
-    pub max_failures: u32,
-    pub lockout: Duration,
-    /// Failures from one client address before it is refused for `lockout`.
-    pub max_failures_per_ip: u32,
+    /// Per username (known or not), kept in Postgres: see `db::logins::LockoutRule`.
+    pub account: LockoutRule,
+    /// Attempts from one client address (an IPv6 /64), across usernames, within
+    /// `account.window`, before the address is refused until the window ends.
+    pub max_attempts_per_ip: u32,
 }
 
 impl LoginPolicy {
     pub fn from_config(config: &super::config::Config) -> Self {
         LoginPolicy {
-            max_failures: config.login_max_failures,
-            lockout: config.login_lockout,
-            max_failures_per_ip: config.login_max_failures_per_ip,
+            account: LockoutRule {
+                max_failures: config.login_max_failures,
+                window: config.login_lockout,
+                backoff: config.login_backoff,
+            },
+            max_attempts_per_ip: config.login_max_failures_per_ip,
         }
     }
 }
 
-/// Why a sign-in was refused. Unknown user, wrong password, inactive and locked user are all
+/// Why a sign-in was refused. Unknown user, wrong password and inactive user are all
 /// `Invalid`: the caller cannot tell them apart, and they cost the same time.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LoginRefusal {
     Invalid,
-    /// Too many failures for this username or address; retry after that many seconds.
+    /// Too many attempts for this username or address; retry after that many seconds.
     Locked {
         retry_after_secs: u64,
     },
     /// Password right, second factor missing: ask for the one-time code.
     OtpRequired,
-    /// Redis (the failure counters) is unreachable: sign-in fails closed.
+    /// Postgres or Redis (the attempt counters) is unreachable: sign-in fails closed.
     Unavailable,
 }
 
@@ -209,6 +224,13 @@ impl From<LoginRefusal> for AppError {
     }
 }
 
+fn unavailable(what: &'static str) -> impl Fn(&dyn std::fmt::Display) -> LoginRefusal {
+    move |e| {
+        tracing::warn!(error = %e, "sign-in refused: {what} unavailable");
+        LoginRefusal::Unavailable
+    }
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct LoginUser {
     id: Uuid,
@@ -216,7 +238,6 @@ struct LoginUser {
     password_hash: String,
     role: Role,
     is_active: bool,
-    locked: bool,
     is_2fa_enabled: bool,
 }
 
@@ -226,8 +247,8 @@ pub struct SignedInUser {
     pub id: Uuid,
     pub username: String,
     pub role: Role,
-    /// See `Identity::needs_two_factor`.
-    pub needs_two_factor: bool,
+    /// The sign-in presented a one-time or recovery code (recorded on the session).
+    pub second_factor: bool,
 }
 
 /// A valid argon2id hash of a random password, verified against when the user does not
@@ -236,18 +257,64 @@ static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     passwords::hash_blocking(&Uuid::new_v4().to_string()).expect("argon2 hashes")
 });
 
-/// The Redis key counting a username's failed sign-ins (domain.md §4).
-pub fn fail_key(username: &str) -> String {
-    format!("deltran:login:fail:{username}")
+/// The Redis key counting sign-in attempts from one client address (domain.md §4); IPv6
+/// addresses count per /64, the block one subscriber usually holds.
+pub fn address_key(prefix: &str, ip: IpAddr) -> String {
+    let prefix_len = if ip.is_ipv4() { 32 } else { 64 };
+    let net = IpNet::new(ip, prefix_len)
+        .expect("32 and 64 are valid prefix lengths")
+        .trunc();
+    format!("{prefix}login:ip:{net}")
 }
 
-fn ip_key(ip: &IpAddr) -> String {
-    format!("deltran:login:ip:{ip}")
+/// Counts an attempt from `ip` and refuses it above the limit. One script, so concurrent
+/// attempts cannot both read a count below the limit; the window starts with the first
+/// attempt and is not extended by later ones.
+async fn reserve_address(
+    state: &AppState,
+    policy: LoginPolicy,
+    ip: Option<IpAddr>,
+) -> Result<(), LoginRefusal> {
+    static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+        redis::Script::new(
+            "local n = redis.call('INCR', KEYS[1]) \
+             if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end \
+             return {n, redis.call('TTL', KEYS[1])}",
+        )
+    });
+    let Some(ip) = ip else { return Ok(()) };
+    let (count, ttl): (u32, i64) = SCRIPT
+        .key(address_key(&state.config.redis_prefix, ip))
+        .arg(policy.account.window.as_secs().max(1))
+        .invoke_async(&mut state.redis.clone())
+        .await
+        .map_err(|e| unavailable("Redis")(&e))?;
+    if count > policy.max_attempts_per_ip {
+        return Err(LoginRefusal::Locked {
+            retry_after_secs: ttl.max(1) as u64,
+        });
+    }
+    Ok(())
+}
+
+/// Gives a successful sign-in's reservation back to its address: only failures count.
+async fn release_address(state: &AppState, ip: Option<IpAddr>) {
+    if let Some(ip) = ip {
+        let key = address_key(&state.config.redis_prefix, ip);
+        let _: Result<i64, _> = state.redis.clone().decr(key, 1).await;
+    }
+}
+
+fn retry_after(until: chrono::DateTime<Utc>) -> LoginRefusal {
+    LoginRefusal::Locked {
+        retry_after_secs: (until - Utc::now()).num_seconds().max(1) as u64,
+    }
 }
 
 /// Checks a username and password (and one-time code when the user has 2FA) under the
-/// brute-force limits. On success, returns the identity to open a session for (the session
-/// itself is the caller's: browser or API).
+/// brute-force limits. Each attempt is counted for its address and its username before
+/// anything is checked; a success takes it back. On success, returns the identity to open a
+/// session for (the session itself is the caller's: browser or API).
 pub async fn authenticate(
     state: &AppState,
     policy: LoginPolicy,
@@ -255,134 +322,96 @@ pub async fn authenticate(
     password: &str,
     otp: Option<&str>,
 ) -> Result<SignedInUser, LoginRefusal> {
-    let ctx = RequestContext::current();
-    let username: String = username.trim().to_lowercase().chars().take(64).collect();
-    let mut redis = state.redis.clone();
-
-    // Fail closed: without the counters there is no sign-in.
-    let counts: (Option<u32>, Option<u32>) = match ctx.ip {
-        Some(ip) => redis.mget(&[fail_key(&username), ip_key(&ip)]).await,
-        None => redis
-            .get::<_, Option<u32>>(fail_key(&username))
-            .await
-            .map(|c| (c, None)),
-    }
-    .map_err(|e| {
-        tracing::warn!(error = %e, "sign-in refused: Redis unavailable");
-        LoginRefusal::Unavailable
-    })?;
-    if counts.0.unwrap_or(0) >= policy.max_failures
-        || counts.1.unwrap_or(0) >= policy.max_failures_per_ip
-    {
-        let ttl: i64 = redis
-            .ttl(fail_key(&username))
-            .await
-            .unwrap_or(policy.lockout.as_secs() as i64);
-        return Err(LoginRefusal::Locked {
-            retry_after_secs: ttl.max(1) as u64,
-        });
-    }
+    let ip = RequestContext::current().ip;
+    reserve_address(state, policy, ip).await?;
+    // Text that cannot be a username is refused before it is written anywhere (the audit
+    // log, the counters): it is unauthenticated input.
+    let Ok(username) = crate::domain::parse_username(username) else {
+        return Err(record_failure(state, None, None, "malformed username", 0, None).await);
+    };
+    let (failures, lock) = match logins::reserve(&state.db, &username, policy.account).await {
+        Ok(Attempt::Allowed { failures, lock }) => (failures, lock),
+        Ok(Attempt::Locked { until }) => return Err(retry_after(until)),
+        Err(e) => return Err(unavailable("Postgres")(&e)),
+    };
 
     let user: Option<LoginUser> = sqlx::query_as(
-        "SELECT id, username, password_hash, role, is_active, \
-                coalesce(locked_until > now(), false) AS locked, is_2fa_enabled \
+        "SELECT id, username, password_hash, role, is_active, is_2fa_enabled \
          FROM deltran.users WHERE username = $1",
     )
     .bind(&username)
     .fetch_optional(&state.db)
     .await
-    .map_err(|e| {
-        tracing::warn!(error = %e, "sign-in refused: database unavailable");
-        LoginRefusal::Unavailable
-    })?;
+    .map_err(|e| unavailable("Postgres")(&e))?;
     let hash = user
         .as_ref()
         .map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
     let password_ok = passwords::verify(password.to_string(), hash).await;
 
     let refusal = match &user {
-        Some(u) if password_ok && u.is_active && !u.locked => {
-            if u.is_2fa_enabled {
-                match otp.map(str::trim).filter(|c| !c.is_empty()) {
-                    None => return Err(LoginRefusal::OtpRequired),
-                    Some(code) if second_factor_ok(state, u.id, code).await => None,
-                    Some(_) => Some("wrong one-time code"),
-                }
-            } else {
-                None
-            }
-        }
+        Some(u) if password_ok && u.is_active => match (u.is_2fa_enabled, otp) {
+            (false, _) => None,
+            (true, None) => return Err(LoginRefusal::OtpRequired),
+            (true, Some(code)) if code.trim().is_empty() => return Err(LoginRefusal::OtpRequired),
+            (true, Some(code)) if second_factor_ok(state, u.id, code.trim()).await => None,
+            (true, Some(_)) => Some("wrong one-time code"),
+        },
         Some(u) if !u.is_active => Some("inactive user"),
-        Some(u) if u.locked => Some("locked user"),
         Some(_) => Some("wrong password"),
         None => Some("unknown user"),
     };
-    let user_id = user.as_ref().map(|u| u.id);
-
-    match refusal {
-        None => {
-            let u = user.expect("success implies a user");
-            let _: Result<(), _> = redis.del(fail_key(&username)).await;
-            sqlx::query(
-                "UPDATE deltran.users SET failed_login_attempts = 0, locked_until = NULL, \
-                 last_login_at = now(), last_login_ip = $2::text::inet WHERE id = $1",
-            )
-            .bind(u.id)
-            .bind(ctx.ip.map(|ip| ip.to_string()))
-            .execute(&state.db)
-            .await
-            .map_err(|_| LoginRefusal::Unavailable)?;
-            Ok(SignedInUser {
-                needs_two_factor: u.role == Role::Admin && !u.is_2fa_enabled,
-                id: u.id,
-                username: u.username,
-                role: u.role,
-            })
-        }
-        Some(reason) => Err(record_failure(state, policy, &username, user_id, reason).await),
+    if let Some(reason) = refusal {
+        let user_id = user.map(|u| u.id);
+        return Err(record_failure(state, Some(&username), user_id, reason, failures, lock).await);
     }
+    let user = user.expect("no refusal implies a user");
+
+    let mut tx = state
+        .db
+        .begin()
+        .await
+        .map_err(|e| unavailable("Postgres")(&e))?;
+    let signed_in = async {
+        logins::clear(&mut tx, &username).await?;
+        sqlx::query(
+            "UPDATE deltran.users SET last_login_at = now(), last_login_ip = $2::text::inet \
+             WHERE id = $1",
+        )
+        .bind(user.id)
+        .bind(ip.map(|ip| ip.to_string()))
+        .execute(&mut *tx)
+        .await
+    }
+    .await;
+    signed_in.map_err(|e| unavailable("Postgres")(&e))?;
+    tx.commit().await.map_err(|e| unavailable("Postgres")(&e))?;
+    release_address(state, ip).await;
+    Ok(SignedInUser {
+        second_factor: user.is_2fa_enabled,
+        id: user.id,
+        username: user.username,
+        role: user.role,
+    })
 }
 
-/// Counts a failed sign-in in Redis and Postgres, audits it (and the lockout it may cause),
-/// and says what to answer.
+/// Audits a failed sign-in (and the lockout it caused, if any) and says what to answer. The
+/// attempt was already counted by `logins::reserve`.
 async fn record_failure(
     state: &AppState,
-    policy: LoginPolicy,
-    username: &str,
+    username: Option<&str>,
     user_id: Option<Uuid>,
     reason: &str,
+    failures: i32,
+    lock: Option<chrono::DateTime<Utc>>,
 ) -> LoginRefusal {
     let ctx = RequestContext::current();
-    let window = policy.lockout.as_secs() as i64;
-    let mut pipe = redis::pipe();
-    pipe.atomic()
-        .incr(fail_key(username), 1)
-        .expire(fail_key(username), window);
-    if let Some(ip) = ctx.ip {
-        pipe.incr(ip_key(&ip), 1).expire(ip_key(&ip), window);
-    }
-    let mut redis = state.redis.clone();
-    let failures: u32 = match pipe.query_async::<Vec<i64>>(&mut redis).await {
-        Ok(v) => v.first().copied().unwrap_or(1) as u32,
-        Err(_) => return LoginRefusal::Unavailable,
+    let actor = Actor {
+        id: user_id,
+        kind: "user",
+        name: username.unwrap_or("-").to_string(),
     };
-    let locks_now = failures >= policy.max_failures;
-
     let result = async {
         let mut tx = state.db.begin().await?;
-        if let Some(id) = user_id {
-            sqlx::query(
-                "UPDATE deltran.users SET failed_login_attempts = failed_login_attempts + 1, \
-                 locked_until = CASE WHEN $2 THEN now() + make_interval(secs => $3) ELSE locked_until END \
-                 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(locks_now)
-            .bind(window as f64)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let actor = Actor { id: user_id, kind: "user", name: username.to_string() };
         audit::append(
             &mut tx,
             &AuditEvent::new(actor.clone(), "auth.login", "session", None)
@@ -392,12 +421,18 @@ async fn record_failure(
             &ctx,
         )
         .await?;
-        if locks_now {
+        if let Some(until) = lock {
+            let seconds = (until - Utc::now()).num_seconds().max(1);
             audit::append(
                 &mut tx,
-                &AuditEvent::new(actor, "auth.lockout", "user", user_id.map(|u| u.to_string()))
-                    .severity("warning")
-                    .metadata(json!({ "failures": failures, "lockout_seconds": window })),
+                &AuditEvent::new(
+                    actor,
+                    "auth.lockout",
+                    "user",
+                    user_id.map(|u| u.to_string()),
+                )
+                .severity("warning")
+                .metadata(json!({ "failures": failures, "lockout_seconds": seconds })),
                 &ctx,
             )
             .await?;
@@ -405,16 +440,13 @@ async fn record_failure(
         tx.commit().await
     }
     .await;
-    if let Err(err) = result {
-        tracing::error!(error = %err, "could not record a failed sign-in");
-        return LoginRefusal::Unavailable;
-    }
-    if locks_now {
-        LoginRefusal::Locked {
-            retry_after_secs: window as u64,
+    match (result, lock) {
+        (Err(err), _) => {
+            tracing::error!(error = %err, "could not record a failed sign-in");
+            LoginRefusal::Unavailable
         }
-    } else {
-        LoginRefusal::Invalid
+        (Ok(()), Some(until)) => retry_after(until),
+        (Ok(()), None) => LoginRefusal::Invalid,
     }
 }
 
@@ -430,19 +462,22 @@ pub async fn open_browser_session(
         id: user_id,
         username,
         role,
-        needs_two_factor,
+        second_factor,
     } = user;
     let expires_at =
         Utc::now() + chrono::Duration::from_std(state.config.session_absolute).unwrap_or_default();
     let mut tx = state.db.begin().await?;
     let session_id = sessions::open(
         &mut tx,
-        user_id,
-        "browser",
-        None,
-        ctx.ip,
-        ctx.user_agent.as_deref(),
-        expires_at,
+        sessions::NewSession {
+            user_id,
+            kind: SessionKind::Browser,
+            refresh_token_hash: None,
+            second_factor,
+            ip: ctx.ip,
+            user_agent: ctx.user_agent.as_deref(),
+            expires_at,
+        },
     )
     .await?;
     audit::record(
@@ -470,7 +505,7 @@ pub async fn open_browser_session(
         username,
         role,
         session_id,
-        needs_two_factor,
+        needs_two_factor: role == Role::Admin && !second_factor,
     })
 }
 
@@ -500,13 +535,13 @@ pub async fn close_browser_session(
 /// Checks a one-time code (or, failing that, an unused recovery code) for a user with 2FA
 /// enabled. A code's time step is recorded, so the same code never works twice.
 async fn second_factor_ok(state: &AppState, user_id: Uuid, code: &str) -> bool {
-    use super::{crypto, db::twofactor, totp};
+    use super::{config::Secret, crypto, db::twofactor, totp};
     let result: Result<bool, AppError> = async {
         let Some(stored) = twofactor::load_secret(&state.db, user_id).await? else {
             return Ok(false);
         };
         let secret = crypto::decrypt(
-            &state.config.totp_key,
+            state.config.secret(Secret::TotpEncryption),
             crypto::TOTP_PURPOSE,
             &stored.encrypted_secret,
         )

@@ -3,16 +3,88 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use ipnet::IpNet;
+
 /// The secret shipped in `.env.example` and used in demo mode; refused outside it.
 pub const DEMO_SECRET: &str = "demo-only-secret-change-me-0123456789abcdef";
 
-/// The secrets `serve` refuses to run without (outside demo mode).
-pub const SECRETS: [&str; 4] = [
-    "SESSION_SECRET",
-    "JWT_SECRET",
-    "AUDIT_ANCHOR_KEY",
-    "TOTP_ENCRYPTION_KEY",
-];
+/// The secrets the console keys things with: one table, so that reading, validating and
+/// using them cannot drift apart (a secret missing from a second list once went unchecked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secret {
+    /// Keys the Redis names of browser sessions (`backend::sessions`).
+    Session,
+    /// Signs API access tokens (HS256).
+    Jwt,
+    /// Signs the audit-chain anchors and evidence packs.
+    AuditAnchor,
+    /// Encrypts users' TOTP secrets at rest (its own key, so rotating the others keeps 2FA).
+    TotpEncryption,
+}
+
+impl Secret {
+    pub const ALL: [Secret; 4] = [
+        Secret::Session,
+        Secret::Jwt,
+        Secret::AuditAnchor,
+        Secret::TotpEncryption,
+    ];
+
+    /// The environment variable holding it.
+    pub const fn var(self) -> &'static str {
+        match self {
+            Secret::Session => "SESSION_SECRET",
+            Secret::Jwt => "JWT_SECRET",
+            Secret::AuditAnchor => "AUDIT_ANCHOR_KEY",
+            Secret::TotpEncryption => "TOTP_ENCRYPTION_KEY",
+        }
+    }
+}
+
+/// The values of every `Secret`; an unset one holds `DEMO_SECRET` and is remembered as unset.
+#[derive(Clone)]
+pub struct Secrets {
+    values: [String; Secret::ALL.len()],
+    unset: [bool; Secret::ALL.len()],
+}
+
+impl Secrets {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Secrets {
+        let read = Secret::ALL.map(|s| get(s.var()));
+        Secrets {
+            unset: std::array::from_fn(|i| read[i].is_none()),
+            values: read.map(|v| v.unwrap_or_else(|| DEMO_SECRET.to_string())),
+        }
+    }
+
+    pub fn get(&self, secret: Secret) -> &str {
+        &self.values[secret as usize]
+    }
+
+    /// Refuses a secret that is unset, the demo value, shorter than 32 characters, or equal
+    /// to another one (one leaked value must not open two locks).
+    fn validate(&self) -> Result<(), ConfigError> {
+        for secret in Secret::ALL {
+            let (name, value) = (secret.var(), self.get(secret));
+            if self.unset[secret as usize] {
+                return Err(ConfigError::Missing(name));
+            }
+            if value == DEMO_SECRET {
+                return Err(ConfigError::DemoSecret(name));
+            }
+            if value.len() < 32 {
+                return Err(ConfigError::TooShort(name));
+            }
+            if let Some(other) = Secret::ALL[..secret as usize]
+                .iter()
+                .find(|o| self.get(**o) == value)
+            {
+                return Err(ConfigError::Reused(other.var(), name));
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Reads one variable of the process environment; empty counts as unset.
 pub fn env_var(name: &str) -> Option<String> {
@@ -33,13 +105,7 @@ pub struct Config {
     pub ledger_path: PathBuf,
     pub ledger_config: Option<PathBuf>,
     pub data_dir: PathBuf,
-    pub session_secret: String,
-    pub jwt_secret: String,
-    pub audit_anchor_key: String,
-    /// Encrypts TOTP secrets at rest (its own key, so rotating the others keeps 2FA working).
-    pub totp_key: String,
-    /// Secrets that were not set (and hold the demo value instead).
-    pub missing_secrets: Vec<&'static str>,
+    pub secrets: Secrets,
     /// `None`: the address cargo-leptos gives (`LEPTOS_SITE_ADDR`), else 127.0.0.1:3000.
     pub bind: Option<SocketAddr>,
     pub demo_mode: bool,
@@ -54,12 +120,21 @@ pub struct Config {
     pub session_idle: Duration,
     /// A browser session ends this long after sign-in, active or not.
     pub session_absolute: Duration,
-    /// `None`: Secure cookies unless the console listens on loopback only.
-    pub cookie_secure: Option<bool>,
+    /// Secure (and `__Host-`) session cookies; off only in demo mode unless set.
+    pub cookie_secure: bool,
+    /// Failed sign-ins of one username before it is locked (see `db::logins::LockoutRule`).
     pub login_max_failures: u32,
-    /// Failed sign-ins from one client address, across usernames, before it is refused.
+    /// Sign-in attempts from one client address, across usernames, before it is refused.
     pub login_max_failures_per_ip: u32,
+    /// The window failures are counted in, and the longest lock.
     pub login_lockout: Duration,
+    /// The first lock after `login_max_failures`; each further failure doubles it.
+    pub login_backoff: Duration,
+    /// Every Redis key the console writes starts with this (default `deltran:`, the
+    /// contract's names); tests give each app its own.
+    pub redis_prefix: String,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (see `backend::context`).
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl std::fmt::Debug for Config {
@@ -99,6 +174,8 @@ pub enum ConfigError {
     DemoSecret(&'static str),
     #[error("{0} is too short: use at least 32 random characters")]
     TooShort(&'static str),
+    #[error("{1} has the same value as {0}; give each secret its own")]
+    Reused(&'static str, &'static str),
     #[error("{name} is invalid: {why}")]
     Invalid { name: &'static str, why: String },
 }
@@ -110,23 +187,12 @@ impl Config {
         if self.demo_mode {
             return Ok(());
         }
-        let values = [
-            &self.session_secret,
-            &self.jwt_secret,
-            &self.audit_anchor_key,
-        ];
-        for (name, value) in SECRETS.into_iter().zip(values) {
-            if self.missing_secrets.contains(&name) {
-                return Err(ConfigError::Missing(name));
-            }
-            if value == DEMO_SECRET {
-                return Err(ConfigError::DemoSecret(name));
-            }
-            if value.len() < 32 {
-                return Err(ConfigError::TooShort(name));
-            }
-        }
-        Ok(())
+        self.secrets.validate()
+    }
+
+    /// The value of one secret.
+    pub fn secret(&self, secret: Secret) -> &str {
+        self.secrets.get(secret)
     }
 
     /// Reads the process environment (after `.env`, which never overrides what is set).
@@ -137,7 +203,6 @@ impl Config {
     /// Builds the configuration from any lookup, so tests need not touch the process env.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let demo_mode = parse_bool(&get, "DEMO_MODE")?.unwrap_or(false);
-        let secret = |name: &str| get(name).unwrap_or_else(|| DEMO_SECRET.to_string());
         let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "data".into()));
         let bind = get("BIND")
             .map(|b| {
@@ -166,11 +231,7 @@ impl Config {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("ledger")),
             ledger_config: get("LEDGER_CONFIG").map(PathBuf::from),
-            session_secret: secret("SESSION_SECRET"),
-            jwt_secret: secret("JWT_SECRET"),
-            audit_anchor_key: secret("AUDIT_ANCHOR_KEY"),
-            totp_key: secret("TOTP_ENCRYPTION_KEY"),
-            missing_secrets: SECRETS.into_iter().filter(|n| get(n).is_none()).collect(),
+            secrets: Secrets::from_lookup(&get),
             data_dir,
             bind,
             demo_mode,
@@ -188,12 +249,17 @@ impl Config {
             session_absolute: Duration::from_secs(
                 3600 * parse_num::<u64>(&get, "SESSION_ABSOLUTE_HOURS")?.unwrap_or(12),
             ),
-            cookie_secure: parse_bool(&get, "COOKIE_SECURE")?,
+            cookie_secure: parse_bool(&get, "COOKIE_SECURE")?.unwrap_or(!demo_mode),
             login_max_failures: parse_num(&get, "LOGIN_MAX_FAILURES")?.unwrap_or(5),
             login_max_failures_per_ip: parse_num(&get, "LOGIN_MAX_FAILURES_PER_IP")?.unwrap_or(50),
             login_lockout: Duration::from_secs(
                 60 * parse_num::<u64>(&get, "LOGIN_LOCKOUT_MINUTES")?.unwrap_or(15),
             ),
+            login_backoff: Duration::from_secs(
+                parse_num(&get, "LOGIN_BACKOFF_SECONDS")?.unwrap_or(30),
+            ),
+            redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "deltran:".into()),
+            trusted_proxies: parse_networks(&get, "TRUSTED_PROXIES")?,
         })
     }
 }
@@ -212,6 +278,28 @@ fn parse_bool(
             }),
         })
         .transpose()
+}
+
+/// A comma-separated list of addresses or networks (`10.0.0.1, 10.1.0.0/16, ::1`).
+fn parse_networks(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Vec<IpNet>, ConfigError> {
+    let Some(list) = get(name) else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| ConfigError::Invalid {
+                    name,
+                    why: format!("{s:?} is not an address or network"),
+                })
+        })
+        .collect()
 }
 
 fn parse_num<T: std::str::FromStr>(
@@ -243,42 +331,59 @@ mod tests {
         Ok(c)
     }
 
-    const GOOD: &str = "0123456789abcdef0123456789abcdef-x";
+    /// A distinct good value for each secret.
+    fn good(secret: Secret) -> String {
+        format!("{}-0123456789abcdef0123456789abcdef", secret.var())
+    }
+
+    fn all_good() -> Vec<(&'static str, String)> {
+        Secret::ALL.map(|s| (s.var(), good(s))).to_vec()
+    }
+
+    fn with(vars: &[(&'static str, String)]) -> Result<Config, ConfigError> {
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        cfg(&pairs)
+    }
 
     #[test]
-    fn production_refuses_missing_secrets_by_name() {
+    fn production_refuses_each_missing_secret_by_name() {
         assert_eq!(
             cfg(&[]).unwrap_err(),
             ConfigError::Missing("SESSION_SECRET")
         );
-        assert_eq!(
-            cfg(&[("SESSION_SECRET", GOOD)]).unwrap_err(),
-            ConfigError::Missing("JWT_SECRET")
-        );
+        for secret in Secret::ALL {
+            let mut vars = all_good();
+            vars.retain(|(k, _)| *k != secret.var());
+            assert_eq!(with(&vars).unwrap_err(), ConfigError::Missing(secret.var()));
+        }
+        assert!(with(&all_good()).is_ok());
     }
 
     #[test]
-    fn production_refuses_the_demo_secret_and_short_ones() {
+    fn production_refuses_each_demo_short_or_reused_secret() {
+        for secret in Secret::ALL {
+            let set = |value: &str| {
+                let mut vars = all_good();
+                vars.iter_mut()
+                    .filter(|(k, _)| *k == secret.var())
+                    .for_each(|(_, v)| *v = value.to_string());
+                with(&vars).unwrap_err()
+            };
+            assert_eq!(set(DEMO_SECRET), ConfigError::DemoSecret(secret.var()));
+            assert_eq!(set("short"), ConfigError::TooShort(secret.var()));
+        }
+        let mut vars = all_good();
+        vars[3].1 = vars[1].1.clone();
         assert_eq!(
-            cfg(&[("SESSION_SECRET", DEMO_SECRET)]).unwrap_err(),
-            ConfigError::DemoSecret("SESSION_SECRET")
+            with(&vars).unwrap_err(),
+            ConfigError::Reused("JWT_SECRET", "TOTP_ENCRYPTION_KEY")
         );
-        assert_eq!(
-            cfg(&[("SESSION_SECRET", GOOD), ("JWT_SECRET", "short")]).unwrap_err(),
-            ConfigError::TooShort("JWT_SECRET")
-        );
-        let all_good = [
-            ("SESSION_SECRET", GOOD),
-            ("JWT_SECRET", GOOD),
-            ("AUDIT_ANCHOR_KEY", GOOD),
-        ];
-        assert!(cfg(&all_good).is_ok());
     }
 
     #[test]
     fn demo_mode_fills_in_secrets() {
         let c = cfg(&[("DEMO_MODE", "true")]).unwrap();
-        assert_eq!(c.session_secret, DEMO_SECRET);
+        assert_eq!(c.secret(Secret::Session), DEMO_SECRET);
         assert!(c.demo_mode);
         assert_eq!(c.ledger_path, PathBuf::from("data/ledger"));
     }
@@ -289,6 +394,37 @@ mod tests {
         assert!(err.to_string().starts_with("BIND is invalid"));
         let err = cfg(&[("DEMO_MODE", "maybe")]).unwrap_err();
         assert!(err.to_string().starts_with("DEMO_MODE is invalid"));
+        let err = cfg(&[("DEMO_MODE", "1"), ("TRUSTED_PROXIES", "10.0.0.1, proxy")]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("TRUSTED_PROXIES is invalid"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn cookies_are_secure_except_in_demo_mode() {
+        assert!(with(&all_good()).unwrap().cookie_secure);
+        assert!(!cfg(&[("DEMO_MODE", "true")]).unwrap().cookie_secure);
+        assert!(
+            cfg(&[("DEMO_MODE", "true"), ("COOKIE_SECURE", "true")])
+                .unwrap()
+                .cookie_secure
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_networks() {
+        let c = cfg(&[
+            ("DEMO_MODE", "1"),
+            ("TRUSTED_PROXIES", "10.0.0.1, 10.1.0.0/16,::1"),
+        ]);
+        let nets: Vec<String> = c
+            .unwrap()
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(nets, ["10.0.0.1/32", "10.1.0.0/16", "::1/128"]);
     }
 
     #[test]

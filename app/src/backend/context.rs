@@ -3,6 +3,8 @@
 
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 tokio::task_local! {
     static CURRENT: RequestContext;
 }
@@ -38,5 +40,60 @@ pub fn request_id() -> String {
         "-".into()
     } else {
         id
+    }
+}
+
+/// The client's address: the TCP peer, unless the peer is a trusted reverse proxy, in which
+/// case the rightmost `X-Forwarded-For` entry that is not itself a trusted proxy (entries to
+/// its left were written by the client and prove nothing). A malformed entry stops the walk
+/// at the last address known to be real.
+pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut client = peer;
+    if !is_trusted(&client) {
+        return client;
+    }
+    for entry in forwarded_for.unwrap_or("").rsplit(',') {
+        match entry.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(&ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let xff = Some("6.6.6.6, 203.0.113.7, 10.0.0.2");
+        // A direct client cannot claim another address.
+        assert_eq!(
+            client_ip(ip("198.51.100.1"), xff, &proxies),
+            ip("198.51.100.1")
+        );
+        // Behind the proxies: the rightmost address they did not write; the client's own
+        // claim (6.6.6.6) is ignored.
+        assert_eq!(client_ip(ip("10.0.0.1"), xff, &proxies), ip("203.0.113.7"));
+        // No header, or garbage in it: the last real address.
+        assert_eq!(client_ip(ip("10.0.0.1"), None, &proxies), ip("10.0.0.1"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), Some("x, 10.0.0.3"), &proxies),
+            ip("10.0.0.3")
+        );
+        // Without trusted proxies the header never counts.
+        assert_eq!(client_ip(ip("10.0.0.1"), xff, &[]), ip("10.0.0.1"));
     }
 }

@@ -1,5 +1,6 @@
-//! Background jobs the server runs: audit partitions are created ahead of time, at start-up
-//! and then daily, so the default partition only ever catches the unexpected.
+//! Background jobs the server runs: daily housekeeping creates audit partitions ahead of
+//! time (at start-up and then daily, so the default partition only ever catches the
+//! unexpected) and forgets failed sign-ins that have aged out.
 
 use std::time::Duration;
 
@@ -29,8 +30,13 @@ pub async fn ensure_audit_partitions_from(
         .await
 }
 
-/// Runs the partition job once a day until the process stops.
-pub fn spawn_partition_job(db: PgPool, ahead: u32) -> tokio::task::JoinHandle<()> {
+/// Runs the housekeeping once a day until the process stops: `ahead` months of audit
+/// partitions, and the failed sign-ins older than `login_window`.
+pub fn spawn_daily_job(
+    db: PgPool,
+    ahead: u32,
+    login_window: Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut every_day = tokio::time::interval(Duration::from_secs(24 * 60 * 60));
         loop {
@@ -38,6 +44,10 @@ pub fn spawn_partition_job(db: PgPool, ahead: u32) -> tokio::task::JoinHandle<()
             match ensure_audit_partitions(&db, ahead).await {
                 Ok(created) => tracing::info!(created, "audit partitions checked"),
                 Err(err) => tracing::error!(error = %err, "audit partition job failed"),
+            }
+            match super::db::logins::purge_stale(&db, login_window).await {
+                Ok(purged) => tracing::info!(purged, "stale failed sign-ins forgotten"),
+                Err(err) => tracing::error!(error = %err, "failed sign-in purge failed"),
             }
         }
     })

@@ -1,15 +1,24 @@
-//! Browser sessions: tower-sessions records kept in Redis under `deltran:console:session:{id}`,
-//! expiring with the idle timeout. The record holds only the id of the `deltran.sessions` row;
-//! who the user is and whether the session still counts is read from Postgres on each request,
-//! so revocation, deactivation and role changes take effect at once.
+//! Browser sessions: tower-sessions records kept in Redis, expiring with the idle timeout.
+//! The record holds only the id of the `deltran.sessions` row; who the user is and whether the
+//! session still counts is read from Postgres on each request, so revocation, deactivation
+//! and role changes take effect at once.
+//!
+//! Redis is shared with the other DelTran services, so nothing in it may work as a cookie:
+//! a record is stored under `{prefix}console:session:{HMAC-SHA256(SESSION_SECRET, id)}` and
+//! its body leaves the id out. Reading every key gives no cookie to replay, and a key cannot
+//! be forged for a chosen cookie without the secret.
 
+use hmac::{Hmac, Mac};
 use redis::{aio::ConnectionManager, AsyncCommands};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use tower_sessions::{
+    cookie::time::OffsetDateTime,
     session::{Id, Record},
     session_store::{self, SessionStore},
 };
 
-const PREFIX: &str = "deltran:console:session:";
+use super::{config::Secret, state::AppState};
 
 /// The session key holding the `deltran.sessions` row id.
 pub const SESSION_ROW: &str = "sid";
@@ -17,6 +26,17 @@ pub const SESSION_ROW: &str = "sid";
 #[derive(Clone)]
 pub struct RedisSessionStore {
     redis: ConnectionManager,
+    /// `{prefix}console:session:`
+    namespace: String,
+    /// HMAC keyed with `SESSION_SECRET`, ready to be cloned per key.
+    mac: Hmac<Sha256>,
+}
+
+/// What is stored: the record without its id.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    data: std::collections::HashMap<String, serde_json::Value>,
+    expiry_date: OffsetDateTime,
 }
 
 impl std::fmt::Debug for RedisSessionStore {
@@ -26,13 +46,33 @@ impl std::fmt::Debug for RedisSessionStore {
 }
 
 impl RedisSessionStore {
-    pub fn new(redis: ConnectionManager) -> Self {
-        RedisSessionStore { redis }
+    pub fn new(state: &AppState) -> Self {
+        RedisSessionStore {
+            redis: state.redis.clone(),
+            namespace: format!("{}console:session:", state.config.redis_prefix),
+            mac: Hmac::new_from_slice(state.config.secret(Secret::Session).as_bytes())
+                .expect("HMAC takes keys of any length"),
+        }
+    }
+
+    /// The Redis key of a session id.
+    pub fn key(&self, id: &Id) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(id.to_string().as_bytes());
+        format!(
+            "{}{}",
+            self.namespace,
+            hex::encode(mac.finalize().into_bytes())
+        )
     }
 }
 
-fn key(id: &Id) -> String {
-    format!("{PREFIX}{id}")
+fn encode(record: &Record) -> session_store::Result<String> {
+    let stored = Stored {
+        data: record.data.clone(),
+        expiry_date: record.expiry_date,
+    };
+    serde_json::to_string(&stored).map_err(|e| session_store::Error::Encode(e.to_string()))
 }
 
 fn backend(err: impl std::fmt::Display) -> session_store::Error {
@@ -48,12 +88,11 @@ fn ttl_seconds(record: &Record) -> u64 {
 impl SessionStore for RedisSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let mut conn = self.redis.clone();
-        let body = serde_json::to_string(&record)
-            .map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let body = encode(record)?;
         // Ids are random 128-bit numbers; on the unthinkable collision, draw again.
         loop {
             let created: bool = redis::cmd("SET")
-                .arg(key(&record.id))
+                .arg(self.key(&record.id))
                 .arg(&body)
                 .arg("NX")
                 .arg("EX")
@@ -71,24 +110,29 @@ impl SessionStore for RedisSessionStore {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let mut conn = self.redis.clone();
-        let body = serde_json::to_string(&record)
-            .map_err(|e| session_store::Error::Encode(e.to_string()))?;
-        conn.set_ex::<_, _, ()>(key(&record.id), body, ttl_seconds(record))
+        let body = encode(record)?;
+        conn.set_ex::<_, _, ()>(self.key(&record.id), body, ttl_seconds(record))
             .await
             .map_err(backend)
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let mut conn = self.redis.clone();
-        let body: Option<String> = conn.get(key(id)).await.map_err(backend)?;
+        let body: Option<String> = conn.get(self.key(id)).await.map_err(backend)?;
         body.map(|b| {
-            serde_json::from_str(&b).map_err(|e| session_store::Error::Decode(e.to_string()))
+            let stored: Stored = serde_json::from_str(&b)
+                .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+            Ok(Record {
+                id: *id,
+                data: stored.data,
+                expiry_date: stored.expiry_date,
+            })
         })
         .transpose()
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         let mut conn = self.redis.clone();
-        conn.del::<_, ()>(key(id)).await.map_err(backend)
+        conn.del::<_, ()>(self.key(id)).await.map_err(backend)
     }
 }

@@ -12,12 +12,13 @@ use uuid::Uuid;
 
 use super::{
     audit::{self, Actor, AuditEvent, Outcome},
-    auth::{resolve_session, Identity},
+    auth::{resolve_session, Identity, SignedInUser},
+    config::Secret,
     context::RequestContext,
     db::sessions,
     state::AppState,
 };
-use crate::{domain::Role, error::AppError};
+use crate::{domain::Role, error::AppError, sessions::SessionKind};
 
 /// How long an access token is good for.
 pub const ACCESS_TTL: Duration = Duration::minutes(15);
@@ -66,7 +67,7 @@ fn access_token(
         iat: now.timestamp(),
         exp: (now + ACCESS_TTL).timestamp(),
     };
-    let key = EncodingKey::from_secret(state.config.jwt_secret.as_bytes())
+    let key = EncodingKey::from_secret(state.config.secret(Secret::Jwt).as_bytes())
         .map_err(super::error::internal)?;
     let access_token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key)
         .map_err(super::error::internal)?;
@@ -80,29 +81,27 @@ fn access_token(
 
 /// Opens an API session for a user who just authenticated: the session row (holding the
 /// refresh token's hash) and its audit row in one transaction.
-pub async fn issue(
-    state: &AppState,
-    user_id: Uuid,
-    username: &str,
-    role: Role,
-) -> Result<TokenPair, AppError> {
+pub async fn issue(state: &AppState, user: &SignedInUser) -> Result<TokenPair, AppError> {
     let ctx = RequestContext::current();
     let refresh = new_refresh_token();
     let mut tx = state.db.begin().await?;
     let sid = sessions::open(
         &mut tx,
-        user_id,
-        "api",
-        Some(&sha256_hex(&refresh)),
-        ctx.ip,
-        ctx.user_agent.as_deref(),
-        Utc::now() + REFRESH_TTL,
+        sessions::NewSession {
+            user_id: user.id,
+            kind: SessionKind::Api,
+            refresh_token_hash: Some(&sha256_hex(&refresh)),
+            second_factor: user.second_factor,
+            ip: ctx.ip,
+            user_agent: ctx.user_agent.as_deref(),
+            expires_at: Utc::now() + REFRESH_TTL,
+        },
     )
     .await?;
     audit::record(
         &mut tx,
         AuditEvent::new(
-            Actor::user(user_id, username),
+            Actor::user(user.id, &user.username),
             "token.issue",
             "session",
             Some(sid.to_string()),
@@ -110,7 +109,7 @@ pub async fn issue(
     )
     .await?;
     tx.commit().await?;
-    let mut pair = access_token(state, user_id, sid, role)?;
+    let mut pair = access_token(state, user.id, sid, user.role)?;
     pair.refresh_token = refresh;
     Ok(pair)
 }
@@ -191,11 +190,11 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenPair, App
 /// The identity behind a bearer access token: a valid signature, not expired, and its
 /// session still live (revocation takes effect before the token expires).
 pub async fn identify(state: &AppState, bearer: &str) -> Result<Identity, AppError> {
-    let key = DecodingKey::from_secret(state.config.jwt_secret.as_bytes())
+    let key = DecodingKey::from_secret(state.config.secret(Secret::Jwt).as_bytes())
         .map_err(super::error::internal)?;
     let data = jsonwebtoken::decode::<Claims>(bearer, &key, &Validation::new(Algorithm::HS256))
         .map_err(|_| AppError::Unauthorized)?;
-    let identity = resolve_session(&state.db, data.claims.sid)
+    let identity = resolve_session(&state.db, data.claims.sid, SessionKind::Api)
         .await?
         .ok_or(AppError::Unauthorized)?;
     if identity.user_id != data.claims.sub {

@@ -74,7 +74,7 @@ pub fn Layout(me: Me, children: Children) -> impl IntoView {
                 <main class="p-6 max-w-6xl">
                     {me.needs_two_factor.then(|| view! {
                         <p role="alert" class="mb-6 rounded border border-amber-300 bg-amber-50 p-4 text-amber-900 dark:border-amber-800 dark:bg-amber-950 dark:text-amber-100">
-                            "Admins must use two-factor sign-in. Set it up below to open the rest of the console."
+                            "Admins must use two-factor sign-in, and so must every session of an account that has it. Set it up below, or, if it is on already, sign out and sign in again with your one-time code, to open the rest of the console."
                         </p>
                     })}
                     {children()}

@@ -91,7 +91,9 @@ pub async fn begin_two_factor() -> Result<TwoFactorSetup, AppError> {
 /// once. Permission: self.
 #[server(prefix = "/api/profile", endpoint = "confirm_two_factor")]
 pub async fn confirm_two_factor(code: String) -> Result<Vec<String>, AppError> {
-    use crate::backend::{audit, auth, crypto, db::twofactor, recovery, state, totp};
+    use crate::backend::{
+        audit, auth, config::Secret, crypto, db, db::twofactor, recovery, state, totp,
+    };
     let me = auth::require(crate::auth::Permission::SelfService).await?;
     let state = state::current()?;
     let session = crate::backend::auth::current_session().await?;
@@ -113,11 +115,19 @@ pub async fn confirm_two_factor(code: String) -> Result<Vec<String>, AppError> {
     twofactor::enrol(
         &mut tx,
         me.user_id,
-        &crypto::encrypt(&state.config.totp_key, crypto::TOTP_PURPOSE, &secret),
+        &crypto::encrypt(
+            state.config.secret(Secret::TotpEncryption),
+            crypto::TOTP_PURPOSE,
+            &secret,
+        ),
     )
     .await?;
     twofactor::record_step(&mut tx, me.user_id, step).await?;
     twofactor::store_recovery_codes(&mut tx, me.user_id, &codes).await?;
+    // This session has just shown a code; any other was opened without one (perhaps by
+    // someone who had only the password) and must not inherit the second factor.
+    db::sessions::mark_second_factor(&mut tx, me.session_id).await?;
+    db::sessions::revoke_all_of(&mut tx, me.user_id, Some(me.session_id), "2FA enrolled").await?;
     audit::record(
         &mut tx,
         audit::AuditEvent::new(

@@ -340,7 +340,7 @@ pub async fn activate_user(user_id: Uuid) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Ends a sign-in lockout: clears it in Postgres and deletes the Redis failure counter.
+/// Ends a sign-in lockout: forgets the username's failed sign-ins.
 /// Permission: users.manage.
 #[server(prefix = "/api/users", endpoint = "unlock_user")]
 pub async fn unlock_user(user_id: Uuid) -> Result<(), AppError> {
@@ -349,17 +349,13 @@ pub async fn unlock_user(user_id: Uuid) -> Result<(), AppError> {
     let state = state::current()?;
     let mut tx = state.db.begin().await?;
     let user = users::lock(&mut tx, user_id).await?;
-    users::unlock(&mut tx, user.id).await?;
+    crate::backend::db::logins::clear(&mut tx, &user.username).await?;
     audit::record(
         &mut tx,
         AuditEvent::new(me.actor(), "user.unlock", "user", Some(user.id.to_string()))
             .metadata(json!({ "username": user.username })),
     )
     .await?;
-    // Redis before the commit: if Redis is down the unlock fails as a whole.
-    let mut redis = state.redis.clone();
-    redis::AsyncCommands::del::<_, ()>(&mut redis, crate::backend::auth::fail_key(&user.username))
-        .await?;
     tx.commit().await?;
     Ok(())
 }

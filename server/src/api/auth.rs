@@ -34,9 +34,7 @@ pub async fn token(
     )
     .await
     .map_err(|r: LoginRefusal| ApiError(r.into()))?;
-    Ok(Json(
-        tokens::issue(&state, user.id, &user.username, user.role).await?,
-    ))
+    Ok(Json(tokens::issue(&state, &user).await?))
 }
 
 #[derive(Debug, Deserialize)]

@@ -450,14 +450,10 @@ async fn evidence_packs_hold_the_export_its_verification_and_a_signed_manifest()
 
 /// Runs the binary with a data directory of its own.
 fn cli(url: &str, data_dir: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_deltran-console"))
+    crate::common::binary(url)
         .args(args)
-        .env("DATABASE_URL", url)
-        .env("REDIS_URL", redis_url())
         .env("DATA_DIR", data_dir)
         .env("AUDIT_ANCHOR_KEY", KEY)
-        .env_remove("DEMO_MODE")
-        .current_dir(std::env::temp_dir())
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap()

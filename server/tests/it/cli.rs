@@ -283,36 +283,46 @@ async fn seed_is_deterministic_and_backup_restore_keeps_every_row() {
     }
 }
 
-#[tokio::test]
-async fn serve_answers_probes_and_stops_cleanly_on_sigterm() {
-    let t = TestDb::migrated().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_deltran-console"))
+        .port()
+}
+
+/// Starts `deltran-console serve` in demo mode with `env` on a free port and waits until
+/// `/readyz` answers; returns the child and that answer (status and body).
+async fn serve(database_url: &str, env: &[(&str, &str)]) -> (std::process::Child, u16, String) {
+    let port = free_port();
+    let mut child = crate::common::binary(database_url)
         .arg("serve")
-        .env("DATABASE_URL", &t.url)
-        .env("REDIS_URL", crate::common::redis_url())
         .env("DEMO_MODE", "true")
         .env("BIND", format!("127.0.0.1:{port}"))
         .env("LOG_FORMAT", "json")
-        .current_dir(std::env::temp_dir())
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let url = format!("http://127.0.0.1:{port}/readyz");
-    let mut ready = false;
     for _ in 0..100 {
         if let Ok(r) = reqwest::get(&url).await {
-            ready = r.status() == 200;
-            break;
+            return (child, r.status().as_u16(), r.text().await.unwrap());
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(ready, "the server answers /readyz");
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("serve did not answer /readyz");
+}
+
+#[tokio::test]
+async fn serve_answers_probes_and_stops_cleanly_on_sigterm() {
+    let t = TestDb::migrated().await;
+    let (mut child, ready, _) = serve(&t.url, &[]).await;
+    assert_eq!(ready, 200, "the server is ready");
     let kill = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -338,6 +348,142 @@ async fn serve_answers_probes_and_stops_cleanly_on_sigterm() {
         "LOG_FORMAT=json logs JSON lines: {first}"
     );
     assert!(status.1.contains("shutting down"), "{}", status.1);
+    t.drop_db().await;
+}
+
+/// Runs `program` with `args` in `dir` and asserts it succeeds.
+fn run(dir: &std::path::Path, program: &str, args: &[&str]) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn serve_reaches_a_redis_that_wants_tls_and_a_password() {
+    let t = TestDb::migrated().await;
+    let dir = std::env::temp_dir().join(format!("deltran-tls-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A private CA and a certificate for 127.0.0.1 that it signed.
+    run(
+        &dir,
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=deltran test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    );
+    run(
+        &dir,
+        "openssl",
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "redis.key",
+            "-out",
+            "redis.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(
+        &dir,
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "redis.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "redis.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    let port = free_port().to_string();
+    let mut redis = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port,
+            "--tls-cert-file",
+            "redis.pem",
+            "--tls-key-file",
+            "redis.key",
+            "--tls-ca-cert-file",
+            "ca.pem",
+            "--tls-auth-clients",
+            "no",
+            "--requirepass",
+            "s3cret-pass",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err() {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let ca = dir.join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    for (url, expected) in [
+        (format!("rediss://:s3cret-pass@127.0.0.1:{port}"), 200),
+        (format!("rediss://:wrong-pass@127.0.0.1:{port}"), 503),
+        (format!("redis://:s3cret-pass@127.0.0.1:{port}"), 503),
+    ] {
+        let (mut child, status, body) =
+            serve(&t.url, &[("REDIS_URL", &url), ("SSL_CERT_FILE", ca)]).await;
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(status, expected, "{url}: {body}");
+        if expected == 503 {
+            assert!(body.contains("redis"), "{body}");
+        }
+    }
+    let _ = redis.kill();
+    let _ = redis.wait();
+    let _ = std::fs::remove_dir_all(&dir);
     t.drop_db().await;
 }
 

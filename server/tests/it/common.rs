@@ -145,15 +145,47 @@ pub fn test_config(database_url: &str) -> Config {
     config.bind = Some("127.0.0.1:0".parse().unwrap());
     // Every test signs in from 127.0.0.1; the per-address limit is tested on its own.
     config.login_max_failures_per_ip = 100_000;
+    // Keys of its own: parallel tests never meet in Redis, and none writes the names the
+    // console on this machine reads.
+    config.redis_prefix = test_redis_prefix();
     config.data_dir =
         std::env::temp_dir().join(format!("deltran-test-{}", uuid::Uuid::new_v4().simple()));
     config
+}
+
+/// A Redis key prefix no other test uses.
+pub fn test_redis_prefix() -> String {
+    format!("deltran-test-{}:", uuid::Uuid::new_v4().simple())
+}
+
+/// The Redis keys matching `pattern`, by SCAN.
+pub async fn redis_keys(pattern: &str) -> Vec<String> {
+    let mut redis = db::redis(&redis_url()).expect("a Redis URL");
+    let (mut cursor, mut keys) = (0u64, Vec::new());
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut redis)
+            .await
+            .expect("Redis answers SCAN");
+        keys.extend(batch);
+        if next == 0 {
+            return keys;
+        }
+        cursor = next;
+    }
 }
 
 /// A running application; stops when dropped.
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
+    /// The app's Redis key prefix (`test_redis_prefix`).
+    pub redis_prefix: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     /// The app's database, to see who has 2FA.
     db: PgPool,
@@ -167,6 +199,7 @@ impl TestApp {
             .max_connections(1)
             .connect_lazy(&config.database_url)
             .expect("a database URL");
+        let redis_prefix = config.redis_prefix.clone();
         let app = Application::build(config)
             .await
             .expect("application builds");
@@ -179,6 +212,7 @@ impl TestApp {
         TestApp {
             addr,
             client,
+            redis_prefix,
             stop: Some(stop),
             db,
             steps: Arc::default(),
@@ -367,20 +401,31 @@ impl Drop for TestApp {
     }
 }
 
-/// Runs the real `deltran-console` binary with `args`, against `database_url`.
-pub fn cli(database_url: &str, args: &[&str], stdin: Option<&str>) -> Output {
-    use std::io::Write;
+/// The real `deltran-console` binary against `database_url`, with an explicit environment:
+/// what the caller's shell exports (secrets, DEMO_MODE) or a `.env` must not change what a
+/// test sees, and its Redis keys are its own.
+pub fn binary(database_url: &str) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_deltran-console"));
-    cmd.args(args)
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("DATABASE_URL", database_url)
         .env("REDIS_URL", redis_url())
-        .env("DEMO_PASSWORD", "demo-password-2026")
-        .env_remove("DEMO_MODE")
-        .current_dir(std::env::temp_dir())
+        .env("REDIS_PREFIX", test_redis_prefix())
+        .env("DEMO_PASSWORD", DEMO_PASSWORD)
+        .current_dir(std::env::temp_dir());
+    cmd
+}
+
+/// Runs the binary with `args` against `database_url`, feeding it `stdin`.
+pub fn cli(database_url: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = binary(database_url)
+        .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().expect("the binary runs");
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
     {
         let mut pipe = child.stdin.take().unwrap();
         if let Some(input) = stdin {

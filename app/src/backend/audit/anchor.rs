@@ -14,6 +14,8 @@ use std::{
 use anyhow::Context;
 use chrono::{DateTime, SubsecRound, Utc};
 use redis::aio::ConnectionManager;
+
+use crate::backend::config::Secret;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
@@ -196,7 +198,7 @@ pub async fn console_anchor(
     latest_anchor(
         &state.config.data_dir,
         Some(&mut state.redis.clone()),
-        &state.config.audit_anchor_key,
+        state.config.secret(Secret::AuditAnchor),
     )
     .await
     .map_err(|e| crate::backend::error::internal(format!("audit anchor: {e:#}")))

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod dashboard;
 pub mod list;
+pub mod logins;
 pub mod sessions;
 pub mod twofactor;
 pub mod users;

@@ -30,47 +30,72 @@ pub struct SessionUser {
     pub username: String,
     pub role: Role,
     pub stale: bool,
-    /// An admin without 2FA (see `backend::auth::Identity::needs_two_factor`).
+    /// See `live` and `backend::auth::Identity::needs_two_factor`.
     pub needs_two_factor: bool,
 }
 
-/// Opens a session row; `kind` is `browser` or `api`.
-pub async fn open(
-    conn: &mut PgConnection,
-    user_id: Uuid,
-    kind: &str,
-    refresh_token_hash: Option<&str>,
-    ip: Option<IpAddr>,
-    user_agent: Option<&str>,
-    expires_at: DateTime<Utc>,
-) -> sqlx::Result<Uuid> {
+/// What a new session row holds.
+#[derive(Debug, Clone)]
+pub struct NewSession<'a> {
+    pub user_id: Uuid,
+    pub kind: SessionKind,
+    /// Required for API sessions.
+    pub refresh_token_hash: Option<&'a str>,
+    /// The sign-in presented a one-time or recovery code.
+    pub second_factor: bool,
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<&'a str>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Opens a session row.
+pub async fn open(conn: &mut PgConnection, new: NewSession<'_>) -> sqlx::Result<Uuid> {
     sqlx::query_scalar(
-        "INSERT INTO deltran.sessions (user_id, kind, refresh_token_hash, ip_address, user_agent, expires_at) \
-         VALUES ($1, $2, $3, $4::text::inet, $5, $6) RETURNING id",
+        "INSERT INTO deltran.sessions \
+           (user_id, kind, refresh_token_hash, second_factor, ip_address, user_agent, expires_at) \
+         VALUES ($1, $2, $3, $4, $5::text::inet, $6, $7) RETURNING id",
     )
-    .bind(user_id)
-    .bind(kind)
-    .bind(refresh_token_hash)
-    .bind(ip.map(|ip| ip.to_string()))
-    .bind(user_agent)
-    .bind(expires_at)
+    .bind(new.user_id)
+    .bind(new.kind.as_str())
+    .bind(new.refresh_token_hash)
+    .bind(new.second_factor)
+    .bind(new.ip.map(|ip| ip.to_string()))
+    .bind(new.user_agent)
+    .bind(new.expires_at)
     .fetch_one(conn)
     .await
 }
 
-/// The user of a session that is neither revoked nor expired, whose user is active; `stale`
-/// says its last activity is more than a minute old.
-pub async fn live(db: &PgPool, session_id: Uuid) -> sqlx::Result<Option<SessionUser>> {
+/// The user of a session of `kind` that is neither revoked nor expired, whose user is
+/// active; `stale` says its last activity is more than a minute old. A session whose
+/// sign-in presented no second factor `needs_two_factor` when the account has 2FA (it was
+/// opened before enrolment) or is an admin's (who must have it).
+pub async fn live(
+    db: &PgPool,
+    session_id: Uuid,
+    kind: SessionKind,
+) -> sqlx::Result<Option<SessionUser>> {
     sqlx::query_as(
         "SELECT s.id AS session_id, u.id AS user_id, u.username, u.role, \
                 s.last_activity_at < now() - interval '1 minute' AS stale, \
-                (u.role = 'admin' AND NOT u.is_2fa_enabled) AS needs_two_factor \
+                (NOT s.second_factor AND (u.role = 'admin' OR u.is_2fa_enabled)) AS needs_two_factor \
          FROM deltran.sessions s JOIN deltran.users u ON u.id = s.user_id \
-         WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND u.is_active",
+         WHERE s.id = $1 AND s.kind = $2 AND s.revoked_at IS NULL AND s.expires_at > now() \
+           AND u.is_active",
     )
     .bind(session_id)
+    .bind(kind.as_str())
     .fetch_optional(db)
     .await
+}
+
+/// Records that a session's user has just presented a second factor (enrolling in 2FA).
+pub async fn mark_second_factor(conn: &mut PgConnection, session_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE deltran.sessions SET second_factor = true WHERE id = $1")
+        .bind(session_id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 pub async fn touch(db: &PgPool, session_id: Uuid) -> sqlx::Result<()> {

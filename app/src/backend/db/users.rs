@@ -513,17 +513,6 @@ pub async fn set_active(
     Ok(())
 }
 
-/// Clears the lockout in Postgres (the Redis counter is the caller's).
-pub async fn unlock(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE deltran.users SET locked_until = NULL, failed_login_attempts = 0 WHERE id = $1",
-    )
-    .bind(id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 pub async fn set_password_hash(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,
