@@ -445,6 +445,16 @@ pub async fn open_browser_session(
         expires_at,
     )
     .await?;
+    // The session store (Redis) before the audit row: appending locks the chain's head until
+    // the commit, and no network call may hold it.
+    session
+        .cycle_id()
+        .await
+        .map_err(|_| AppError::Unavailable)?;
+    session
+        .insert(SESSION_ROW, session_id)
+        .await
+        .map_err(|_| AppError::Unavailable)?;
     audit::record(
         &mut tx,
         AuditEvent::new(
@@ -456,14 +466,6 @@ pub async fn open_browser_session(
         .metadata(json!({ "kind": "browser" })),
     )
     .await?;
-    session
-        .cycle_id()
-        .await
-        .map_err(|_| AppError::Unavailable)?;
-    session
-        .insert(SESSION_ROW, session_id)
-        .await
-        .map_err(|_| AppError::Unavailable)?;
     tx.commit().await?;
     Ok(Identity {
         user_id,
@@ -499,7 +501,7 @@ pub async fn close_browser_session(
 
 /// Checks a one-time code (or, failing that, an unused recovery code) for a user with 2FA
 /// enabled. A code's time step is recorded, so the same code never works twice.
-async fn second_factor_ok(state: &AppState, user_id: Uuid, code: &str) -> bool {
+pub async fn second_factor_ok(state: &AppState, user_id: Uuid, code: &str) -> bool {
     use super::{crypto, db::twofactor, totp};
     let result: Result<bool, AppError> = async {
         let Some(stored) = twofactor::load_secret(&state.db, user_id).await? else {
@@ -543,4 +545,61 @@ async fn second_factor_ok(state: &AppState, user_id: Uuid, code: &str) -> bool {
     }
     .await;
     result.unwrap_or(false)
+}
+
+/// Re-authentication before a sensitive change: the signed-in user's own password again,
+/// under the sign-in limits. A wrong one counts as a failed sign-in (`record_failure`: the
+/// same Redis counter, audit row and lockout); `Ok(false)` when wrong, 429 once the account is
+/// locked out.
+pub async fn own_password_ok(
+    state: &AppState,
+    me: &Identity,
+    password: &str,
+) -> Result<bool, AppError> {
+    refuse_if_locked_out(state, &me.username).await?;
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM deltran.users WHERE id = $1")
+        .bind(me.user_id)
+        .fetch_one(&state.db)
+        .await?;
+    let ok = passwords::verify(password.to_string(), hash).await;
+    counted(state, me, ok, "wrong password when re-authenticating").await
+}
+
+/// Re-authentication with one of the signed-in user's own one-time codes (or recovery
+/// codes), counted like `own_password_ok`.
+pub async fn own_code_ok(state: &AppState, me: &Identity, code: &str) -> Result<bool, AppError> {
+    refuse_if_locked_out(state, &me.username).await?;
+    let code = code.trim();
+    let ok = !code.is_empty() && second_factor_ok(state, me.user_id, code).await;
+    counted(state, me, ok, "wrong one-time code when re-authenticating").await
+}
+
+async fn refuse_if_locked_out(state: &AppState, username: &str) -> Result<(), AppError> {
+    let policy = LoginPolicy::from_config(&state.config);
+    let mut redis = state.redis.clone();
+    let failures: Option<u32> = redis
+        .get(fail_key(username))
+        .await
+        .map_err(|_| AppError::Unavailable)?;
+    if failures.unwrap_or(0) < policy.max_failures {
+        return Ok(());
+    }
+    let ttl: i64 = redis
+        .ttl(fail_key(username))
+        .await
+        .unwrap_or(policy.lockout.as_secs() as i64);
+    Err(AppError::TooManyRequests {
+        retry_after_secs: ttl.max(1) as u64,
+    })
+}
+
+async fn counted(state: &AppState, me: &Identity, ok: bool, reason: &str) -> Result<bool, AppError> {
+    if ok {
+        return Ok(true);
+    }
+    let policy = LoginPolicy::from_config(&state.config);
+    match record_failure(state, policy, &me.username, Some(me.user_id), reason).await {
+        LoginRefusal::Invalid => Ok(false),
+        refusal => Err(refusal.into()),
+    }
 }
