@@ -38,6 +38,7 @@ impl Application {
             db: db::pool(&config.database_url, config.db_max_connections)?,
             redis: db::redis(&config.redis_url)?,
             config: Arc::new(config),
+            verify_jobs: Arc::default(),
         };
         jobs::spawn_partition_job(state.db.clone(), state.config.audit_partitions_ahead);
         app::backend::audit::anchor::spawn_anchor_job(
