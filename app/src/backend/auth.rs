@@ -593,7 +593,12 @@ async fn refuse_if_locked_out(state: &AppState, username: &str) -> Result<(), Ap
     })
 }
 
-async fn counted(state: &AppState, me: &Identity, ok: bool, reason: &str) -> Result<bool, AppError> {
+async fn counted(
+    state: &AppState,
+    me: &Identity,
+    ok: bool,
+    reason: &str,
+) -> Result<bool, AppError> {
     if ok {
         return Ok(true);
     }

@@ -110,7 +110,10 @@ pub async fn confirm_two_factor(
             "That code is not right. Check the time on your device.",
         ));
     };
-    if twofactor::load_secret(&state.db, me.user_id).await?.is_some() {
+    if twofactor::load_secret(&state.db, me.user_id)
+        .await?
+        .is_some()
+    {
         let current = current.unwrap_or_default();
         if current.trim().is_empty() {
             return Err(AppError::field(

@@ -85,7 +85,10 @@ mod imp {
             return Err(AppError::Validation { field_errors });
         }
         if !auth::own_password_ok(state, me, &password).await? {
-            return Err(AppError::field("own_password", "This is not your password."));
+            return Err(AppError::field(
+                "own_password",
+                "This is not your password.",
+            ));
         }
         if !auth::own_code_ok(state, me, &code).await? {
             return Err(AppError::field(

@@ -215,7 +215,10 @@ async fn a_truncated_chain_is_never_anchored_and_verify_names_the_truncation() {
          last_hash = (SELECT event_hash FROM deltran.audit_log WHERE id = 20)",
     )
     .await;
-    assert!(check(&t.pool, None).await.ok, "without an anchor it looks fine");
+    assert!(
+        check(&t.pool, None).await.ok,
+        "without an anchor it looks fine"
+    );
 
     let out = cli(&t.url, &dir, &["audit", "anchor"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
@@ -225,7 +228,9 @@ async fn a_truncated_chain_is_never_anchored_and_verify_names_the_truncation() {
         "{err}"
     );
     assert_eq!(refused_anchors(&t.pool).await, 1);
-    let files = std::fs::read_dir(dir.join("audit-anchors")).unwrap().count();
+    let files = std::fs::read_dir(dir.join("audit-anchors"))
+        .unwrap()
+        .count();
     assert_eq!(files, 2, "still the first anchor and latest.json only");
 
     // An anchor of the short chain in latest.json (as the console signed before this fix)
@@ -275,9 +280,15 @@ async fn an_anchor_is_refused_when_the_anchored_row_changed() {
     let err = anchor::anchor_now(&t.pool, None, &dir, KEY)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("row 10 no longer has the hash"), "{err}");
+    assert!(
+        err.to_string().contains("row 10 no longer has the hash"),
+        "{err}"
+    );
     assert_eq!(refused_anchors(&t.pool).await, 1);
-    assert_eq!(anchor::highest_anchor(&dir, KEY).unwrap().unwrap().last_id, 10);
+    assert_eq!(
+        anchor::highest_anchor(&dir, KEY).unwrap().unwrap().last_id,
+        10
+    );
     t.drop_db().await;
 }
 

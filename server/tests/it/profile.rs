@@ -203,7 +203,11 @@ async fn wrong_current_passwords_count_like_failed_sign_ins_and_lock_out() {
     let r = guess(&app, &stolen, "the last guess").await;
     assert_eq!(r.status(), 429, "the limit is reached");
     let r = guess(&app, &stolen, "the real password 1").await;
-    assert_eq!(r.status(), 429, "even the right one, until the lockout ends");
+    assert_eq!(
+        r.status(),
+        429,
+        "even the right one, until the lockout ends"
+    );
     assert!(r.headers().contains_key("retry-after"));
     let failures: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM deltran.audit_log WHERE action = 'auth.login' \

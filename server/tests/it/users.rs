@@ -546,7 +546,11 @@ async fn an_admin_cannot_reset_their_own_password_or_two_factor_from_the_users_p
         &[("user_id", me.as_str()), ("password", "a password I chose")],
     )
     .await;
-    assert_eq!(r.status(), 409, "self-service is Profile, with the current password");
+    assert_eq!(
+        r.status(),
+        409,
+        "self-service is Profile, with the current password"
+    );
     let r = call(
         &app,
         &admin,
@@ -590,7 +594,10 @@ async fn changes_to_another_admins_account_take_the_callers_password_and_code() 
 
     // Without re-authentication: both fields are asked for, nothing changes.
     for (path, extra) in [
-        ("/api/users/reset_password", Some(("password", "taken over 12345"))),
+        (
+            "/api/users/reset_password",
+            Some(("password", "taken over 12345")),
+        ),
         ("/api/users/reset_two_factor", None),
     ] {
         let mut form = vec![("user_id", target_id.as_str())];
@@ -643,7 +650,12 @@ async fn changes_to_another_admins_account_take_the_callers_password_and_code() 
     .unwrap();
     assert_eq!(failures, 2);
     assert_eq!(target_password().await, before);
-    assert_eq!(call(&app, &b, "/api/dashboard/get_summary", &[]).await.status(), 200);
+    assert_eq!(
+        call(&app, &b, "/api/dashboard/get_summary", &[])
+            .await
+            .status(),
+        200
+    );
 
     // With the caller's password and a one-time code of theirs.
     let code = app.one_time_code(&caller_name).await;
@@ -660,7 +672,12 @@ async fn changes_to_another_admins_account_take_the_callers_password_and_code() 
     )
     .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    assert_eq!(call(&app, &b, "/api/dashboard/get_summary", &[]).await.status(), 401);
+    assert_eq!(
+        call(&app, &b, "/api/dashboard/get_summary", &[])
+            .await
+            .status(),
+        401
+    );
 
     // A 2FA reset of an admin likewise, and it ends all of the admin's sessions.
     let b = signed_in(&app, &target_name, "target password 2").await;
@@ -676,13 +693,30 @@ async fn changes_to_another_admins_account_take_the_callers_password_and_code() 
     )
     .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    assert_eq!(call(&app, &b, "/api/dashboard/get_summary", &[]).await.status(), 401);
+    assert_eq!(
+        call(&app, &b, "/api/dashboard/get_summary", &[])
+            .await
+            .status(),
+        401
+    );
     assert_eq!(live_sessions(&t.pool, target).await, 0);
 
     // Reactivating an admin too.
-    let r = call(&app, &a, "/api/users/deactivate_user", &[("user_id", target_id.as_str())]).await;
+    let r = call(
+        &app,
+        &a,
+        "/api/users/deactivate_user",
+        &[("user_id", target_id.as_str())],
+    )
+    .await;
     assert_eq!(r.status(), 200);
-    let r = call(&app, &a, "/api/users/activate_user", &[("user_id", target_id.as_str())]).await;
+    let r = call(
+        &app,
+        &a,
+        "/api/users/activate_user",
+        &[("user_id", target_id.as_str())],
+    )
+    .await;
     assert_eq!(r.status(), 422);
     let r = call(
         &app,
@@ -700,13 +734,12 @@ async fn changes_to_another_admins_account_take_the_callers_password_and_code() 
     t.drop_db().await;
 }
 
+/// A server-function call: who, which function, its form.
+type Call<'a> = (&'a reqwest::Client, &'a str, Vec<(&'a str, String)>);
+
 /// Sends two server-function calls at once while the admins' rows are held, so that both
 /// are inside their transactions, waiting, before either goes on; returns both statuses.
-async fn at_once(
-    app: &TestApp,
-    pool: &PgPool,
-    calls: [(&reqwest::Client, &str, Vec<(&str, String)>); 2],
-) -> [u16; 2] {
+async fn at_once(app: &TestApp, pool: &PgPool, calls: [Call<'_>; 2]) -> [u16; 2] {
     let mut hold = pool.begin().await.unwrap();
     sqlx::query("SELECT id FROM deltran.users WHERE role = 'admin' FOR UPDATE")
         .execute(&mut *hold)
@@ -771,7 +804,11 @@ async fn two_admins_demoting_or_deactivating_each_other_at_once_leave_one_admin(
     )
     .await;
     statuses.sort();
-    assert_eq!(statuses, [200, 409], "one demotion waits and finds the last admin");
+    assert_eq!(
+        statuses,
+        [200, 409],
+        "one demotion waits and finds the last admin"
+    );
     let left = active_admins(&t.pool).await;
     assert_eq!(left.len(), 1, "{left:?}");
 
@@ -795,7 +832,11 @@ async fn two_admins_demoting_or_deactivating_each_other_at_once_leave_one_admin(
     )
     .await;
     statuses.sort();
-    assert_eq!(statuses, [200, 409], "the last active admin cannot be deactivated");
+    assert_eq!(
+        statuses,
+        [200, 409],
+        "the last active admin cannot be deactivated"
+    );
     assert_eq!(active_admins(&t.pool).await.len(), 1);
     t.drop_db().await;
 }

@@ -241,7 +241,8 @@ pub fn highest_anchor(data_dir: &Path, key: &str) -> anyhow::Result<Option<Ancho
         if !is_anchor {
             continue;
         }
-        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let anchor: Anchor = serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is not an audit anchor", path.display()))?;
         anyhow::ensure!(
