@@ -23,3 +23,6 @@ CREATE TABLE IF NOT EXISTS deltran.login_failures (
 );
 COMMENT ON TABLE deltran.login_failures IS
     'Sign-in attempts not (yet) known to have succeeded, per username; locked_until is the back-off.';
+
+-- The running console counts and forgets attempts (see 20261130000012_runtime_role.sql).
+GRANT SELECT, INSERT, UPDATE, DELETE ON deltran.login_failures TO deltran_runtime;

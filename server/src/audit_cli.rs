@@ -29,7 +29,7 @@ use crate::db;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditAction {
-    /// Check the hash chain (and the latest signed anchor); exit 1 at the first broken row.
+    /// Check the hash chain (and the highest signed anchor kept); exit 1 at the first broken row.
     Verify {
         /// Only rows from this time on (RFC 3339, or YYYY-MM-DD for midnight UTC).
         #[arg(long, value_parser = parse_time)]
@@ -38,7 +38,8 @@ pub enum AuditAction {
         #[arg(long, value_parser = parse_time)]
         to: Option<DateTime<Utc>>,
     },
-    /// Sign the chain's head now (anchor file under DATA_DIR/audit-anchors, copy in Redis).
+    /// Sign the chain's head now (anchor file under DATA_DIR/audit-anchors, copy in Redis);
+    /// refused (exit 1, a critical audit row) when the chain lost rows an anchor signed.
     Anchor,
     /// List the audit partitions with their bounds, row estimates and sizes.
     Partitions,
@@ -151,13 +152,9 @@ pub async fn run(config: &Config, action: AuditAction) -> anyhow::Result<()> {
                     Some((f, t))
                 }
             };
-            let mut redis = db::redis(&config.redis_url)?;
-            let anchor = anchor::latest_anchor(
-                &config.data_dir,
-                Some(&mut redis),
-                config.secret(Secret::AuditAnchor),
-            )
-            .await?;
+            // The files only: the Redis copy is not evidence.
+            let anchor =
+                anchor::highest_anchor(&config.data_dir, config.secret(Secret::AuditAnchor))?;
             let pb = if std::io::stderr().is_terminal() {
                 let pb = ProgressBar::new(0);
                 pb.set_style(
@@ -180,12 +177,11 @@ pub async fn run(config: &Config, action: AuditAction) -> anyhow::Result<()> {
                     report.checked,
                     a.created_at.format("%Y-%m-%dT%H:%M:%SZ")
                 ),
-                (None, None, None) => {
-                    println!(
-                        "intact: {} rows (no anchor to compare with)",
-                        report.checked
-                    )
-                }
+                (None, None, None) => println!(
+                    "intact: {} rows (no anchor file in {} to compare the head with)",
+                    report.checked,
+                    anchor::anchor_dir(&config.data_dir).display()
+                ),
                 (None, _, Some((f, t))) => println!(
                     "intact: {} rows from {} to {}, linked to the row before them",
                     report.checked,
@@ -193,13 +189,21 @@ pub async fn run(config: &Config, action: AuditAction) -> anyhow::Result<()> {
                     t.format("%Y-%m-%dT%H:%M:%SZ")
                 ),
                 (Some(b), _, _) => anyhow::bail!(
-                    "audit chain broken at row {} ({}): {}; {} rows intact before it",
+                    "audit chain broken at row {} ({}): {}; {} rows intact before it{}",
                     b.id,
                     b.timestamp
                         .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
                         .unwrap_or_else(|| "missing".into()),
                     b.reason,
-                    report.checked
+                    report.checked,
+                    match &anchor {
+                        Some(a) if b.reason == verify::reason::HEAD_BEHIND_ANCHOR => format!(
+                            "; the chain was truncated: the anchor of {} signed {} rows",
+                            a.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                            a.last_id
+                        ),
+                        _ => String::new(),
+                    }
                 ),
             }
         }
@@ -276,13 +280,8 @@ pub async fn run(config: &Config, action: AuditAction) -> anyhow::Result<()> {
             sink.flush()?;
         }
         AuditAction::Evidence { out, filter } => {
-            let mut redis = db::redis(&config.redis_url)?;
-            let anchor = anchor::latest_anchor(
-                &config.data_dir,
-                Some(&mut redis),
-                config.secret(Secret::AuditAnchor),
-            )
-            .await?;
+            let anchor =
+                anchor::highest_anchor(&config.data_dir, config.secret(Secret::AuditAnchor))?;
             let manifest = export::write_evidence_pack(
                 &pool,
                 &filter.into(),

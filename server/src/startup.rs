@@ -42,6 +42,7 @@ impl Application {
             db: db::pool(&config.database_url, config.db_max_connections)?,
             redis: db::redis(&config.redis_url)?,
             config: Arc::new(config),
+            verify_jobs: Arc::default(),
         };
         jobs::spawn_daily_job(
             state.db.clone(),

@@ -480,6 +480,16 @@ pub async fn open_browser_session(
         },
     )
     .await?;
+    // The session store (Redis) before the audit row: appending locks the chain's head until
+    // the commit, and no network call may hold it.
+    session
+        .cycle_id()
+        .await
+        .map_err(|_| AppError::Unavailable)?;
+    session
+        .insert(SESSION_ROW, session_id)
+        .await
+        .map_err(|_| AppError::Unavailable)?;
     audit::record(
         &mut tx,
         AuditEvent::new(
@@ -491,14 +501,6 @@ pub async fn open_browser_session(
         .metadata(json!({ "kind": "browser" })),
     )
     .await?;
-    session
-        .cycle_id()
-        .await
-        .map_err(|_| AppError::Unavailable)?;
-    session
-        .insert(SESSION_ROW, session_id)
-        .await
-        .map_err(|_| AppError::Unavailable)?;
     tx.commit().await?;
     Ok(Identity {
         user_id,
@@ -534,7 +536,7 @@ pub async fn close_browser_session(
 
 /// Checks a one-time code (or, failing that, an unused recovery code) for a user with 2FA
 /// enabled. A code's time step is recorded, so the same code never works twice.
-async fn second_factor_ok(state: &AppState, user_id: Uuid, code: &str) -> bool {
+pub async fn second_factor_ok(state: &AppState, user_id: Uuid, code: &str) -> bool {
     use super::{config::Secret, crypto, db::twofactor, totp};
     let result: Result<bool, AppError> = async {
         let Some(stored) = twofactor::load_secret(&state.db, user_id).await? else {
@@ -578,4 +580,82 @@ async fn second_factor_ok(state: &AppState, user_id: Uuid, code: &str) -> bool {
     }
     .await;
     result.unwrap_or(false)
+}
+
+/// Re-authentication before a sensitive change: the signed-in user's own password again,
+/// under the sign-in limits. The attempt is reserved like a sign-in's (`logins::reserve`), so
+/// a wrong one counts as a failed sign-in (audit row, lockout); `Ok(false)` when wrong, 429
+/// once the account is locked.
+pub async fn own_password_ok(
+    state: &AppState,
+    me: &Identity,
+    password: &str,
+) -> Result<bool, AppError> {
+    let attempt = reserve_own(state, me).await?;
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM deltran.users WHERE id = $1")
+        .bind(me.user_id)
+        .fetch_one(&state.db)
+        .await?;
+    let ok = passwords::verify(password.to_string(), hash).await;
+    settle(
+        state,
+        me,
+        attempt,
+        ok,
+        "wrong password when re-authenticating",
+    )
+    .await
+}
+
+/// Re-authentication with one of the signed-in user's own one-time codes (or recovery
+/// codes), counted like `own_password_ok`.
+pub async fn own_code_ok(state: &AppState, me: &Identity, code: &str) -> Result<bool, AppError> {
+    let attempt = reserve_own(state, me).await?;
+    let code = code.trim();
+    let ok = !code.is_empty() && second_factor_ok(state, me.user_id, code).await;
+    settle(
+        state,
+        me,
+        attempt,
+        ok,
+        "wrong one-time code when re-authenticating",
+    )
+    .await
+}
+
+/// The failure number and lock of a re-authentication, should it be wrong.
+type Reserved = (i32, Option<chrono::DateTime<Utc>>);
+
+async fn reserve_own(state: &AppState, me: &Identity) -> Result<Reserved, AppError> {
+    let policy = LoginPolicy::from_config(&state.config);
+    match logins::reserve(&state.db, &me.username, policy.account).await? {
+        Attempt::Allowed { failures, lock } => Ok((failures, lock)),
+        Attempt::Locked { until } => Err(retry_after(until).into()),
+    }
+}
+
+async fn settle(
+    state: &AppState,
+    me: &Identity,
+    (failures, lock): Reserved,
+    ok: bool,
+    reason: &str,
+) -> Result<bool, AppError> {
+    if ok {
+        logins::clear(&mut *state.db.acquire().await?, &me.username).await?;
+        return Ok(true);
+    }
+    let refusal = record_failure(
+        state,
+        Some(&me.username),
+        Some(me.user_id),
+        reason,
+        failures,
+        lock,
+    )
+    .await;
+    match refusal {
+        LoginRefusal::Invalid => Ok(false),
+        refusal => Err(refusal.into()),
+    }
 }

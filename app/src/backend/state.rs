@@ -13,6 +13,8 @@ pub struct AppState {
     pub db: PgPool,
     pub redis: ConnectionManager,
     pub config: Arc<Config>,
+    /// The audit verifications this instance runs.
+    pub verify_jobs: Arc<super::audit::verify_job::Running>,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<Config> {

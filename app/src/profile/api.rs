@@ -20,7 +20,8 @@ pub async fn get_profile() -> Result<Profile, AppError> {
 }
 
 /// Changes one's password after checking the current one; every other session of the user
-/// ends. Permission: self.
+/// ends. A wrong current password counts as a failed sign-in (429 once locked out).
+/// Permission: self.
 #[server(prefix = "/api/profile", endpoint = "change_password")]
 pub async fn change_password(current: String, new: String, repeat: String) -> Result<(), AppError> {
     use crate::backend::{audit, auth, db, passwords, state};
@@ -30,11 +31,7 @@ pub async fn change_password(current: String, new: String, repeat: String) -> Re
         return Err(AppError::field("repeat", "The two new passwords differ."));
     }
     passwords::check_strength(&new).map_err(|e| AppError::field("new", format!("Please {e}.")))?;
-    let hash: String = sqlx::query_scalar("SELECT password_hash FROM deltran.users WHERE id = $1")
-        .bind(me.user_id)
-        .fetch_one(&state.db)
-        .await?;
-    if !passwords::verify(current, hash).await {
+    if !auth::own_password_ok(&state, &me, &current).await? {
         return Err(AppError::field(
             "current",
             "This is not your current password.",
@@ -88,9 +85,14 @@ pub async fn begin_two_factor() -> Result<TwoFactorSetup, AppError> {
 }
 
 /// Confirms enrolment with a first code; turns 2FA on and returns ten recovery codes, shown
-/// once. Permission: self.
+/// once. When 2FA is on already (enrolling another authenticator), `current` must be a code
+/// of the current one (or a recovery code), counted like a sign-in: a session alone cannot
+/// move the second factor to an attacker's device. Permission: self.
 #[server(prefix = "/api/profile", endpoint = "confirm_two_factor")]
-pub async fn confirm_two_factor(code: String) -> Result<Vec<String>, AppError> {
+pub async fn confirm_two_factor(
+    code: String,
+    current: Option<String>,
+) -> Result<Vec<String>, AppError> {
     use crate::backend::{
         audit, auth, config::Secret, crypto, db, db::twofactor, recovery, state, totp,
     };
@@ -110,6 +112,24 @@ pub async fn confirm_two_factor(code: String) -> Result<Vec<String>, AppError> {
             "That code is not right. Check the time on your device.",
         ));
     };
+    if twofactor::load_secret(&state.db, me.user_id)
+        .await?
+        .is_some()
+    {
+        let current = current.unwrap_or_default();
+        if current.trim().is_empty() {
+            return Err(AppError::field(
+                "current",
+                "Two-factor sign-in is on: enter a code from your current authenticator app.",
+            ));
+        }
+        if !auth::own_code_ok(&state, &me, &current).await? {
+            return Err(AppError::field(
+                "current",
+                "That is not a code of your current authenticator app.",
+            ));
+        }
+    }
     let codes = recovery::recovery_codes();
     let mut tx = state.db.begin().await?;
     twofactor::enrol(

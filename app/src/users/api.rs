@@ -13,7 +13,7 @@ mod imp {
         auth::Permission,
         backend::{
             audit::{self, AuditEvent},
-            auth::{require, Identity},
+            auth::{self, require, Identity},
             db::{list, sessions, twofactor, users},
             passwords, state,
         },
@@ -37,6 +37,78 @@ mod imp {
 
     pub fn check_password(password: &str) -> Result<(), AppError> {
         passwords::check_strength(password).map_err(|m| AppError::field("password", m))
+    }
+
+    /// The console keeps an active admin: refuses to demote or deactivate `user` when no other
+    /// active admin is left. `admins` are the active admins, locked
+    /// (`users::lock_active_admins`) before `user` was.
+    pub fn keeps_an_admin(admins: &[uuid::Uuid], user: &users::Target) -> Result<(), AppError> {
+        if user.role == Role::Admin && user.is_active && admins.iter().all(|id| *id == user.id) {
+            return Err(AppError::Conflict(
+                "The last active admin keeps the admin role and stays active.".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A change to another admin's account (password, two-factor, reactivation) needs the
+    /// caller's own password and one-time code again, checked and counted like a sign-in:
+    /// neither one admin nor one stolen session can take over a second admin (and with it the
+    /// second pair of eyes). Returns whether it was asked, i.e. whether the user is an admin.
+    pub async fn reauthenticate_for(
+        state: &state::AppState,
+        me: &Identity,
+        user_id: uuid::Uuid,
+        own_password: Option<String>,
+        own_code: Option<String>,
+    ) -> Result<bool, AppError> {
+        if users::role_of(&state.db, user_id).await? != Role::Admin {
+            return Ok(false);
+        }
+        let password = own_password.unwrap_or_default();
+        let code = own_code.unwrap_or_default();
+        let mut field_errors = std::collections::BTreeMap::new();
+        if password.is_empty() {
+            field_errors.insert(
+                "own_password".to_string(),
+                "This user is an admin: enter your own password.".to_string(),
+            );
+        }
+        if code.trim().is_empty() {
+            field_errors.insert(
+                "own_code".to_string(),
+                "This user is an admin: enter a one-time code from your authenticator app."
+                    .to_string(),
+            );
+        }
+        if !field_errors.is_empty() {
+            return Err(AppError::Validation { field_errors });
+        }
+        if !auth::own_password_ok(state, me, &password).await? {
+            return Err(AppError::field(
+                "own_password",
+                "This is not your password.",
+            ));
+        }
+        if !auth::own_code_ok(state, me, &code).await? {
+            return Err(AppError::field(
+                "own_code",
+                "That code is not right, or was used already.",
+            ));
+        }
+        Ok(true)
+    }
+
+    /// Once the user's row is locked: refuses if they became an admin after
+    /// `reauthenticate_for` looked (`asked` false).
+    pub fn reauthenticated(user: &users::Target, asked: bool) -> Result<(), AppError> {
+        if user.role == Role::Admin && !asked {
+            return Err(AppError::Conflict(format!(
+                "{} is an admin now: try again with your password and a one-time code.",
+                user.username
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -152,6 +224,7 @@ pub async fn change_role(
     not_self(&me, user_id, "change the role of")?;
     let state = state::current()?;
     let mut tx = state.db.begin().await?;
+    let admins = users::lock_active_admins(&mut tx).await?;
     let user = users::lock(&mut tx, user_id).await?;
     if user.role == role {
         return Err(AppError::field(
@@ -179,11 +252,7 @@ pub async fn change_role(
         .await?;
         RoleChangeOutcome::Pending
     } else {
-        if user.role == Role::Admin && users::other_active_admins(&mut tx, user.id).await? == 0 {
-            return Err(AppError::Conflict(
-                "The last active admin keeps the admin role.".into(),
-            ));
-        }
+        keeps_an_admin(&admins, &user)?;
         users::set_role(&mut tx, user.id, role).await?;
         let ended = sessions::revoke_all_of(&mut tx, user.id, None, "role changed").await?;
         audit::record(
@@ -238,7 +307,11 @@ async fn decide(me: imp::Identity, request_id: Uuid, approve: bool) -> Result<()
         ));
     }
     not_self(&me, request.user_id, "decide a role change of")?;
+    let admins = users::lock_active_admins(&mut tx).await?;
     let user = users::lock(&mut tx, request.user_id).await?;
+    if approve && request.to_role != Role::Admin {
+        keeps_an_admin(&admins, &user)?;
+    }
     let status = if approve { "approved" } else { "rejected" };
     users::decide_role_change(&mut tx, request.id, status, me.user_id).await?;
     let action = if approve {
@@ -277,8 +350,8 @@ async fn decide(me: imp::Identity, request_id: Uuid, approve: bool) -> Result<()
     Ok(())
 }
 
-/// Deactivates a user: they can no longer sign in and every session of theirs ends.
-/// Permission: users.manage.
+/// Deactivates a user: they can no longer sign in and every session of theirs ends. Not
+/// oneself, nor the last active admin. Permission: users.manage.
 #[server(prefix = "/api/users", endpoint = "deactivate_user")]
 pub async fn deactivate_user(user_id: Uuid) -> Result<(), AppError> {
     use imp::*;
@@ -286,6 +359,7 @@ pub async fn deactivate_user(user_id: Uuid) -> Result<(), AppError> {
     not_self(&me, user_id, "deactivate")?;
     let state = state::current()?;
     let mut tx = state.db.begin().await?;
+    let admins = users::lock_active_admins(&mut tx).await?;
     let user = users::lock(&mut tx, user_id).await?;
     if !user.is_active {
         return Err(AppError::Conflict(format!(
@@ -293,6 +367,7 @@ pub async fn deactivate_user(user_id: Uuid) -> Result<(), AppError> {
             user.username
         )));
     }
+    keeps_an_admin(&admins, &user)?;
     users::set_active(&mut tx, user.id, false).await?;
     let ended = sessions::revoke_all_of(&mut tx, user.id, None, "user deactivated").await?;
     audit::record(
@@ -310,14 +385,22 @@ pub async fn deactivate_user(user_id: Uuid) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Reactivates a user. Permission: users.manage.
+/// Reactivates a user; an admin only with the caller's own password and one-time code
+/// (`own_password`, `own_code`). Permission: users.manage.
 #[server(prefix = "/api/users", endpoint = "activate_user")]
-pub async fn activate_user(user_id: Uuid) -> Result<(), AppError> {
+pub async fn activate_user(
+    user_id: Uuid,
+    own_password: Option<String>,
+    own_code: Option<String>,
+) -> Result<(), AppError> {
     use imp::*;
     let me = require(Permission::UsersManage).await?;
+    not_self(&me, user_id, "reactivate")?;
     let state = state::current()?;
+    let asked = reauthenticate_for(&state, &me, user_id, own_password, own_code).await?;
     let mut tx = state.db.begin().await?;
     let user = users::lock(&mut tx, user_id).await?;
+    reauthenticated(&user, asked)?;
     if user.is_active {
         return Err(AppError::Conflict(format!(
             "{} is already active.",
@@ -360,19 +443,28 @@ pub async fn unlock_user(user_id: Uuid) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Sets a new password for a user and ends their sessions. Permission: users.manage.
+/// Sets a new password for another user and ends their sessions; for an admin only with the
+/// caller's own password and one-time code (`own_password`, `own_code`). One's own password
+/// is changed on Profile, with the current one. Permission: users.manage.
 #[server(prefix = "/api/users", endpoint = "reset_password")]
-pub async fn reset_password(user_id: Uuid, password: String) -> Result<(), AppError> {
+pub async fn reset_password(
+    user_id: Uuid,
+    password: String,
+    own_password: Option<String>,
+    own_code: Option<String>,
+) -> Result<(), AppError> {
     use imp::*;
     let me = require(Permission::UsersManage).await?;
+    not_self(&me, user_id, "reset the password of")?;
     check_password(&password)?;
     let state = state::current()?;
+    let asked = reauthenticate_for(&state, &me, user_id, own_password, own_code).await?;
     let password_hash = passwords::hash(password).await?;
     let mut tx = state.db.begin().await?;
     let user = users::lock(&mut tx, user_id).await?;
+    reauthenticated(&user, asked)?;
     users::set_password_hash(&mut tx, user.id, &password_hash).await?;
-    let keep = (user.id == me.user_id).then_some(me.session_id);
-    let ended = sessions::revoke_all_of(&mut tx, user.id, keep, "password reset").await?;
+    let ended = sessions::revoke_all_of(&mut tx, user.id, None, "password reset").await?;
     audit::record(
         &mut tx,
         AuditEvent::new(
@@ -389,16 +481,25 @@ pub async fn reset_password(user_id: Uuid, password: String) -> Result<(), AppEr
     Ok(())
 }
 
-/// Turns a user's two-factor sign-in off (secret and recovery codes forgotten), so they can
-/// enrol again. Permission: users.manage.
+/// Turns another user's two-factor sign-in off (secret and recovery codes forgotten), so they
+/// can enrol again, and ends all their sessions; for an admin only with the caller's own
+/// password and one-time code (`own_password`, `own_code`). Permission: users.manage.
 #[server(prefix = "/api/users", endpoint = "reset_two_factor")]
-pub async fn reset_two_factor(user_id: Uuid) -> Result<(), AppError> {
+pub async fn reset_two_factor(
+    user_id: Uuid,
+    own_password: Option<String>,
+    own_code: Option<String>,
+) -> Result<(), AppError> {
     use imp::*;
     let me = require(Permission::UsersManage).await?;
+    not_self(&me, user_id, "reset two-factor sign-in of")?;
     let state = state::current()?;
+    let asked = reauthenticate_for(&state, &me, user_id, own_password, own_code).await?;
     let mut tx = state.db.begin().await?;
     let user = users::lock(&mut tx, user_id).await?;
+    reauthenticated(&user, asked)?;
     twofactor::disable(&mut tx, user.id).await?;
+    let ended = sessions::revoke_all_of(&mut tx, user.id, None, "two-factor reset").await?;
     audit::record(
         &mut tx,
         AuditEvent::new(
@@ -408,7 +509,7 @@ pub async fn reset_two_factor(user_id: Uuid) -> Result<(), AppError> {
             Some(user.id.to_string()),
         )
         .severity("notice")
-        .metadata(json!({ "username": user.username })),
+        .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
     )
     .await?;
     tx.commit().await?;

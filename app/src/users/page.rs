@@ -43,6 +43,7 @@ enum Op {
     Activate {
         user: String,
         id: Uuid,
+        again: Reauth,
     },
     Unlock {
         user: String,
@@ -52,10 +53,12 @@ enum Op {
         user: String,
         id: Uuid,
         password: String,
+        again: Reauth,
     },
     ResetTwoFactor {
         user: String,
         id: Uuid,
+        again: Reauth,
     },
     Approve {
         user: String,
@@ -65,6 +68,21 @@ enum Op {
         user: String,
         id: Uuid,
     },
+}
+
+/// The caller's own password and one-time code, asked again for a change to another admin's
+/// account (empty for other users: the server asks only for admins).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Reauth {
+    password: String,
+    code: String,
+}
+
+impl Reauth {
+    fn args(self) -> (Option<String>, Option<String>) {
+        let given = |s: String| (!s.trim().is_empty()).then_some(s);
+        (given(self.password), given(self.code))
+    }
 }
 
 impl Change for Op {
@@ -85,7 +103,7 @@ impl Change for Op {
                 format!("Set a new password for {user}? Their sessions will end.")
             }
             Op::ResetTwoFactor { user, .. } => {
-                format!("Turn off two-factor sign-in for {user}?")
+                format!("Turn off two-factor sign-in for {user}? Their sessions will end.")
             }
             Op::Approve { user, .. } => format!("Approve the role change of {user}?"),
             Op::Reject { user, .. } => format!("Reject the role change of {user}?"),
@@ -109,21 +127,29 @@ impl Change for Op {
                 deactivate_user(id).await?;
                 format!("{user} is deactivated and signed out.")
             }
-            Op::Activate { user, id } => {
-                activate_user(id).await?;
+            Op::Activate { user, id, again } => {
+                let (own_password, own_code) = again.args();
+                activate_user(id, own_password, own_code).await?;
                 format!("{user} is active again.")
             }
             Op::Unlock { user, id } => {
                 unlock_user(id).await?;
                 format!("{user} is unlocked.")
             }
-            Op::ResetPassword { user, id, password } => {
-                reset_password(id, password).await?;
+            Op::ResetPassword {
+                user,
+                id,
+                password,
+                again,
+            } => {
+                let (own_password, own_code) = again.args();
+                reset_password(id, password, own_password, own_code).await?;
                 format!("{user}'s password is reset.")
             }
-            Op::ResetTwoFactor { user, id } => {
-                reset_two_factor(id).await?;
-                format!("{user}'s two-factor sign-in is off.")
+            Op::ResetTwoFactor { user, id, again } => {
+                let (own_password, own_code) = again.args();
+                reset_two_factor(id, own_password, own_code).await?;
+                format!("{user}'s two-factor sign-in is off and their sessions ended.")
             }
             Op::Approve { user, id } => {
                 approve_role_change(id).await?;
@@ -341,8 +367,17 @@ fn UserActions(user: UserRow, changes: Changes<Op>) -> impl IntoView {
     let role = RwSignal::new(user.role.as_str().to_string());
     let reason = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
+    let own_password = RwSignal::new(String::new());
+    let own_code = RwSignal::new(String::new());
+    let again = move || Reauth {
+        password: own_password.get(),
+        code: own_code.get(),
+    };
     let n = StoredValue::new(name.clone());
     let ask = move |op: Op| changes.ask(op);
+    // Another admin's password, two-factor or reactivation takes the caller's own password and
+    // one-time code again.
+    let target_admin = user.role == Role::Admin;
     let active = user.is_active;
     let locked = user.locked_until.is_some();
     let two_factor = user.is_2fa_enabled;
@@ -366,21 +401,34 @@ fn UserActions(user: UserRow, changes: Changes<Op>) -> impl IntoView {
                             "Change role"
                         </button>
                     </div>
+                    {target_admin.then(|| view! {
+                        <fieldset class="flex flex-wrap gap-1 items-end">
+                            <legend class="text-sm">"An admin: confirm it is you"</legend>
+                            <label class="text-sm">
+                                "Your password"
+                                <input class="field" type="password" autocomplete="current-password" bind:value=own_password/>
+                            </label>
+                            <label class="text-sm">
+                                "Your one-time code"
+                                <input class="field" inputmode="numeric" autocomplete="one-time-code" bind:value=own_code/>
+                            </label>
+                        </fieldset>
+                    })}
                     <div class="flex flex-wrap gap-1">
                         {if active {
                             view! { <button type="button" class="chip" on:click=move |_| ask(Op::Deactivate { user: n.get_value(), id })>"Deactivate"</button> }.into_any()
                         } else {
-                            view! { <button type="button" class="chip" on:click=move |_| ask(Op::Activate { user: n.get_value(), id })>"Reactivate"</button> }.into_any()
+                            view! { <button type="button" class="chip" on:click=move |_| ask(Op::Activate { user: n.get_value(), id, again: again() })>"Reactivate"</button> }.into_any()
                         }}
                         {locked.then(|| view! { <button type="button" class="chip" on:click=move |_| ask(Op::Unlock { user: n.get_value(), id })>"Unlock"</button> })}
-                        {two_factor.then(|| view! { <button type="button" class="chip" on:click=move |_| ask(Op::ResetTwoFactor { user: n.get_value(), id })>"Reset 2FA"</button> })}
+                        {two_factor.then(|| view! { <button type="button" class="chip" on:click=move |_| ask(Op::ResetTwoFactor { user: n.get_value(), id, again: again() })>"Reset 2FA"</button> })}
                     </div>
                     <div class="flex flex-wrap gap-1 items-end">
                         <label class="text-sm">
                             "New password"
                             <input class="field" type="password" autocomplete="new-password" bind:value=password/>
                         </label>
-                        <button type="button" class="chip" on:click=move |_| ask(Op::ResetPassword { user: n.get_value(), id, password: password.get() })>
+                        <button type="button" class="chip" on:click=move |_| ask(Op::ResetPassword { user: n.get_value(), id, password: password.get(), again: again() })>
                             "Reset password"
                         </button>
                     </div>

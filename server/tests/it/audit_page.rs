@@ -261,3 +261,55 @@ async fn downloads_stream_the_filtered_rows_and_are_audited() {
     assert_eq!(audit_count(&t.pool, "audit.export", None).await, 3);
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn verifications_run_one_per_user_and_two_at_once() {
+    let t = TestDb::seeded(50).await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let auditor = signed_in(&app, "auditor", DEMO_PASSWORD).await;
+    let admin = signed_in(&app, "admin", DEMO_PASSWORD).await;
+    let other = crate::users::fresh("auditor2");
+    crate::users::make_user(
+        &t.pool,
+        &other,
+        app::domain::Role::Auditor,
+        "second auditor password",
+    )
+    .await;
+    let auditor2 = signed_in(&app, &other, "second auditor password").await;
+    // Hold the audit log so that the verifications started below stay running.
+    let mut hold = t.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE deltran.audit_log IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    const START: &str = "/api/audit/start_verification";
+    let first = call(&app, &auditor, START, &[]).await;
+    assert_eq!(first.status(), 200);
+    let job: uuid::Uuid = first.json().await.unwrap();
+    let again = call(&app, &auditor, START, &[]).await;
+    assert_eq!(again.status(), 429, "one running verification per user");
+    assert!(again.headers().contains_key("retry-after"));
+    assert_eq!(call(&app, &admin, START, &[]).await.status(), 200);
+    let third = call(&app, &auditor2, START, &[]).await;
+    assert_eq!(third.status(), 429, "two run already");
+    hold.rollback().await.unwrap();
+
+    // Once the first has finished, its user may start another.
+    for _ in 0..200 {
+        let r = call(
+            &app,
+            &auditor,
+            "/api/audit/verification_progress",
+            &[("job", &job.to_string())],
+        )
+        .await;
+        let p: VerifyProgress = r.json().await.unwrap();
+        if p.finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(verify(&app, &auditor, &[]).await.report.unwrap().ok);
+    t.drop_db().await;
+}

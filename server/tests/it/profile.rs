@@ -1,8 +1,14 @@
 //! The profile: own password, two-factor enrolment, own sessions.
 
-use app::{backend::totp, profile::TwoFactorSetup};
+use app::{backend::totp, domain::Role, profile::TwoFactorSetup};
 
-use crate::common::{test_config, TestApp, TestDb, DEMO_PASSWORD};
+use crate::{
+    common::{
+        assert_field_error, call, enrol_two_factor, signed_in, test_config, TestApp, TestDb,
+        DEMO_PASSWORD,
+    },
+    users::{fresh, make_user},
+};
 
 #[tokio::test]
 async fn changing_the_password_ends_the_other_sessions() {
@@ -166,5 +172,108 @@ async fn one_can_end_ones_own_other_sessions_but_not_someone_elses() {
             .status(),
         401
     );
+    t.drop_db().await;
+}
+
+/// A password change with `current` as the current password.
+async fn guess(app: &TestApp, client: &reqwest::Client, current: &str) -> reqwest::Response {
+    let new = "the thief's password";
+    call(
+        app,
+        client,
+        "/api/profile/change_password",
+        &[("current", current), ("new", new), ("repeat", new)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_count_like_failed_sign_ins_and_lock_out() {
+    let t = TestDb::seeded(50).await;
+    let config = test_config(&t.url);
+    let limit = config.login_max_failures;
+    let app = TestApp::spawn(config).await;
+    let name = fresh("guesser");
+    make_user(&t.pool, &name, Role::Viewer, "the real password 1").await;
+    // A stolen session guessing the password it does not know.
+    let stolen = signed_in(&app, &name, "the real password 1").await;
+    for _ in 1..limit {
+        assert_eq!(guess(&app, &stolen, "guess number n").await.status(), 422);
+    }
+    let r = guess(&app, &stolen, "the last guess").await;
+    assert_eq!(r.status(), 429, "the limit is reached");
+    let r = guess(&app, &stolen, "the real password 1").await;
+    assert_eq!(
+        r.status(),
+        429,
+        "even the right one, until the lockout ends"
+    );
+    assert!(r.headers().contains_key("retry-after"));
+    let failures: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM deltran.audit_log WHERE action = 'auth.login' \
+         AND result = 'failure' AND actor_name = $1",
+    )
+    .bind(&name)
+    .fetch_one(&t.pool)
+    .await
+    .unwrap();
+    assert_eq!(failures, i64::from(limit));
+    let r = app
+        .sign_in(&app.new_client(), &name, "the real password 1")
+        .await;
+    assert_eq!(r.status(), 429, "the account is locked for sign-in too");
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn enrolling_another_authenticator_takes_a_code_of_the_current_one() {
+    let t = TestDb::seeded(50).await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let name = fresh("reenrol");
+    let id = make_user(&t.pool, &name, Role::Operator, "reenrol password 1").await;
+    enrol_two_factor(&t.pool, id).await;
+    let client = signed_in(&app, &name, "reenrol password 1").await;
+    let setup: TwoFactorSetup = call(&app, &client, "/api/profile/begin_two_factor", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let new_secret = totp::base32_decode(&setup.secret).unwrap();
+    let new_code = totp::code_at(&new_secret, chrono::Utc::now().timestamp());
+    // A session alone (a stolen cookie) cannot move the second factor to another device.
+    assert_field_error(
+        &app,
+        &client,
+        "/api/profile/confirm_two_factor",
+        &[("code", new_code.as_str())],
+        "current",
+    )
+    .await;
+    assert_field_error(
+        &app,
+        &client,
+        "/api/profile/confirm_two_factor",
+        &[("code", new_code.as_str()), ("current", "000000")],
+        "current",
+    )
+    .await;
+    let secret_of = || async {
+        sqlx::query_scalar::<_, Vec<u8>>("SELECT totp_secret FROM deltran.users WHERE id = $1")
+            .bind(id)
+            .fetch_one(&t.pool)
+            .await
+            .unwrap()
+    };
+    let before = secret_of().await;
+    let current = app.one_time_code(&name).await;
+    let r = call(
+        &app,
+        &client,
+        "/api/profile/confirm_two_factor",
+        &[("code", new_code.as_str()), ("current", current.as_str())],
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_ne!(secret_of().await, before, "the new authenticator's secret");
     t.drop_db().await;
 }

@@ -233,3 +233,123 @@ async fn audit_rows_chain_and_their_hashes_recompute_from_what_postgres_returns(
     assert_eq!((last_id, last_hash), (3, rows[2].event_hash.clone()));
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn the_runtime_role_appends_audit_rows_but_cannot_rewrite_disable_or_drop_them() {
+    use sqlx::{Connection, Executor};
+    let t = TestDb::migrated().await;
+    // A connection as the console serves in production: the runtime role, owner of nothing.
+    let mut conn = sqlx::PgConnection::connect(&t.url).await.unwrap();
+    conn.execute("SET ROLE deltran_runtime").await.unwrap();
+
+    // The partition job works under it, and the partitions it creates are appendable only.
+    let created: i32 = sqlx::query_scalar("SELECT deltran.ensure_audit_partitions($1, 2)")
+        .bind(jobs::month_start(Utc::now().date_naive()))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(created, 2);
+    let partition = format!(
+        "deltran.audit_log_y{}m{:02}",
+        Utc::now().year(),
+        Utc::now().month()
+    );
+    let (select, insert, update, delete, truncate): (bool, bool, bool, bool, bool) =
+        sqlx::query_as(
+            "SELECT has_table_privilege($1, 'SELECT'), has_table_privilege($1, 'INSERT'), \
+                    has_table_privilege($1, 'UPDATE'), has_table_privilege($1, 'DELETE'), \
+                    has_table_privilege($1, 'TRUNCATE')",
+        )
+        .bind(&partition)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        (select, insert, update, delete, truncate),
+        (true, true, false, false, false)
+    );
+
+    // The app's append works, and so do the ordinary tables.
+    let mut tx = conn.begin().await.unwrap();
+    let row = audit::append(
+        &mut tx,
+        &AuditEvent::new(Actor::system("test"), "test.runtime", "test", None),
+        &RequestContext::default(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(row.id, 1);
+    conn.execute("UPDATE deltran.users SET email = email WHERE false")
+        .await
+        .unwrap();
+    conn.execute("DELETE FROM deltran.sessions WHERE false")
+        .await
+        .unwrap();
+    // Sign-in attempts are reserved, counted and forgotten under it.
+    let rule = app::backend::db::logins::LockoutRule {
+        max_failures: 5,
+        window: std::time::Duration::from_secs(60),
+        backoff: std::time::Duration::from_secs(1),
+    };
+    let runtime = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .after_connect(|c, _| {
+            Box::pin(async move { c.execute("SET ROLE deltran_runtime").await.map(drop) })
+        })
+        .connect(&t.url)
+        .await
+        .unwrap();
+    app::backend::db::logins::reserve(&runtime, "someone", rule)
+        .await
+        .unwrap();
+    app::backend::db::logins::clear(&mut *runtime.acquire().await.unwrap(), "someone")
+        .await
+        .unwrap();
+
+    for statement in [
+        "UPDATE deltran.audit_log SET actor_name = 'mallory'".to_string(),
+        "DELETE FROM deltran.audit_log".to_string(),
+        format!("UPDATE {partition} SET actor_name = 'mallory'"),
+        format!("DELETE FROM {partition}"),
+        "UPDATE deltran.audit_log_default SET actor_name = 'mallory'".to_string(),
+        "TRUNCATE deltran.audit_log".to_string(),
+        format!("TRUNCATE {partition}"),
+        "ALTER TABLE deltran.audit_log DISABLE TRIGGER audit_log_append_only".to_string(),
+        format!("ALTER TABLE {partition} DISABLE TRIGGER ALL"),
+        "DROP TABLE deltran.audit_log".to_string(),
+        format!("DROP TABLE {partition}"),
+        format!("ALTER TABLE deltran.audit_log DETACH PARTITION {partition}"),
+        "DELETE FROM deltran.audit_head".to_string(),
+        "UPDATE deltran.transaction_log SET balance_after = 0".to_string(),
+        "CREATE TABLE deltran.mallory (x int)".to_string(),
+        "CREATE OR REPLACE FUNCTION deltran.reject_mutation() RETURNS trigger \
+         LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$"
+            .to_string(),
+    ] {
+        let err = conn
+            .execute(AssertSqlSafe(statement.clone()))
+            .await
+            .expect_err(&statement);
+        let code = err
+            .as_database_error()
+            .and_then(|e| e.code())
+            .map(|c| c.to_string());
+        assert_eq!(
+            code.as_deref(),
+            Some("42501"),
+            "{statement}: refused for want of privilege, not by a trigger: {err}"
+        );
+    }
+    conn.close().await.unwrap();
+    let (rows, triggers_on): (i64, bool) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM deltran.audit_log), \
+                (SELECT tgenabled = 'O' FROM pg_trigger \
+                 WHERE tgname = 'audit_log_append_only' AND tgrelid = 'deltran.audit_log'::regclass)",
+    )
+    .fetch_one(&t.pool)
+    .await
+    .unwrap();
+    assert_eq!((rows, triggers_on), (1, true));
+    t.drop_db().await;
+}

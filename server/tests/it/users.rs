@@ -20,13 +20,13 @@ use crate::common::{
 };
 
 /// A username no other test uses (the Redis failure counters are shared).
-fn fresh(prefix: &str) -> String {
+pub fn fresh(prefix: &str) -> String {
     format!("{prefix}-{}", &Uuid::new_v4().simple().to_string()[..12])
 }
 
 /// Creates a user directly in the database (as the CLI would); admins get 2FA, as they must
 /// have it (`TEST_TOTP_SECRET`).
-async fn make_user(pool: &PgPool, username: &str, role: Role, password: &str) -> Uuid {
+pub async fn make_user(pool: &PgPool, username: &str, role: Role, password: &str) -> Uuid {
     let mut tx = pool.begin().await.unwrap();
     let id = users::create(
         &mut tx,
@@ -464,6 +464,10 @@ async fn password_and_2fa_resets_and_session_revocation_are_audited() {
     .await;
     assert_eq!(r.status(), 200);
     assert_eq!(audit_count(&t.pool, "user.2fa_reset", Some(id)).await, 1);
+    let r = call(&app, &user, "/api/dashboard/get_summary", &[]).await;
+    assert_eq!(r.status(), 401, "the 2FA reset ended their session");
+    assert_eq!(live_sessions(&t.pool, id).await, 0);
+    let user = signed_in(&app, &name, "a brand new password").await;
 
     // Revoking one session through the Sessions page's function.
     let r = call(&app, &admin, "/api/sessions/list_sessions", &[]).await;
@@ -507,6 +511,333 @@ async fn password_and_2fa_resets_and_session_revocation_are_audited() {
         );
     }
     assert_eq!(audit_count(&t.pool, "session.revoke", Some(id)).await, 1);
+    t.drop_db().await;
+}
+
+/// Live (unrevoked) sessions of a user.
+async fn live_sessions(pool: &PgPool, user_id: Uuid) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM deltran.sessions WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+async fn user_id_of(pool: &PgPool, username: &str) -> Uuid {
+    sqlx::query_scalar("SELECT id FROM deltran.users WHERE username = $1")
+        .bind(username)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_admin_cannot_reset_their_own_password_or_two_factor_from_the_users_page() {
+    let t = TestDb::seeded(50).await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let admin = signed_in(&app, "admin", DEMO_PASSWORD).await;
+    let me = user_id_of(&t.pool, "admin").await.to_string();
+    let r = call(
+        &app,
+        &admin,
+        "/api/users/reset_password",
+        &[("user_id", me.as_str()), ("password", "a password I chose")],
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        409,
+        "self-service is Profile, with the current password"
+    );
+    let r = call(
+        &app,
+        &admin,
+        "/api/users/reset_two_factor",
+        &[("user_id", me.as_str())],
+    )
+    .await;
+    assert_eq!(r.status(), 409);
+    assert_eq!(audit_count(&t.pool, "user.password_reset", None).await, 0);
+    assert_eq!(audit_count(&t.pool, "user.2fa_reset", None).await, 0);
+    signed_in(&app, "admin", DEMO_PASSWORD).await;
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn changes_to_another_admins_account_take_the_callers_password_and_code() {
+    let t = TestDb::seeded(50).await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let (caller_name, target_name) = (fresh("admin-a"), fresh("admin-b"));
+    let caller = make_user(&t.pool, &caller_name, Role::Admin, "caller password 1").await;
+    let target = make_user(&t.pool, &target_name, Role::Admin, "target password 1").await;
+    // Recovery codes count as the caller's second factor too; they spare waiting for the
+    // next TOTP step between the calls below.
+    let recovery = app::backend::recovery::recovery_codes();
+    let mut tx = t.pool.begin().await.unwrap();
+    app::backend::db::twofactor::store_recovery_codes(&mut tx, caller, &recovery)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let a = signed_in(&app, &caller_name, "caller password 1").await;
+    let b = signed_in(&app, &target_name, "target password 1").await;
+    let target_id = target.to_string();
+    let target_password = || async {
+        sqlx::query_scalar::<_, String>("SELECT password_hash FROM deltran.users WHERE id = $1")
+            .bind(target)
+            .fetch_one(&t.pool)
+            .await
+            .unwrap()
+    };
+    let before = target_password().await;
+
+    // Without re-authentication: both fields are asked for, nothing changes.
+    for (path, extra) in [
+        (
+            "/api/users/reset_password",
+            Some(("password", "taken over 12345")),
+        ),
+        ("/api/users/reset_two_factor", None),
+    ] {
+        let mut form = vec![("user_id", target_id.as_str())];
+        form.extend(extra);
+        let r = call(&app, &a, path, &form).await;
+        assert_eq!(r.status(), 422, "{path}");
+        let AppError::Validation { field_errors } = error(&r.text().await.unwrap()) else {
+            panic!("{path}: not a validation error");
+        };
+        assert!(
+            field_errors.contains_key("own_password") && field_errors.contains_key("own_code"),
+            "{path}: {field_errors:?}"
+        );
+    }
+    // A wrong password of the caller's is refused and counted like a failed sign-in.
+    assert_field_error(
+        &app,
+        &a,
+        "/api/users/reset_password",
+        &[
+            ("user_id", target_id.as_str()),
+            ("password", "taken over 12345"),
+            ("own_password", "not my password"),
+            ("own_code", &recovery[0]),
+        ],
+        "own_password",
+    )
+    .await;
+    // And so is a wrong code.
+    assert_field_error(
+        &app,
+        &a,
+        "/api/users/reset_password",
+        &[
+            ("user_id", target_id.as_str()),
+            ("password", "taken over 12345"),
+            ("own_password", "caller password 1"),
+            ("own_code", "000000"),
+        ],
+        "own_code",
+    )
+    .await;
+    let failures: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM deltran.audit_log WHERE action = 'auth.login' \
+         AND result = 'failure' AND actor_id = $1",
+    )
+    .bind(caller)
+    .fetch_one(&t.pool)
+    .await
+    .unwrap();
+    assert_eq!(failures, 2);
+    assert_eq!(target_password().await, before);
+    assert_eq!(
+        call(&app, &b, "/api/dashboard/get_summary", &[])
+            .await
+            .status(),
+        200
+    );
+
+    // With the caller's password and a one-time code of theirs.
+    let code = app.one_time_code(&caller_name).await;
+    let r = call(
+        &app,
+        &a,
+        "/api/users/reset_password",
+        &[
+            ("user_id", target_id.as_str()),
+            ("password", "target password 2"),
+            ("own_password", "caller password 1"),
+            ("own_code", code.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(
+        call(&app, &b, "/api/dashboard/get_summary", &[])
+            .await
+            .status(),
+        401
+    );
+
+    // A 2FA reset of an admin likewise, and it ends all of the admin's sessions.
+    let b = signed_in(&app, &target_name, "target password 2").await;
+    let r = call(
+        &app,
+        &a,
+        "/api/users/reset_two_factor",
+        &[
+            ("user_id", target_id.as_str()),
+            ("own_password", "caller password 1"),
+            ("own_code", recovery[1].as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(
+        call(&app, &b, "/api/dashboard/get_summary", &[])
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(live_sessions(&t.pool, target).await, 0);
+
+    // Reactivating an admin too.
+    let r = call(
+        &app,
+        &a,
+        "/api/users/deactivate_user",
+        &[("user_id", target_id.as_str())],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = call(
+        &app,
+        &a,
+        "/api/users/activate_user",
+        &[("user_id", target_id.as_str())],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let r = call(
+        &app,
+        &a,
+        "/api/users/activate_user",
+        &[
+            ("user_id", target_id.as_str()),
+            ("own_password", "caller password 1"),
+            ("own_code", recovery[2].as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(audit_count(&t.pool, "user.activate", Some(target)).await, 1);
+    t.drop_db().await;
+}
+
+/// A server-function call: who, which function, its form.
+type Call<'a> = (&'a reqwest::Client, &'a str, Vec<(&'a str, String)>);
+
+/// Sends two server-function calls at once while the admins' rows are held, so that both
+/// are inside their transactions, waiting, before either goes on; returns both statuses.
+async fn at_once(app: &TestApp, pool: &PgPool, calls: [Call<'_>; 2]) -> [u16; 2] {
+    let mut hold = pool.begin().await.unwrap();
+    sqlx::query("SELECT id FROM deltran.users WHERE role = 'admin' FOR UPDATE")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let sent = calls.map(|(client, path, form)| {
+        let request = client.post(app.url(path)).form(&form);
+        tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+    });
+    let mut waiting = 0;
+    for _ in 0..200 {
+        waiting = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if waiting >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(waiting >= 2, "both calls wait for the admins' rows");
+    hold.commit().await.unwrap();
+    let [x, y] = sent;
+    [x.await.unwrap(), y.await.unwrap()]
+}
+
+async fn active_admins(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT username FROM deltran.users WHERE role = 'admin' AND is_active ORDER BY username",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn two_admins_demoting_or_deactivating_each_other_at_once_leave_one_admin() {
+    let t = TestDb::seeded(50).await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let second = fresh("admin2");
+    let second_id = make_user(&t.pool, &second, Role::Admin, "second admin password").await;
+    let admin_id = user_id_of(&t.pool, "admin").await;
+    let admin = signed_in(&app, "admin", DEMO_PASSWORD).await;
+    let admin2 = signed_in(&app, &second, "second admin password").await;
+    let demote = |id: Uuid| {
+        vec![
+            ("user_id", id.to_string()),
+            ("role", "operator".to_string()),
+            ("reason", "rotation".to_string()),
+        ]
+    };
+    let mut statuses = at_once(
+        &app,
+        &t.pool,
+        [
+            (&admin, "/api/users/change_role", demote(second_id)),
+            (&admin2, "/api/users/change_role", demote(admin_id)),
+        ],
+    )
+    .await;
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [200, 409],
+        "one demotion waits and finds the last admin"
+    );
+    let left = active_admins(&t.pool).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+
+    // Deactivation has the same guard.
+    let (winner, winner_id) = if left[0] == "admin" {
+        (admin, admin_id)
+    } else {
+        (admin2, second_id)
+    };
+    let third = fresh("admin3");
+    let third_id = make_user(&t.pool, &third, Role::Admin, "third admin password").await;
+    let admin3 = signed_in(&app, &third, "third admin password").await;
+    let deactivate = |id: Uuid| vec![("user_id", id.to_string())];
+    let mut statuses = at_once(
+        &app,
+        &t.pool,
+        [
+            (&winner, "/api/users/deactivate_user", deactivate(third_id)),
+            (&admin3, "/api/users/deactivate_user", deactivate(winner_id)),
+        ],
+    )
+    .await;
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [200, 409],
+        "the last active admin cannot be deactivated"
+    );
+    assert_eq!(active_admins(&t.pool).await.len(), 1);
     t.drop_db().await;
 }
 

@@ -4,7 +4,8 @@
 //!
 //! Files: `<data_dir>/audit-anchors/anchor-<timestamp>.json` (one per anchor, kept) and
 //! `latest.json` (replaced atomically). Redis key `deltran:audit:anchor` holds a copy for the
-//! other services; the file is the record.
+//! other services; only the files are evidence, and the highest anchor kept is the one that
+//! counts: a new anchor is refused when the chain no longer holds what it signed.
 
 use std::{
     path::{Path, PathBuf},
@@ -19,6 +20,8 @@ use crate::backend::config::Secret;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
+
+use super::{Actor, AuditEvent, Outcome};
 
 /// The Redis key holding a copy of the latest anchor (JSON).
 pub const REDIS_KEY: &str = "deltran:audit:anchor";
@@ -95,20 +98,34 @@ pub fn anchor_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("audit-anchors")
 }
 
+/// The action of the critical audit row written when the head cannot be anchored.
+pub const REFUSED_ACTION: &str = "audit.anchor_refused";
+
 /// Signs the current head (the newest committed row) and writes it to the anchor
 /// directory and to Redis. The Redis copy failing is logged, not fatal: the file is the
-/// record. Returns `None` when the audit log is empty.
+/// record. Returns `None` when the audit log is empty and was never anchored.
+///
+/// Refuses (an error, a critical `audit.anchor_refused` row and an error in the log) when the
+/// chain no longer holds the highest anchor kept: the head is below it, or the row it signed
+/// has another hash. Signing then would bless a truncated or rewritten chain.
 pub async fn anchor_now(
     db: &PgPool,
     redis: Option<&mut ConnectionManager>,
     data_dir: &Path,
     key: &str,
 ) -> anyhow::Result<Option<Anchor>> {
+    let previous = highest_anchor(data_dir, key)?;
     // Appends hold the head lock until they commit, so committed ids are always a prefix.
     let head: Option<(i64, String)> =
         sqlx::query_as("SELECT id, event_hash FROM deltran.audit_log ORDER BY id DESC LIMIT 1")
             .fetch_optional(db)
             .await?;
+    if let Some(previous) = &previous {
+        let head_id = head.as_ref().map_or(0, |(id, _)| *id);
+        if let Some(why) = lost(db, previous, head_id).await? {
+            return Err(refuse(db, previous, head_id, why).await);
+        }
+    }
     let Some((last_id, last_hash)) = head else {
         return Ok(None);
     };
@@ -134,6 +151,59 @@ pub async fn anchor_now(
     Ok(Some(anchor))
 }
 
+/// What the chain lost since `previous` was signed, if anything: rows at its end (the head
+/// `head_id` is below it) or the row it signed (missing, or with another hash).
+async fn lost(db: &PgPool, previous: &Anchor, head_id: i64) -> sqlx::Result<Option<String>> {
+    let signed = format!(
+        "the anchor of {} (row {})",
+        previous.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
+        previous.last_id
+    );
+    if head_id < previous.last_id {
+        return Ok(Some(format!(
+            "the chain ends at row {head_id}, below {signed}: rows were cut from its end"
+        )));
+    }
+    let hash: Option<String> =
+        sqlx::query_scalar("SELECT event_hash FROM deltran.audit_log WHERE id = $1 LIMIT 1")
+            .bind(previous.last_id)
+            .fetch_optional(db)
+            .await?;
+    Ok(match hash {
+        Some(h) if h == previous.last_hash => None,
+        Some(_) => Some(format!(
+            "row {} no longer has the hash {signed} signed: the chain was rewritten",
+            previous.last_id
+        )),
+        None => Some(format!(
+            "row {} is missing, though {signed} signed it",
+            previous.last_id
+        )),
+    })
+}
+
+/// Records a refused anchor (critical audit row, error log) and returns the error to report.
+async fn refuse(db: &PgPool, previous: &Anchor, head_id: i64, why: String) -> anyhow::Error {
+    tracing::error!(reason = %why, "audit anchor refused: the chain lost anchored rows");
+    let event = AuditEvent::new(
+        Actor::system("audit-anchor"),
+        REFUSED_ACTION,
+        "audit_log",
+        None,
+    )
+    .severity("critical")
+    .outcome(Outcome::Failure, Some(why.clone()))
+    .metadata(serde_json::json!({
+        "anchor_last_id": previous.last_id,
+        "anchor_created_at": previous.created_at.to_rfc3339(),
+        "head_id": head_id,
+    }));
+    if let Err(err) = super::record_alone(db, event).await {
+        tracing::error!(error = %err, "could not record the refused audit anchor");
+    }
+    anyhow::anyhow!("audit anchor refused: {why}")
+}
+
 fn write_files(data_dir: &Path, anchor: &Anchor) -> anyhow::Result<()> {
     let dir = anchor_dir(data_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -150,57 +220,57 @@ fn write_files(data_dir: &Path, anchor: &Anchor) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The latest anchor: `latest.json` in the anchor directory, else the Redis copy; `None`
-/// when there is neither. An anchor whose signature does not verify under `key` is an
-/// error, never silently skipped.
-pub async fn latest_anchor(
-    data_dir: &Path,
-    redis: Option<&mut ConnectionManager>,
-    key: &str,
-) -> anyhow::Result<Option<Anchor>> {
-    let path = anchor_dir(data_dir).join("latest.json");
-    let (anchor, source): (Anchor, String) = match std::fs::read(&path) {
-        Ok(bytes) => (
-            serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is not an audit anchor", path.display()))?,
-            path.display().to_string(),
-        ),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            let Some(conn) = redis else { return Ok(None) };
-            let json: Option<String> = redis::cmd("GET")
-                .arg(REDIS_KEY)
-                .query_async(conn)
-                .await
-                .context("cannot read the audit anchor from Redis")?;
-            let Some(json) = json else { return Ok(None) };
-            (
-                serde_json::from_str(&json)
-                    .with_context(|| format!("Redis {REDIS_KEY} is not an audit anchor"))?,
-                format!("Redis {REDIS_KEY}"),
-            )
-        }
-        Err(err) => {
-            return Err(err).with_context(|| format!("cannot read {}", path.display()));
-        }
+/// The highest anchor kept: of every `anchor-*.json` and `latest.json` in the anchor
+/// directory, the one with the highest `last_id` (the latest of those). `None` when there is
+/// no anchor file: the Redis copy is never taken instead, as anyone who can write to Redis
+/// could put a shorter chain's anchor there. An anchor file whose signature does not verify
+/// under `key` is an error, never silently skipped.
+pub fn highest_anchor(data_dir: &Path, key: &str) -> anyhow::Result<Option<Anchor>> {
+    let dir = anchor_dir(data_dir);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err).with_context(|| format!("cannot read {}", dir.display())),
     };
-    anyhow::ensure!(
-        anchor.verify_signature(key),
-        "the audit anchor in {source} has a signature that does not verify with AUDIT_ANCHOR_KEY"
-    );
-    Ok(Some(anchor))
+    let mut highest: Option<Anchor> = None;
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let is_anchor =
+            name == "latest.json" || (name.starts_with("anchor-") && name.ends_with(".json"));
+        if !is_anchor {
+            continue;
+        }
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let anchor: Anchor = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not an audit anchor", path.display()))?;
+        anyhow::ensure!(
+            anchor.verify_signature(key),
+            "the audit anchor in {} has a signature that does not verify with AUDIT_ANCHOR_KEY",
+            path.display()
+        );
+        if highest
+            .as_ref()
+            .is_none_or(|h| (anchor.last_id, anchor.created_at) > (h.last_id, h.created_at))
+        {
+            highest = Some(anchor);
+        }
+    }
+    Ok(highest)
 }
 
-/// The latest anchor of the running console (its data directory, its Redis, its key); a
-/// missing or unreadable anchor store is an internal error, logged, never shown.
+/// The highest anchor kept by the running console (its data directory, its key); an
+/// unreadable anchor store is an internal error, logged, never shown.
 pub async fn console_anchor(
     state: &crate::backend::state::AppState,
 ) -> Result<Option<Anchor>, crate::error::AppError> {
-    latest_anchor(
+    highest_anchor(
         &state.config.data_dir,
-        Some(&mut state.redis.clone()),
         state.config.secret(Secret::AuditAnchor),
     )
-    .await
     .map_err(|e| crate::backend::error::internal(format!("audit anchor: {e:#}")))
 }
 

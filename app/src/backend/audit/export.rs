@@ -198,7 +198,15 @@ fn render(out: &mut String, r: &ChainRow, format: ExportFormat) {
         Some(&r.event_hash),
     ];
     match format {
-        ExportFormat::Csv => csv_record(out, values.into_iter()),
+        // User agents and failed sign-ins' usernames are anyone's text: in a spreadsheet they
+        // must stay text. The JSON lines keep every value exact.
+        ExportFormat::Csv => {
+            let cells: Vec<Option<String>> = values
+                .iter()
+                .map(|v| v.map(|s| formula_safe(s.to_string())))
+                .collect();
+            csv_record(out, cells.iter().map(|c| c.as_deref()))
+        }
         ExportFormat::Jsonl => {
             let mut m = serde_json::Map::new();
             for (k, v) in COLUMNS.iter().zip(values) {
@@ -238,8 +246,8 @@ pub fn csv_record<'a>(out: &mut String, fields: impl Iterator<Item = Option<&'a 
 }
 
 /// A cell a spreadsheet will show as text, never run as a formula (CSV injection): one that
-/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`. For exports
-/// meant for spreadsheets; the audit export keeps its values exact.
+/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`. Every CSV
+/// the console writes goes through it; the audit log's JSON lines keep their values exact.
 pub fn formula_safe(cell: String) -> String {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{cell}")

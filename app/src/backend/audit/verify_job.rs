@@ -1,6 +1,13 @@
 //! Verifications started from the audit page. Each runs in the background; its progress is
 //! kept in Redis under `deltran:audit:verify:{job}` for an hour, readable only by the user
 //! who started it, so that the page can poll it (and any instance of the console answers).
+//! Each reads the whole chain, so a console instance runs at most one per user and
+//! [`MAX_RUNNING`] in all; more is 429.
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex, PoisonError},
+};
 
 use chrono::{DateTime, Utc};
 use redis::{aio::ConnectionManager, AsyncCommands};
@@ -13,6 +20,49 @@ use crate::{audit::VerifyProgress, backend::state::AppState, error::AppError};
 
 /// How long a job's progress stays readable.
 const TTL_SECS: u64 = 3600;
+
+/// Verifications one console instance runs at once, whoever started them.
+pub const MAX_RUNNING: usize = 2;
+
+/// What a refused caller is told to wait, in seconds.
+const RETRY_AFTER_SECS: u64 = 5;
+
+/// Who has a verification running in this instance (one in `AppState`).
+#[derive(Debug, Default)]
+pub struct Running(Mutex<HashSet<Uuid>>);
+
+/// A running job's place; given back when dropped, whatever ends the job.
+struct Slot {
+    running: Arc<Running>,
+    owner: Uuid,
+}
+
+impl Running {
+    /// A place for `owner`'s job: 429 while they have one running, or `MAX_RUNNING` run.
+    fn claim(self: &Arc<Self>, owner: Uuid) -> Result<Slot, AppError> {
+        let mut running = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if running.contains(&owner) || running.len() >= MAX_RUNNING {
+            return Err(AppError::TooManyRequests {
+                retry_after_secs: RETRY_AFTER_SECS,
+            });
+        }
+        running.insert(owner);
+        Ok(Slot {
+            running: self.clone(),
+            owner,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.running
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.owner);
+    }
+}
 
 fn key(job: Uuid) -> String {
     format!("deltran:audit:verify:{job}")
@@ -34,13 +84,15 @@ async fn save(
     redis.set_ex(key(job), json, TTL_SECS).await
 }
 
-/// Starts verifying the chain (or the rows of `range`) against the latest anchor, and
-/// returns the job's id.
+/// Starts verifying the chain (or the rows of `range`) against the highest anchor kept, and
+/// returns the job's id. 429 while `owner` has a verification running, or the instance runs
+/// `MAX_RUNNING`.
 pub async fn start(
     state: &AppState,
     owner: Uuid,
     range: Option<(DateTime<Utc>, DateTime<Utc>)>,
 ) -> Result<Uuid, AppError> {
+    let slot = state.verify_jobs.claim(owner)?;
     let job = Uuid::new_v4();
     let mut redis = state.redis.clone();
     let pending = VerifyProgress {
@@ -83,6 +135,8 @@ pub async fn start(
         }
         .await;
         let _ = writer.await;
+        // Free before the result shows, so that the next one may start once it does.
+        drop(slot);
         let last = match outcome {
             Ok(report) => VerifyProgress {
                 checked: report.checked,
@@ -124,5 +178,28 @@ pub async fn progress(
     match json.and_then(|j| serde_json::from_str::<Stored>(&j).ok()) {
         Some(stored) if stored.owner == owner => Ok(stored.progress),
         _ => Err(AppError::NotFound),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_job_per_user_and_max_running_in_all() {
+        let running = Arc::new(Running::default());
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let first = running.claim(a).unwrap();
+        assert!(matches!(
+            running.claim(a),
+            Err(AppError::TooManyRequests { .. })
+        ));
+        let second = running.claim(b).unwrap();
+        assert!(running.claim(c).is_err(), "two run already");
+        drop(first);
+        let _third = running.claim(c).unwrap();
+        assert!(running.claim(a).is_err(), "full again");
+        drop(second);
+        assert!(running.claim(a).is_ok());
     }
 }

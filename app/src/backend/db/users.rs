@@ -474,17 +474,26 @@ pub async fn lock(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<Target
     .ok_or(AppError::NotFound)
 }
 
-/// Active admins other than `except`.
-pub async fn other_active_admins(
-    tx: &mut Transaction<'_, Postgres>,
-    except: Uuid,
-) -> sqlx::Result<i64> {
+/// The active admins' ids, their rows locked for the rest of the transaction. Taken before
+/// the target's row by every change that may leave fewer admins (demotion, deactivation), so
+/// that two admins demoting or deactivating each other at once are serialised: the second
+/// sees the first's change and finds itself the last admin.
+pub async fn lock_active_admins(tx: &mut Transaction<'_, Postgres>) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar(
-        "SELECT count(*) FROM deltran.users WHERE role = 'admin' AND is_active AND id <> $1",
+        "SELECT id FROM deltran.users WHERE role = 'admin' AND is_active ORDER BY id FOR UPDATE",
     )
-    .bind(except)
-    .fetch_one(&mut **tx)
+    .fetch_all(&mut **tx)
     .await
+}
+
+/// A user's role, unlocked (to decide what a change needs before its transaction starts);
+/// `NotFound` if there is no such user.
+pub async fn role_of(db: &PgPool, id: Uuid) -> Result<Role, AppError> {
+    sqlx::query_scalar("SELECT role FROM deltran.users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .ok_or(AppError::NotFound)
 }
 
 pub async fn set_role(
