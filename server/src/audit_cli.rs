@@ -211,7 +211,7 @@ pub async fn run(config: &Config, action: AuditAction) -> anyhow::Result<()> {
             let mut redis = db::redis(&config.redis_url)?;
             match anchor::anchor_now(
                 &pool,
-                Some(&mut redis),
+                Some((&mut redis, &config.redis_prefix)),
                 &config.data_dir,
                 config.secret(Secret::AuditAnchor),
             )

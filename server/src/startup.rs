@@ -52,6 +52,7 @@ impl Application {
         app::backend::audit::anchor::spawn_anchor_job(
             state.db.clone(),
             state.redis.clone(),
+            state.config.redis_prefix.clone(),
             state.config.data_dir.clone(),
             state.config.secret(Secret::AuditAnchor).to_string(),
             std::time::Duration::from_secs(3600),

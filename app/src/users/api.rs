@@ -314,6 +314,15 @@ async fn decide(me: imp::Identity, request_id: Uuid, approve: bool) -> Result<()
     }
     let status = if approve { "approved" } else { "rejected" };
     users::decide_role_change(&mut tx, request.id, status, me.user_id).await?;
+    // Every row this changes first, the audit rows last: an append locks the chain's head
+    // until the commit, and a transaction that then waited on a session row (a token refresh
+    // holds its row while it appends) would deadlock with it.
+    let ended = if approve {
+        users::set_role(&mut tx, user.id, request.to_role).await?;
+        Some(sessions::revoke_all_of(&mut tx, user.id, None, "role changed").await?)
+    } else {
+        None
+    };
     let action = if approve {
         "user.role_change_approved"
     } else {
@@ -326,9 +335,7 @@ async fn decide(me: imp::Identity, request_id: Uuid, approve: bool) -> Result<()
         ),
     )
     .await?;
-    if approve {
-        users::set_role(&mut tx, user.id, request.to_role).await?;
-        let ended = sessions::revoke_all_of(&mut tx, user.id, None, "role changed").await?;
+    if let Some(ended) = ended {
         audit::record(
             &mut tx,
             AuditEvent::new(

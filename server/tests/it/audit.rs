@@ -67,10 +67,17 @@ fn broken(r: &VerifyReport) -> (i64, &str) {
 
 async fn anchor_now(pool: &PgPool, dir: &Path) -> Anchor {
     let mut redis = server::db::redis(&redis_url()).unwrap();
-    anchor::anchor_now(pool, Some(&mut redis), dir, KEY)
+    let prefix = crate::common::test_redis_prefix();
+    let anchor = anchor::anchor_now(pool, Some((&mut redis, &prefix)), dir, KEY)
         .await
         .unwrap()
-        .expect("rows to anchor")
+        .expect("rows to anchor");
+    // The copy for the other services is the anchor itself (taken away again here).
+    let copy: String = redis::AsyncCommands::get_del(&mut redis, anchor::redis_key(&prefix))
+        .await
+        .unwrap();
+    assert_eq!(copy, serde_json::to_string(&anchor).unwrap());
+    anchor
 }
 
 #[tokio::test]

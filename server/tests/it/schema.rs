@@ -303,7 +303,7 @@ async fn the_runtime_role_appends_audit_rows_but_cannot_rewrite_disable_or_drop_
     app::backend::db::logins::reserve(&runtime, "someone", rule)
         .await
         .unwrap();
-    app::backend::db::logins::clear(&mut *runtime.acquire().await.unwrap(), "someone")
+    app::backend::db::logins::clear(&mut runtime.acquire().await.unwrap(), "someone")
         .await
         .unwrap();
 

@@ -3,7 +3,7 @@
 //! removed from the end, or a chain re-hashed after an edit, no longer match it.
 //!
 //! Files: `<data_dir>/audit-anchors/anchor-<timestamp>.json` (one per anchor, kept) and
-//! `latest.json` (replaced atomically). Redis key `deltran:audit:anchor` holds a copy for the
+//! `latest.json` (replaced atomically). Redis key `{REDIS_PREFIX}audit:anchor` holds a copy for the
 //! other services; only the files are evidence, and the highest anchor kept is the one that
 //! counts: a new anchor is refused when the chain no longer holds what it signed.
 
@@ -24,7 +24,9 @@ use sqlx::PgPool;
 use super::{Actor, AuditEvent, Outcome};
 
 /// The Redis key holding a copy of the latest anchor (JSON).
-pub const REDIS_KEY: &str = "deltran:audit:anchor";
+pub fn redis_key(prefix: &str) -> String {
+    format!("{prefix}audit:anchor")
+}
 
 /// The head of the chain at `created_at`, signed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,7 +112,7 @@ pub const REFUSED_ACTION: &str = "audit.anchor_refused";
 /// has another hash. Signing then would bless a truncated or rewritten chain.
 pub async fn anchor_now(
     db: &PgPool,
-    redis: Option<&mut ConnectionManager>,
+    redis: Option<(&mut ConnectionManager, &str)>,
     data_dir: &Path,
     key: &str,
 ) -> anyhow::Result<Option<Anchor>> {
@@ -137,10 +139,10 @@ pub async fn anchor_now(
     let row_count = present + first.unwrap_or(1) - 1;
     let anchor = Anchor::new(last_id, &last_hash, row_count, key);
     write_files(data_dir, &anchor)?;
-    if let Some(conn) = redis {
+    if let Some((conn, prefix)) = redis {
         let json = serde_json::to_string(&anchor)?;
         let set: redis::RedisResult<()> = redis::cmd("SET")
-            .arg(REDIS_KEY)
+            .arg(redis_key(prefix))
             .arg(json)
             .query_async(conn)
             .await;
@@ -278,6 +280,7 @@ pub async fn console_anchor(
 pub fn spawn_anchor_job(
     db: PgPool,
     mut redis: ConnectionManager,
+    redis_prefix: String,
     data_dir: PathBuf,
     key: String,
     every: Duration,
@@ -286,7 +289,7 @@ pub fn spawn_anchor_job(
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            match anchor_now(&db, Some(&mut redis), &data_dir, &key).await {
+            match anchor_now(&db, Some((&mut redis, &redis_prefix)), &data_dir, &key).await {
                 Ok(Some(a)) => tracing::info!(last_id = a.last_id, "audit chain anchored"),
                 Ok(None) => {}
                 Err(err) => tracing::error!(error = %err, "audit anchor job failed"),

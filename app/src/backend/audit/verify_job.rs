@@ -1,5 +1,5 @@
 //! Verifications started from the audit page. Each runs in the background; its progress is
-//! kept in Redis under `deltran:audit:verify:{job}` for an hour, readable only by the user
+//! kept in Redis under `{REDIS_PREFIX}audit:verify:{job}` for an hour, readable only by the user
 //! who started it, so that the page can poll it (and any instance of the console answers).
 //! Each reads the whole chain, so a console instance runs at most one per user and
 //! [`MAX_RUNNING`] in all; more is 429.
@@ -64,8 +64,8 @@ impl Drop for Slot {
     }
 }
 
-fn key(job: Uuid) -> String {
-    format!("deltran:audit:verify:{job}")
+fn key(prefix: &str, job: Uuid) -> String {
+    format!("{prefix}audit:verify:{job}")
 }
 
 #[derive(Serialize, Deserialize)]
@@ -76,12 +76,12 @@ struct Stored {
 
 async fn save(
     redis: &mut ConnectionManager,
-    job: Uuid,
+    key: &str,
     owner: Uuid,
     progress: VerifyProgress,
 ) -> redis::RedisResult<()> {
     let json = serde_json::to_string(&Stored { owner, progress }).expect("serialisable");
-    redis.set_ex(key(job), json, TTL_SECS).await
+    redis.set_ex(key, json, TTL_SECS).await
 }
 
 /// Starts verifying the chain (or the rows of `range`) against the highest anchor kept, and
@@ -94,6 +94,7 @@ pub async fn start(
 ) -> Result<Uuid, AppError> {
     let slot = state.verify_jobs.claim(owner)?;
     let job = Uuid::new_v4();
+    let key = key(&state.config.redis_prefix, job);
     let mut redis = state.redis.clone();
     let pending = VerifyProgress {
         checked: 0,
@@ -101,7 +102,7 @@ pub async fn start(
         report: None,
         error: None,
     };
-    save(&mut redis, job, owner, pending).await.map_err(|e| {
+    save(&mut redis, &key, owner, pending).await.map_err(|e| {
         tracing::warn!(error = %e, "cannot store verification progress");
         AppError::Unavailable
     })?;
@@ -110,6 +111,7 @@ pub async fn start(
         let (tx, mut rx) = watch::channel((0u64, 0u64));
         let writer = {
             let mut redis = redis.clone();
+            let key = key.clone();
             tokio::spawn(async move {
                 while rx.changed().await.is_ok() {
                     let (checked, total) = *rx.borrow_and_update();
@@ -119,7 +121,7 @@ pub async fn start(
                         report: None,
                         error: None,
                     };
-                    if let Err(e) = save(&mut redis, job, owner, now).await {
+                    if let Err(e) = save(&mut redis, &key, owner, now).await {
                         tracing::warn!(error = %e, "cannot store verification progress");
                     }
                 }
@@ -157,7 +159,7 @@ pub async fn start(
                 }
             }
         };
-        if let Err(e) = save(&mut redis, job, owner, last).await {
+        if let Err(e) = save(&mut redis, &key, owner, last).await {
             tracing::warn!(error = %e, "cannot store verification result");
         }
     });
@@ -171,10 +173,13 @@ pub async fn progress(
     job: Uuid,
 ) -> Result<VerifyProgress, AppError> {
     let mut redis = state.redis.clone();
-    let json: Option<String> = redis.get(key(job)).await.map_err(|e| {
-        tracing::warn!(error = %e, "cannot read verification progress");
-        AppError::Unavailable
-    })?;
+    let json: Option<String> = redis
+        .get(key(&state.config.redis_prefix, job))
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "cannot read verification progress");
+            AppError::Unavailable
+        })?;
     match json.and_then(|j| serde_json::from_str::<Stored>(&j).ok()) {
         Some(stored) if stored.owner == owner => Ok(stored.progress),
         _ => Err(AppError::NotFound),
