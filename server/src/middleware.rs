@@ -1,9 +1,10 @@
 //! Middleware every request passes: a request id and the request context, baseline security
-//! headers, and request counting for /metrics.
+//! headers, a time limit, and request counting for /metrics.
 
 use std::{
     net::SocketAddr,
     sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
 };
 
 use app::{
@@ -11,7 +12,7 @@ use app::{
     error::AppError,
 };
 use axum::{
-    extract::{ConnectInfo, Request},
+    extract::{ConnectInfo, Request, State},
     http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -69,6 +70,42 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
     let class = (response.status().as_u16() / 100).clamp(1, 5) as usize - 1;
     RESPONSES[class].fetch_add(1, Ordering::Relaxed);
     response
+}
+
+/// The most a request body may hold. Server functions and the REST API take small forms and
+/// JSON, and nothing uploads (a backup is restored on the command line), so one limit serves
+/// every route; a larger body is refused with 413 before anything reads it.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Responses that stream for as long as the data lasts (downloads, the REST export): the
+/// request time limit does not apply to them.
+fn untimed(path: &str) -> bool {
+    path.starts_with("/downloads/") || path == "/api/v1/audit/export"
+}
+
+/// Answers 503 when a request has no response within `timeout` (`REQUEST_TIMEOUT_SECONDS`),
+/// dropping the work (an open transaction rolls back). Streaming downloads are exempt.
+pub async fn request_timeout(
+    State(timeout): State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if untimed(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let path = request.uri().path().to_string();
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(path, ?timeout, "request timed out");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "5")],
+                "The request took too long.",
+            )
+                .into_response()
+        }
+    }
 }
 
 /// The CSP nonce of the current request: made here, used by the page renderer for every

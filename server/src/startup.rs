@@ -15,7 +15,7 @@ use axum::{middleware, response::IntoResponse, routing::get, Router};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
-use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::{catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer};
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
 use crate::{db, probes};
@@ -143,6 +143,7 @@ fn provide_request_context() {
 /// middleware every request passes through.
 pub fn router(state: AppState, leptos_options: LeptosOptions, cookie_secure: bool) -> Router {
     let idle = state.config.session_idle.as_secs() as i64;
+    let timeout = state.config.request_timeout;
     let sessions = SessionManagerLayer::new(RedisSessionStore::new(state.redis.clone()))
         .with_name("deltran_session")
         .with_http_only(true)
@@ -201,5 +202,10 @@ pub fn router(state: AppState, leptos_options: LeptosOptions, cookie_secure: boo
             )
                 .into_response()
         }))
+        .layer(middleware::from_fn_with_state(
+            timeout,
+            crate::middleware::request_timeout,
+        ))
+        .layer(RequestBodyLimitLayer::new(crate::middleware::BODY_LIMIT))
         .layer(middleware::from_fn(crate::middleware::request_context))
 }

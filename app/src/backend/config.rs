@@ -60,6 +60,10 @@ pub struct Config {
     /// Failed sign-ins from one client address, across usernames, before it is refused.
     pub login_max_failures_per_ip: u32,
     pub login_lockout: Duration,
+
+    // Limits at the edge (docs/decisions.md).
+    /// Longest a request may take to produce its response; streaming downloads are exempt.
+    pub request_timeout: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -193,6 +197,11 @@ impl Config {
             login_max_failures_per_ip: parse_num(&get, "LOGIN_MAX_FAILURES_PER_IP")?.unwrap_or(50),
             login_lockout: Duration::from_secs(
                 60 * parse_num::<u64>(&get, "LOGIN_LOCKOUT_MINUTES")?.unwrap_or(15),
+            ),
+
+            // Limits at the edge (docs/decisions.md).
+            request_timeout: Duration::from_secs(
+                parse_num(&get, "REQUEST_TIMEOUT_SECONDS")?.unwrap_or(30),
             ),
         })
     }

@@ -1,6 +1,6 @@
 //! The running application over HTTP: probes, pages, server functions, error pages.
 
-use crate::common::{test_config, TestApp, TestDb, DEMO_PASSWORD};
+use crate::common::{audit_count, signed_in, test_config, TestApp, TestDb, DEMO_PASSWORD};
 
 #[tokio::test]
 async fn probes_report_what_is_down() {
@@ -124,5 +124,63 @@ async fn errors_never_show_internals() {
         !body.to_lowercase().contains("connection refused"),
         "{body}"
     );
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_before_anything_reads_them() {
+    let t = TestDb::migrated().await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    // Failed sign-ins are counted in the shared Redis: a name of this test's own.
+    let nobody = format!("nobody-{}", uuid::Uuid::new_v4().simple());
+    let huge = "x".repeat(1 << 20);
+    let r = app.post_login(&app.client, &nobody, &huge, None).await;
+    assert_eq!(r.status(), 413, "a 1 MiB sign-in");
+    assert_eq!(
+        audit_count(&t.pool, "auth.login", None).await,
+        0,
+        "the sign-in never ran"
+    );
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/token"))
+        .json(&serde_json::json!({ "username": "viewer", "password": huge }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413, "a 1 MiB REST call");
+    // A small body still gets through.
+    let r = app
+        .post_login(&app.client, &nobody, "wrong password", None)
+        .await;
+    assert_eq!(r.status(), 401);
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn slow_requests_time_out_but_downloads_stream_on() {
+    let t = TestDb::seeded(50).await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let auditor = signed_in(&app, "auditor", DEMO_PASSWORD).await;
+    let mut config = test_config(&t.url);
+    config.request_timeout = std::time::Duration::from_millis(1);
+    let hasty = TestApp::spawn(config).await;
+
+    // A sign-in hashes a password: far longer than a millisecond.
+    let r = hasty
+        .post_login(&hasty.new_client(), "viewer", DEMO_PASSWORD, None)
+        .await;
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+
+    // The session (same Redis, same database) downloads from the hasty app in full.
+    let r = auditor
+        .get(hasty.url("/downloads/audit?format=csv"))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("audit.export"));
     t.drop_db().await;
 }
