@@ -63,6 +63,16 @@ impl AppError {
         }
     }
 
+    /// The seconds a client should wait before trying again (`Retry-After`), where that is
+    /// known: a rate limit's own, and a few seconds for a service that is briefly unavailable.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AppError::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            AppError::Unavailable => Some(5),
+            _ => None,
+        }
+    }
+
     /// The stable machine-readable code of the REST error shape.
     pub fn code(&self) -> &'static str {
         match self {
@@ -111,5 +121,15 @@ mod tests {
         };
         assert_eq!(field_errors["bic"], "bad");
         assert_eq!(AppError::field("x", "y").status(), 422);
+    }
+
+    #[test]
+    fn unavailable_and_rate_limited_say_when_to_retry() {
+        assert_eq!(AppError::Unavailable.retry_after(), Some(5));
+        let limited = AppError::TooManyRequests {
+            retry_after_secs: 7,
+        };
+        assert_eq!(limited.retry_after(), Some(7));
+        assert_eq!(AppError::Forbidden.retry_after(), None);
     }
 }

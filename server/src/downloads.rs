@@ -88,12 +88,18 @@ impl IntoResponse for DownloadError {
                 .join("\n"),
             e => e.to_string(),
         };
-        (
+        let mut response = (
             status,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             message,
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = self.0.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        response
     }
 }
 

@@ -157,7 +157,7 @@ pub async fn security_headers(mut request: Request, next: Next) -> Response {
 }
 
 /// Server functions answer every error with 500; this gives each the status its `AppError`
-/// stands for (401, 403, 422, 429 with `Retry-After`, …), from one place.
+/// stands for (401, 403, 422, 429 and 503 with `Retry-After`, …), from one place.
 pub async fn server_fn_status(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     if response.status() != StatusCode::INTERNAL_SERVER_ERROR
@@ -172,10 +172,10 @@ pub async fn server_fn_status(request: Request, next: Next) -> Response {
     if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
         parts.status =
             StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if let AppError::TooManyRequests { retry_after_secs } = err {
+        if let Some(secs) = err.retry_after() {
             parts
                 .headers
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
@@ -226,7 +226,13 @@ pub async fn server_fn_guard(request: Request, next: Next) -> Response {
 fn server_fn_error(err: AppError) -> Response {
     let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_string(&err).unwrap_or_default();
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if let Some(secs) = err.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
 }
 
 /// Refuses a state-changing request that carries cookies but comes from another site: its

@@ -34,6 +34,7 @@ impl Application {
             .context("reading the Leptos configuration")?
             .leptos_options;
         let addr: SocketAddr = config.bind.unwrap_or(leptos_options.site_addr);
+        app::backend::passwords::set_concurrency(config.password_hash_concurrency);
         let state = AppState {
             db: db::pool(&config.database_url, config.db_max_connections)?,
             redis: db::redis(&config.redis_url)?,

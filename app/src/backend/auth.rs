@@ -298,7 +298,9 @@ pub async fn authenticate(
     let hash = user
         .as_ref()
         .map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
-    let password_ok = passwords::verify(password.to_string(), hash).await;
+    let password_ok = passwords::verify(password.to_string(), hash)
+        .await
+        .map_err(|_| LoginRefusal::Unavailable)?;
 
     let refusal = match &user {
         Some(u) if password_ok && u.is_active && !u.locked => {

@@ -64,6 +64,8 @@ pub struct Config {
     // Limits at the edge (docs/decisions.md).
     /// Longest a request may take to produce its response; streaming downloads are exempt.
     pub request_timeout: Duration,
+    /// Password hashes (sign-ins, password changes) running at once; more wait, then get 503.
+    pub password_hash_concurrency: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -203,6 +205,8 @@ impl Config {
             request_timeout: Duration::from_secs(
                 parse_num(&get, "REQUEST_TIMEOUT_SECONDS")?.unwrap_or(30),
             ),
+            password_hash_concurrency: parse_num(&get, "PASSWORD_HASH_CONCURRENCY")?
+                .unwrap_or_else(super::passwords::default_concurrency),
         })
     }
 }

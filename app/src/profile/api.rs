@@ -34,7 +34,7 @@ pub async fn change_password(current: String, new: String, repeat: String) -> Re
         .bind(me.user_id)
         .fetch_one(&state.db)
         .await?;
-    if !passwords::verify(current, hash).await {
+    if !passwords::verify(current, hash).await? {
         return Err(AppError::field(
             "current",
             "This is not your current password.",
