@@ -256,7 +256,8 @@ pub async fn same_origin(request: Request, next: Next) -> Response {
     (StatusCode::FORBIDDEN, "Cross-site request refused.").into_response()
 }
 
-fn from_this_host(headers: &HeaderMap) -> bool {
+/// Whether the request's `Origin` (or, failing that, `Referer`) names this host.
+pub fn from_this_host(headers: &HeaderMap) -> bool {
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
         return false;
     };
