@@ -23,10 +23,13 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Requests answered, by status class (1xx..5xx), for /metrics.
 pub static RESPONSES: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
 
-/// Gives the request an id (a sane incoming `x-request-id` is kept, for tracing across
-/// services), makes the request context current for everything below, and echoes the id.
+/// Gives the request the server's own id (a sane incoming `x-request-id` is kept beside it, as
+/// the client's, for tracing across services: a client must not choose the id audit rows and
+/// error messages quote), makes the request context current for everything below, and echoes
+/// the server's id.
 pub async fn request_context(mut request: Request, next: Next) -> Response {
-    let request_id = request
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let client_request_id = request
         .headers()
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
@@ -36,8 +39,7 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
                 && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        .map(str::to_string);
     let ip = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -51,6 +53,7 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
         request_id: request_id.clone(),
         ip,
         user_agent,
+        client_request_id: client_request_id.clone(),
     };
 
     // Also in the request, for the page renderer: work it spawns runs outside this task.
@@ -60,6 +63,7 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
         method = %request.method(),
         path = %request.uri().path(),
         request_id = %request_id,
+        client_request_id = client_request_id.as_deref().unwrap_or("-"),
     );
     let mut response = ctx
         .scope(tracing::Instrument::instrument(next.run(request), span))

@@ -184,3 +184,45 @@ async fn slow_requests_time_out_but_downloads_stream_on() {
     assert!(r.text().await.unwrap().contains("audit.export"));
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn the_server_chooses_the_request_id_and_keeps_a_sane_client_id_beside_it() {
+    let t = TestDb::migrated().await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    // Failed sign-ins are counted in the shared Redis: a name of this test's own.
+    let nobody = format!("nobody-{}", uuid::Uuid::new_v4().simple());
+    let login = |client_id: &'static str| {
+        app.client
+            .post(app.url("/api/auth/login"))
+            .header("x-request-id", client_id)
+            .form(&[
+                ("username", nobody.as_str()),
+                ("password", "wrong password"),
+            ])
+            .send()
+    };
+    let r = login("client-chosen-1").await.unwrap();
+    assert_eq!(r.status(), 401);
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_ne!(id, "client-chosen-1");
+    uuid::Uuid::parse_str(&id).expect("the server's own id");
+    let r = login("not sane: spaces").await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    let rows: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT request_id, metadata->>'client_request_id' FROM deltran.audit_log \
+         WHERE action = 'auth.login' ORDER BY id",
+    )
+    .fetch_all(&t.pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0], (Some(id), Some("client-chosen-1".into())));
+    assert!(rows[1].0.is_some() && rows[1].1.is_none(), "{rows:?}");
+    // What is hashed is what is stored.
+    let report = app::backend::audit::verify::verify(&t.pool, None, None, |_, _| {})
+        .await
+        .unwrap();
+    assert!(report.ok, "{report:?}");
+    t.drop_db().await;
+}
