@@ -66,6 +66,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Password hashes (sign-ins, password changes) running at once; more wait, then get 503.
     pub password_hash_concurrency: usize,
+    /// A bearer token that opens `/metrics` to scrapers beyond this machine.
+    pub metrics_token: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -207,6 +209,7 @@ impl Config {
             ),
             password_hash_concurrency: parse_num(&get, "PASSWORD_HASH_CONCURRENCY")?
                 .unwrap_or_else(super::passwords::default_concurrency),
+            metrics_token: get("METRICS_TOKEN"),
         })
     }
 }

@@ -226,3 +226,35 @@ async fn the_server_chooses_the_request_id_and_keeps_a_sane_client_id_beside_it(
     assert!(report.ok, "{report:?}");
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn metrics_answer_this_machine_or_the_metrics_token_only() {
+    let t = TestDb::migrated().await;
+    let mut config = test_config(&t.url);
+    config.metrics_token = Some("metrics-token-for-the-test".into());
+    let app = TestApp::spawn(config).await;
+    let get = |bearer: Option<&'static str>| {
+        // As a proxy on this machine relays a request from elsewhere.
+        let mut req = app
+            .client
+            .get(app.url("/metrics"))
+            .header("x-forwarded-for", "203.0.113.9");
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        req.send()
+    };
+    assert_eq!(get(None).await.unwrap().status(), 401);
+    assert_eq!(get(Some("wrong-token")).await.unwrap().status(), 401);
+    let r = get(Some("metrics-token-for-the-test")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("deltran_console_http_responses_total"));
+    // Straight from this machine, no token needed.
+    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    t.drop_db().await;
+}
