@@ -106,6 +106,17 @@ impl Application {
     }
 }
 
+/// The address `Application::build` listens on: `BIND`, else the one cargo-leptos gives.
+pub fn listen_addr(config: &Config) -> anyhow::Result<SocketAddr> {
+    match config.bind {
+        Some(addr) => Ok(addr),
+        None => Ok(get_configuration(None)
+            .context("reading the Leptos configuration")?
+            .leptos_options
+            .site_addr),
+    }
+}
+
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -214,6 +214,30 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Demo mode accepts the published demo secrets, so `serve` refuses it unless the console
+    /// listens on a loopback address only, and says loudly that it is on.
+    pub fn check_demo_mode(&self, addr: SocketAddr) -> Result<(), ConfigError> {
+        if !self.demo_mode {
+            return Ok(());
+        }
+        if !addr.ip().to_canonical().is_loopback() {
+            return Err(ConfigError::Invalid {
+                name: "DEMO_MODE",
+                why: format!(
+                    "demo mode accepts the published demo secrets, so it may only listen on a \
+                     loopback address, not {addr}; unset DEMO_MODE and set real secrets"
+                ),
+            });
+        }
+        tracing::warn!(
+            "DEMO_MODE is on: the published demo secrets are accepted and no secret is checked; \
+             never run it like this beyond this machine"
+        );
+        Ok(())
+    }
+}
+
 fn parse_bool(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
@@ -305,6 +329,28 @@ mod tests {
         assert!(err.to_string().starts_with("BIND is invalid"));
         let err = cfg(&[("DEMO_MODE", "maybe")]).unwrap_err();
         assert!(err.to_string().starts_with("DEMO_MODE is invalid"));
+    }
+
+    #[test]
+    fn demo_mode_listens_on_loopback_only() {
+        let demo = cfg(&[("DEMO_MODE", "true")]).unwrap();
+        for addr in ["127.0.0.1:3000", "[::1]:3000", "127.0.0.2:0"] {
+            assert_eq!(
+                demo.check_demo_mode(addr.parse().unwrap()),
+                Ok(()),
+                "{addr}"
+            );
+        }
+        for addr in ["0.0.0.0:3000", "[::]:3000", "10.0.0.5:3000"] {
+            let err = demo.check_demo_mode(addr.parse().unwrap()).unwrap_err();
+            assert!(err.to_string().starts_with("DEMO_MODE is invalid"), "{err}");
+        }
+        let mut production = demo.clone();
+        production.demo_mode = false;
+        assert_eq!(
+            production.check_demo_mode("0.0.0.0:3000".parse().unwrap()),
+            Ok(())
+        );
     }
 
     #[test]
