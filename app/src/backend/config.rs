@@ -68,6 +68,9 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     /// A bearer token that opens `/metrics` to scrapers beyond this machine.
     pub metrics_token: Option<String>,
+    /// An API session (its chain of refresh tokens) ends this long after the first token,
+    /// however often it is refreshed.
+    pub api_session_absolute: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -210,6 +213,9 @@ impl Config {
             password_hash_concurrency: parse_num(&get, "PASSWORD_HASH_CONCURRENCY")?
                 .unwrap_or_else(super::passwords::default_concurrency),
             metrics_token: get("METRICS_TOKEN"),
+            api_session_absolute: Duration::from_secs(
+                3600 * parse_num::<u64>(&get, "API_SESSION_ABSOLUTE_HOURS")?.unwrap_or(12),
+            ),
         })
     }
 }
