@@ -152,10 +152,7 @@ pub async fn authorize(
     )
     .outcome(Outcome::Denied, Some(why))
     .severity("warning");
-    let mut conn = db.acquire().await?;
-    let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
-    audit::append(&mut tx, &event, &ctx).await?;
-    tx.commit().await?;
+    super::denials::record(db, &identity, permission, event, &ctx).await?;
     Err(error)
 }
 
