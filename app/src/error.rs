@@ -94,7 +94,14 @@ impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        AppError::Transport(value.to_string())
+        match value {
+            // The caller sent arguments the function cannot read: the request's fault (422),
+            // not the server's (500).
+            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
+                AppError::field("arguments", value.to_string())
+            }
+            other => AppError::Transport(other.to_string()),
+        }
     }
 }
 
@@ -121,6 +128,16 @@ mod tests {
         };
         assert_eq!(field_errors["bic"], "bad");
         assert_eq!(AppError::field("x", "y").status(), 422);
+    }
+
+    #[test]
+    fn unreadable_arguments_are_the_callers_fault() {
+        let e = AppError::from_server_fn_error(ServerFnErrorErr::MissingArg("id".into()));
+        assert_eq!(e.status(), 422);
+        let e = AppError::from_server_fn_error(ServerFnErrorErr::Args("bad".into()));
+        assert_eq!(e.status(), 422);
+        let e = AppError::from_server_fn_error(ServerFnErrorErr::Request("offline".into()));
+        assert_eq!(e.status(), 500);
     }
 
     #[test]
