@@ -63,6 +63,16 @@ impl AppError {
         }
     }
 
+    /// The seconds a client should wait before trying again (`Retry-After`), where that is
+    /// known: a rate limit's own, and a few seconds for a service that is briefly unavailable.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AppError::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            AppError::Unavailable => Some(5),
+            _ => None,
+        }
+    }
+
     /// The stable machine-readable code of the REST error shape.
     pub fn code(&self) -> &'static str {
         match self {
@@ -84,7 +94,14 @@ impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        AppError::Transport(value.to_string())
+        match value {
+            // The caller sent arguments the function cannot read: the request's fault (422),
+            // not the server's (500).
+            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
+                AppError::field("arguments", value.to_string())
+            }
+            other => AppError::Transport(other.to_string()),
+        }
     }
 }
 
@@ -111,5 +128,25 @@ mod tests {
         };
         assert_eq!(field_errors["bic"], "bad");
         assert_eq!(AppError::field("x", "y").status(), 422);
+    }
+
+    #[test]
+    fn unreadable_arguments_are_the_callers_fault() {
+        let e = AppError::from_server_fn_error(ServerFnErrorErr::MissingArg("id".into()));
+        assert_eq!(e.status(), 422);
+        let e = AppError::from_server_fn_error(ServerFnErrorErr::Args("bad".into()));
+        assert_eq!(e.status(), 422);
+        let e = AppError::from_server_fn_error(ServerFnErrorErr::Request("offline".into()));
+        assert_eq!(e.status(), 500);
+    }
+
+    #[test]
+    fn unavailable_and_rate_limited_say_when_to_retry() {
+        assert_eq!(AppError::Unavailable.retry_after(), Some(5));
+        let limited = AppError::TooManyRequests {
+            retry_after_secs: 7,
+        };
+        assert_eq!(limited.retry_after(), Some(7));
+        assert_eq!(AppError::Forbidden.retry_after(), None);
     }
 }

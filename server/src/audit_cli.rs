@@ -384,6 +384,7 @@ async fn generate(pool: &PgPool, rows: u64, days: u32) -> anyhow::Result<()> {
                 request_id: format!("bench-{i}"),
                 ip: Some(std::net::IpAddr::from([10, 0, (i % 250) as u8, 1])),
                 user_agent: Some("bench/1.0".into()),
+                ..Default::default()
             };
             let at = start + chrono::Duration::microseconds(step_us * i as i64);
             let row = AuditRow::build(id, &previous, &ev, &ctx, at);

@@ -132,6 +132,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
             config.validate_secrets()?;
+            config.check_demo_mode(startup::listen_addr(&config)?)?;
             tracing::info!(?config, "starting");
             let app = startup::Application::build(config).await?;
             tracing::info!("listening on http://{}", app.local_addr());

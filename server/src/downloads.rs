@@ -1,7 +1,8 @@
 //! Downloads for the browser: files a page links to, authenticated by the browser session
 //! (the REST API under /api/v1 takes bearer tokens only). Each route is declared once, with
-//! its permission, in `ROUTES`; the handler checks it first (a denial is audited), and every
-//! download is itself audited.
+//! its permission, in `ROUTES`; only a navigation from the console's own pages reaches a
+//! handler, which checks the permission first (a denial is audited) and only then reads the
+//! query; every download is itself audited.
 
 use app::{
     audit::AuditQuery,
@@ -23,8 +24,9 @@ use app::{
 };
 use axum::{
     body::Body,
-    extract::Query,
-    http::{header, StatusCode, Uri},
+    extract::{Query, Request},
+    http::{header, HeaderMap, StatusCode, Uri},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
     Extension, Router,
@@ -66,6 +68,33 @@ pub fn router() -> Router {
         .route(ROUTES[1].0, get(audit_evidence))
         .route(ROUTES[2].0, get(users_csv))
         .route(ROUTES[3].0, get(sessions_csv))
+        .route_layer(middleware::from_fn(same_origin_only))
+}
+
+/// Whether a GET comes from the console's own pages (or the address bar): `Sec-Fetch-Site`
+/// is `same-origin` or `none`; a browser that sends no `Sec-Fetch-Site` must name this host in
+/// `Origin` or `Referer`.
+fn from_own_pages(headers: &HeaderMap) -> bool {
+    match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
+        Some(b"same-origin" | b"none") => true,
+        Some(_) => false,
+        None => crate::middleware::from_this_host(headers),
+    }
+}
+
+/// Refuses a download another site started (a link or an image on it): downloads write audit
+/// rows and build evidence packs, which no cross-site navigation may cause. Nothing is audited
+/// for the refusal, so it cannot be used to flood the audit log either.
+async fn same_origin_only(request: Request, next: Next) -> Response {
+    if from_own_pages(request.headers()) {
+        return next.run(request).await;
+    }
+    tracing::warn!(
+        path = %request.uri().path(),
+        sec_fetch_site = ?request.headers().get("sec-fetch-site"),
+        "cross-site download refused"
+    );
+    DownloadError(AppError::Forbidden).into_response()
 }
 
 /// A download's error: the status and the message, as plain text.
@@ -89,12 +118,18 @@ impl IntoResponse for DownloadError {
                 .join("\n"),
             e => e.to_string(),
         };
-        (
+        let mut response = (
             status,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             message,
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = self.0.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -137,9 +172,10 @@ pub struct ExportQuery {
 async fn audit_rows(
     Extension(state): Extension<AppState>,
     session: Session,
-    Query(q): Query<ExportQuery>,
+    uri: Uri,
 ) -> DownloadResult {
     let me = require(&state, &session, Permission::AuditExport).await?;
+    let q = list_query::<ExportQuery>(&uri)?;
     let filter = q.query.filter()?;
     let format = export::ExportFormat::parse(q.format.as_deref().unwrap_or("csv"))
         .ok_or_else(|| AppError::field("format", "csv or jsonl"))?;
@@ -171,10 +207,10 @@ pub async fn export_response(
 async fn audit_evidence(
     Extension(state): Extension<AppState>,
     session: Session,
-    Query(query): Query<AuditQuery>,
+    uri: Uri,
 ) -> DownloadResult {
     let me = require(&state, &session, Permission::AuditExport).await?;
-    let filter = query.filter()?;
+    let filter = list_query::<AuditQuery>(&uri)?.filter()?;
     let anchor = console_anchor(&state).await?;
     let dir = tempfile::tempdir().map_err(internal)?;
     let out = dir.path().join("evidence.tar");
@@ -206,7 +242,7 @@ fn file_body(file: tokio::fs::File) -> Body {
     Body::from_stream(chunks)
 }
 
-/// A list page's query, read from the URL only once the caller is known to be allowed, so an
+/// A download's query, read from the URL only once the caller is known to be allowed, so an
 /// anonymous caller learns nothing from a malformed query string.
 fn list_query<T: DeserializeOwned>(uri: &Uri) -> Result<T, AppError> {
     let Query(query) =
@@ -256,4 +292,41 @@ async fn sessions_csv(
     let filter = SessionFilter::parse(&list_query::<SessionQuery>(&uri)?)?;
     let stream = sessions::export(&state.db, &filter, me.actor()).await?;
     Ok(csv_download("sessions", stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn only_the_consoles_own_pages_start_a_download() {
+        assert!(from_own_pages(&headers(&[(
+            "sec-fetch-site",
+            "same-origin"
+        )])));
+        assert!(from_own_pages(&headers(&[("sec-fetch-site", "none")])));
+        assert!(!from_own_pages(&headers(&[(
+            "sec-fetch-site",
+            "same-site"
+        )])));
+        assert!(!from_own_pages(&headers(&[
+            ("sec-fetch-site", "cross-site"),
+            ("host", "a.example"),
+            ("referer", "https://a.example/audit"),
+        ])));
+        assert!(from_own_pages(&headers(&[
+            ("host", "a.example"),
+            ("referer", "https://a.example/audit"),
+        ])));
+        assert!(!from_own_pages(&headers(&[("host", "a.example")])));
+    }
 }

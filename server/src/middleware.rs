@@ -1,9 +1,10 @@
 //! Middleware every request passes: a request id and the request context, baseline security
-//! headers, and request counting for /metrics.
+//! headers, a time limit, and request counting for /metrics.
 
 use std::{
     net::SocketAddr,
     sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
 };
 
 use app::{
@@ -15,7 +16,7 @@ use app::{
     error::AppError,
 };
 use axum::{
-    extract::{ConnectInfo, Request},
+    extract::{ConnectInfo, Request, State},
     http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -26,10 +27,13 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Requests answered, by status class (1xx..5xx), for /metrics.
 pub static RESPONSES: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
 
-/// Gives the request an id (a sane incoming `x-request-id` is kept, for tracing across
-/// services), makes the request context current for everything below, and echoes the id.
+/// Gives the request the server's own id (a sane incoming `x-request-id` is kept beside it, as
+/// the client's, for tracing across services: a client must not choose the id audit rows and
+/// error messages quote), makes the request context current for everything below, and echoes
+/// the server's id.
 pub async fn request_context(mut request: Request, next: Next) -> Response {
-    let request_id = request
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let client_request_id = request
         .headers()
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
@@ -39,8 +43,7 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
                 && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        .map(str::to_string);
     let trusted = request
         .extensions()
         .get::<AppState>()
@@ -62,6 +65,7 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
         request_id: request_id.clone(),
         ip,
         user_agent,
+        client_request_id: client_request_id.clone(),
     };
 
     // Also in the request, for the page renderer: work it spawns runs outside this task.
@@ -71,6 +75,7 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
         method = %request.method(),
         path = %request.uri().path(),
         request_id = %request_id,
+        client_request_id = client_request_id.as_deref().unwrap_or("-"),
     );
     let mut response = ctx
         .scope(tracing::Instrument::instrument(next.run(request), span))
@@ -81,6 +86,42 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
     let class = (response.status().as_u16() / 100).clamp(1, 5) as usize - 1;
     RESPONSES[class].fetch_add(1, Ordering::Relaxed);
     response
+}
+
+/// The most a request body may hold. Server functions and the REST API take small forms and
+/// JSON, and nothing uploads (a backup is restored on the command line), so one limit serves
+/// every route; a larger body is refused with 413 before anything reads it.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Responses that stream for as long as the data lasts (downloads, the REST export): the
+/// request time limit does not apply to them.
+fn untimed(path: &str) -> bool {
+    path.starts_with("/downloads/") || path == "/api/v1/audit/export"
+}
+
+/// Answers 503 when a request has no response within `timeout` (`REQUEST_TIMEOUT_SECONDS`),
+/// dropping the work (an open transaction rolls back). Streaming downloads are exempt.
+pub async fn request_timeout(
+    State(timeout): State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if untimed(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let path = request.uri().path().to_string();
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(path, ?timeout, "request timed out");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "5")],
+                "The request took too long.",
+            )
+                .into_response()
+        }
+    }
 }
 
 /// The CSP nonce of the current request: made here, used by the page renderer for every
@@ -132,7 +173,7 @@ pub async fn security_headers(mut request: Request, next: Next) -> Response {
 }
 
 /// Server functions answer every error with 500; this gives each the status its `AppError`
-/// stands for (401, 403, 422, 429 with `Retry-After`, …), from one place.
+/// stands for (401, 403, 422, 429 and 503 with `Retry-After`, …), from one place.
 pub async fn server_fn_status(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     if response.status() != StatusCode::INTERNAL_SERVER_ERROR
@@ -147,10 +188,10 @@ pub async fn server_fn_status(request: Request, next: Next) -> Response {
     if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
         parts.status =
             StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if let AppError::TooManyRequests { retry_after_secs } = err {
+        if let Some(secs) = err.retry_after() {
             parts
                 .headers
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
@@ -201,7 +242,13 @@ pub async fn server_fn_guard(request: Request, next: Next) -> Response {
 fn server_fn_error(err: AppError) -> Response {
     let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_string(&err).unwrap_or_default();
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if let Some(secs) = err.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
 }
 
 /// The sign-in server function: a cross-site form must not sign a victim's browser in to an
@@ -230,7 +277,8 @@ pub async fn same_origin(request: Request, next: Next) -> Response {
     (StatusCode::FORBIDDEN, "Cross-site request refused.").into_response()
 }
 
-fn from_this_host(headers: &HeaderMap) -> bool {
+/// Whether the request's `Origin` (or, failing that, `Referer`) names this host.
+pub fn from_this_host(headers: &HeaderMap) -> bool {
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
         return false;
     };

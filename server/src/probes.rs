@@ -1,11 +1,22 @@
 //! Probes for orchestrators and monitoring: `/healthz` (the process runs), `/readyz` (the
-//! stores it needs answer) and `/metrics` (Prometheus text).
+//! stores it needs answer) and `/metrics` (Prometheus text, for a scraper on this machine or
+//! one presenting `METRICS_TOKEN`).
 
-use std::{sync::atomic::Ordering, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::atomic::Ordering,
+    time::Duration,
+};
 
 use app::backend::state::AppState;
-use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
+use axum::{
+    extract::{ConnectInfo, Request, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -48,8 +59,45 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     (status, Json(body))
 }
 
-/// Prometheus text exposition of the process's own figures.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Whether `/metrics` may answer: the request comes straight from this machine (a loopback
+/// peer, and no proxy header saying it relays someone else), or it presents the configured
+/// token as `Authorization: Bearer …` (compared in constant time).
+fn metrics_allowed(token: Option<&str>, peer: Option<IpAddr>, headers: &HeaderMap) -> bool {
+    let relayed = ["forwarded", "x-forwarded-for", "x-real-ip"]
+        .iter()
+        .any(|h| headers.contains_key(*h));
+    if !relayed && peer.is_some_and(|ip| ip.to_canonical().is_loopback()) {
+        return true;
+    }
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match (token, presented) {
+        (Some(token), Some(presented)) => presented.as_bytes().ct_eq(token.as_bytes()).into(),
+        _ => false,
+    }
+}
+
+/// Prometheus text exposition of the process's own figures; 401 unless `metrics_allowed`.
+pub async fn metrics(State(state): State<AppState>, request: Request) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.ip());
+    if !metrics_allowed(
+        state.config.metrics_token.as_deref(),
+        peer,
+        request.headers(),
+    ) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "Metrics need METRICS_TOKEN as a bearer token.",
+        )
+            .into_response();
+    }
     let mut out = String::from(
         "# HELP deltran_console_http_responses_total HTTP responses by status class.\n\
          # TYPE deltran_console_http_responses_total counter\n",
@@ -71,5 +119,38 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         state.db.size(),
         state.db.num_idle()
     ));
-    ([("content-type", "text/plain; version=0.0.4")], out)
+    ([("content-type", "text/plain; version=0.0.4")], out).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn metrics_answer_this_machine_or_the_token_only() {
+        let local = Some(IpAddr::from([127, 0, 0, 1]));
+        let mapped = Some("::ffff:127.0.0.1".parse().unwrap());
+        let remote = Some(IpAddr::from([203, 0, 113, 9]));
+        let none = headers(&[]);
+        assert!(metrics_allowed(None, local, &none));
+        assert!(metrics_allowed(None, mapped, &none));
+        assert!(!metrics_allowed(None, remote, &none));
+        assert!(!metrics_allowed(None, None, &none));
+        let relayed = headers(&[("x-forwarded-for", "203.0.113.9")]);
+        assert!(!metrics_allowed(None, local, &relayed));
+        let good = headers(&[("authorization", "Bearer s3cret-token")]);
+        let bad = headers(&[("authorization", "Bearer s3cret-tokem")]);
+        assert!(metrics_allowed(Some("s3cret-token"), remote, &good));
+        assert!(!metrics_allowed(Some("s3cret-token"), remote, &bad));
+        assert!(!metrics_allowed(None, remote, &good), "no token configured");
+    }
 }

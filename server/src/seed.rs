@@ -972,6 +972,7 @@ async fn insert_audit(tx: &mut PgConnection, w: &World) -> anyhow::Result<u64> {
             (n % 250) as u8 + 1,
         ])),
         user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) DelTranConsole-demo".into()),
+        ..Default::default()
     };
     let admin = Actor::user(w.users["admin"], "admin");
     let operator = Actor::user(w.users["operator"], "operator");

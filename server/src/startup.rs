@@ -19,7 +19,7 @@ use axum::{middleware, response::IntoResponse, routing::get, Router};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
-use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::{catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer};
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
 use crate::{db, probes};
@@ -38,6 +38,7 @@ impl Application {
             .context("reading the Leptos configuration")?
             .leptos_options;
         let addr: SocketAddr = config.bind.unwrap_or(leptos_options.site_addr);
+        app::backend::passwords::set_concurrency(config.password_hash_concurrency);
         let state = AppState {
             db: db::pool(&config.database_url, config.db_max_connections)?,
             redis: db::redis(&config.redis_url)?,
@@ -110,6 +111,17 @@ impl Application {
     }
 }
 
+/// The address `Application::build` listens on: `BIND`, else the one cargo-leptos gives.
+pub fn listen_addr(config: &Config) -> anyhow::Result<SocketAddr> {
+    match config.bind {
+        Some(addr) => Ok(addr),
+        None => Ok(get_configuration(None)
+            .context("reading the Leptos configuration")?
+            .leptos_options
+            .site_addr),
+    }
+}
+
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -159,6 +171,7 @@ pub fn session_cookie_name(secure: bool) -> &'static str {
 /// middleware every request passes through.
 pub fn router(state: AppState, leptos_options: LeptosOptions) -> Router {
     let idle = state.config.session_idle.as_secs() as i64;
+    let timeout = state.config.request_timeout;
     let secure = state.config.cookie_secure;
     let sessions = SessionManagerLayer::new(RedisSessionStore::new(&state))
         .with_name(session_cookie_name(secure))
@@ -218,6 +231,11 @@ pub fn router(state: AppState, leptos_options: LeptosOptions) -> Router {
             )
                 .into_response()
         }))
+        .layer(middleware::from_fn_with_state(
+            timeout,
+            crate::middleware::request_timeout,
+        ))
+        .layer(RequestBodyLimitLayer::new(crate::middleware::BODY_LIMIT))
         .layer(middleware::from_fn(crate::middleware::request_context))
         // Outermost, so that every layer above can read the configuration.
         .layer(axum::Extension(state))

@@ -163,10 +163,7 @@ pub async fn authorize(
     )
     .outcome(Outcome::Denied, Some(why))
     .severity("warning");
-    let mut conn = db.acquire().await?;
-    let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
-    audit::append(&mut tx, &event, &ctx).await?;
-    tx.commit().await?;
+    super::denials::record(db, &identity, permission, event, &ctx).await?;
     Err(error)
 }
 
@@ -346,7 +343,9 @@ pub async fn authenticate(
     let hash = user
         .as_ref()
         .map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
-    let password_ok = passwords::verify(password.to_string(), hash).await;
+    let password_ok = passwords::verify(password.to_string(), hash)
+        .await
+        .map_err(|_| LoginRefusal::Unavailable)?;
 
     let refusal = match &user {
         Some(u) if password_ok && u.is_active => match (u.is_2fa_enabled, otp) {
@@ -596,7 +595,7 @@ pub async fn own_password_ok(
         .bind(me.user_id)
         .fetch_one(&state.db)
         .await?;
-    let ok = passwords::verify(password.to_string(), hash).await;
+    let ok = passwords::verify(password.to_string(), hash).await?;
     settle(
         state,
         me,

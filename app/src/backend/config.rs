@@ -135,6 +135,17 @@ pub struct Config {
     pub redis_prefix: String,
     /// Reverse proxies whose `X-Forwarded-For` is believed (see `backend::context`).
     pub trusted_proxies: Vec<IpNet>,
+
+    // Limits at the edge (docs/decisions.md).
+    /// Longest a request may take to produce its response; streaming downloads are exempt.
+    pub request_timeout: Duration,
+    /// Password hashes (sign-ins, password changes) running at once; more wait, then get 503.
+    pub password_hash_concurrency: usize,
+    /// A bearer token that opens `/metrics` to scrapers beyond this machine.
+    pub metrics_token: Option<String>,
+    /// An API session (its chain of refresh tokens) ends this long after the first token,
+    /// however often it is refreshed.
+    pub api_session_absolute: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -260,7 +271,42 @@ impl Config {
             ),
             redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "deltran:".into()),
             trusted_proxies: parse_networks(&get, "TRUSTED_PROXIES")?,
+
+            // Limits at the edge (docs/decisions.md).
+            request_timeout: Duration::from_secs(
+                parse_num(&get, "REQUEST_TIMEOUT_SECONDS")?.unwrap_or(30),
+            ),
+            password_hash_concurrency: parse_num(&get, "PASSWORD_HASH_CONCURRENCY")?
+                .unwrap_or_else(super::passwords::default_concurrency),
+            metrics_token: get("METRICS_TOKEN"),
+            api_session_absolute: Duration::from_secs(
+                3600 * parse_num::<u64>(&get, "API_SESSION_ABSOLUTE_HOURS")?.unwrap_or(12),
+            ),
         })
+    }
+}
+
+impl Config {
+    /// Demo mode accepts the published demo secrets, so `serve` refuses it unless the console
+    /// listens on a loopback address only, and says loudly that it is on.
+    pub fn check_demo_mode(&self, addr: SocketAddr) -> Result<(), ConfigError> {
+        if !self.demo_mode {
+            return Ok(());
+        }
+        if !addr.ip().to_canonical().is_loopback() {
+            return Err(ConfigError::Invalid {
+                name: "DEMO_MODE",
+                why: format!(
+                    "demo mode accepts the published demo secrets, so it may only listen on a \
+                     loopback address, not {addr}; unset DEMO_MODE and set real secrets"
+                ),
+            });
+        }
+        tracing::warn!(
+            "DEMO_MODE is on: the published demo secrets are accepted and no secret is checked; \
+             never run it like this beyond this machine"
+        );
+        Ok(())
     }
 }
 
@@ -425,6 +471,28 @@ mod tests {
             .map(|n| n.to_string())
             .collect();
         assert_eq!(nets, ["10.0.0.1/32", "10.1.0.0/16", "::1/128"]);
+    }
+
+    #[test]
+    fn demo_mode_listens_on_loopback_only() {
+        let demo = cfg(&[("DEMO_MODE", "true")]).unwrap();
+        for addr in ["127.0.0.1:3000", "[::1]:3000", "127.0.0.2:0"] {
+            assert_eq!(
+                demo.check_demo_mode(addr.parse().unwrap()),
+                Ok(()),
+                "{addr}"
+            );
+        }
+        for addr in ["0.0.0.0:3000", "[::]:3000", "10.0.0.5:3000"] {
+            let err = demo.check_demo_mode(addr.parse().unwrap()).unwrap_err();
+            assert!(err.to_string().starts_with("DEMO_MODE is invalid"), "{err}");
+        }
+        let mut production = demo.clone();
+        production.demo_mode = false;
+        assert_eq!(
+            production.check_demo_mode("0.0.0.0:3000".parse().unwrap()),
+            Ok(())
+        );
     }
 
     #[test]

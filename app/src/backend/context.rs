@@ -11,9 +11,13 @@ tokio::task_local! {
 
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {
+    /// The server's own id for the request (never the client's).
     pub request_id: String,
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
+    /// The `X-Request-Id` the client sent, when it is sane (to follow a request across
+    /// services); audit rows keep it in their metadata as `client_request_id`.
+    pub client_request_id: Option<String>,
 }
 
 impl RequestContext {

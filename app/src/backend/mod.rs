@@ -8,6 +8,7 @@ pub mod config;
 pub mod context;
 pub mod crypto;
 pub mod db;
+pub mod denials;
 pub mod error;
 pub mod jobs;
 pub mod passwords;

@@ -1,6 +1,7 @@
 //! API tokens: short-lived JWT access tokens (HS256, `JWT_SECRET`) naming their session, and
 //! opaque refresh tokens stored only as SHA-256 in `deltran.sessions`. Every refresh rotates
-//! the refresh token; presenting one that was already used revokes the whole session.
+//! the refresh token; presenting one that was already used revokes the whole session. However
+//! often it is refreshed, a session ends `API_SESSION_ABSOLUTE_HOURS` after its first token.
 
 use chrono::{Duration, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -22,8 +23,14 @@ use crate::{domain::Role, error::AppError, sessions::SessionKind};
 
 /// How long an access token is good for.
 pub const ACCESS_TTL: Duration = Duration::minutes(15);
-/// How long a refresh token (and its API session) is good for without use.
+/// How long a refresh token (and its API session) is good for without use, within the
+/// session's absolute lifetime.
 pub const REFRESH_TTL: Duration = Duration::days(7);
+
+/// The absolute lifetime of an API session (`API_SESSION_ABSOLUTE_HOURS`).
+fn absolute(state: &AppState) -> Duration {
+    Duration::from_std(state.config.api_session_absolute).unwrap_or(REFRESH_TTL)
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -94,7 +101,7 @@ pub async fn issue(state: &AppState, user: &SignedInUser) -> Result<TokenPair, A
             second_factor: user.second_factor,
             ip: ctx.ip,
             user_agent: ctx.user_agent.as_deref(),
-            expires_at: Utc::now() + REFRESH_TTL,
+            expires_at: Utc::now() + REFRESH_TTL.min(absolute(state)),
         },
     )
     .await?;
@@ -122,9 +129,10 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenPair, App
     let live: Option<(Uuid, Uuid, String, Role)> = sqlx::query_as(
         "SELECT s.id, u.id, u.username, u.role FROM deltran.sessions s JOIN deltran.users u ON u.id = s.user_id \
          WHERE s.refresh_token_hash = $1 AND s.kind = 'api' AND s.revoked_at IS NULL AND s.expires_at > now() \
-           AND u.is_active FOR UPDATE OF s",
+           AND s.created_at > now() - make_interval(secs => $2) AND u.is_active FOR UPDATE OF s",
     )
     .bind(&hash)
+    .bind(absolute(state).num_seconds() as f64)
     .fetch_optional(&mut *tx)
     .await?;
     let Some((sid, user_id, username, role)) = live else {
@@ -164,11 +172,14 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenPair, App
         .execute(&mut *tx)
         .await?;
     sqlx::query(
-        "UPDATE deltran.sessions SET refresh_token_hash = $2, last_activity_at = now(), expires_at = now() + make_interval(secs => $3) WHERE id = $1",
+        "UPDATE deltran.sessions SET refresh_token_hash = $2, last_activity_at = now(), \
+         expires_at = least(now() + make_interval(secs => $3), created_at + make_interval(secs => $4)) \
+         WHERE id = $1",
     )
     .bind(sid)
     .bind(sha256_hex(&next))
     .bind(REFRESH_TTL.num_seconds() as f64)
+    .bind(absolute(state).num_seconds() as f64)
     .execute(&mut *tx)
     .await?;
     audit::record(

@@ -44,10 +44,10 @@ impl IntoResponse for ApiError {
             "request_id": request_id(),
         }});
         let mut response = (status, Json(body)).into_response();
-        if let AppError::TooManyRequests { retry_after_secs } = self.0 {
+        if let Some(secs) = self.0.retry_after() {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

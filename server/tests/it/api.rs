@@ -239,3 +239,41 @@ async fn an_auditor_reads_verifies_and_exports_the_audit_log() {
     assert_eq!(exports, 1, "the export is itself audited");
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn a_refresh_chain_ends_at_the_absolute_lifetime_from_the_first_token() {
+    let t = TestDb::seeded(50).await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let pair = token(&app, "auditor").await;
+    let refresh = |token: String| {
+        post(
+            &app,
+            "/api/v1/auth/refresh",
+            json!({ "refresh_token": token }),
+            None,
+        )
+    };
+    let r = refresh(pair["refresh_token"].as_str().unwrap().to_string()).await;
+    assert_eq!(r.status(), 200);
+    let second: Value = r.json().await.unwrap();
+    // Neither the first token nor a refresh gives the session more than 12 hours in all.
+    let span: f64 = sqlx::query_scalar(
+        "SELECT extract(epoch FROM expires_at - created_at)::float8 FROM deltran.sessions \
+         WHERE kind = 'api'",
+    )
+    .fetch_one(&t.pool)
+    .await
+    .unwrap();
+    assert!(span <= 12.0 * 3600.0 + 1.0, "the session may last {span} s");
+
+    // The chain began 13 hours ago, refreshed all along: it is over.
+    sqlx::query(
+        "UPDATE deltran.sessions SET created_at = now() - interval '13 hours' WHERE kind = 'api'",
+    )
+    .execute(&t.pool)
+    .await
+    .unwrap();
+    let r = refresh(second["refresh_token"].as_str().unwrap().to_string()).await;
+    assert_eq!(r.status(), 401);
+    t.drop_db().await;
+}

@@ -487,6 +487,7 @@ async fn csv_cells_from_clients_cannot_run_as_formulas_and_json_lines_stay_exact
             request_id: "r-formula".into(),
             ip: None,
             user_agent: Some(agent.into()),
+            ..Default::default()
         },
     )
     .await

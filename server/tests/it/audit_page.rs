@@ -313,3 +313,55 @@ async fn verifications_run_one_per_user_and_two_at_once() {
     assert!(verify(&app, &auditor, &[]).await.report.unwrap().ok);
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn downloads_refuse_other_sites_and_check_the_permission_before_the_query() {
+    let t = TestDb::seeded(50).await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let auditor = signed_in(&app, "auditor", DEMO_PASSWORD).await;
+    let exports = || audit_count(&t.pool, "audit.export", None);
+    let before = exports().await;
+    for path in ["/downloads/audit?format=csv", "/downloads/audit-evidence"] {
+        for site in ["cross-site", "same-site"] {
+            let r = auditor
+                .get(app.url(path))
+                .header("sec-fetch-site", site)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 403, "{path} from {site}");
+        }
+        // A browser without Sec-Fetch-Site, on another site's page.
+        let r = auditor
+            .get(app.url(path))
+            .header("origin", "https://evil.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{path} from evil.example");
+    }
+    assert_eq!(exports().await, before, "no refused download was exported");
+    for site in ["same-origin", "none"] {
+        let r = auditor
+            .get(app.url("/downloads/audit?format=csv"))
+            .header("sec-fetch-site", site)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{site}");
+    }
+    assert_eq!(exports().await, before + 2);
+
+    // A malformed query tells an anonymous caller nothing: 401 comes first.
+    let anonymous = app.new_client();
+    for path in [
+        "/downloads/audit?format=csv&format=jsonl",
+        "/downloads/audit-evidence?actor=a&actor=b",
+    ] {
+        let r = anonymous.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+        let r = auditor.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 422, "{path} as auditor");
+    }
+    t.drop_db().await;
+}

@@ -812,3 +812,25 @@ async fn an_access_token_naming_a_browser_session_is_refused() {
     assert_eq!(r.status(), 401);
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn repeated_denials_write_a_bounded_number_of_audit_rows() {
+    use app::backend::denials::ROWS_PER_MINUTE;
+    let t = TestDb::seeded(50).await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let viewer = crate::common::signed_in(&app, "viewer", DEMO_PASSWORD).await;
+    let tries = ROWS_PER_MINUTE + 15;
+    for _ in 0..tries {
+        let r = crate::common::call(&app, &viewer, "/api/users/deactivate_user", &[]).await;
+        assert_eq!(r.status(), 403, "every denial is still refused");
+    }
+    let rows: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM deltran.audit_log WHERE action = 'access.denied' \
+         AND actor_name = 'viewer' AND resource_id = 'users.manage'",
+    )
+    .fetch_one(&t.pool)
+    .await
+    .unwrap();
+    assert_eq!(rows, i64::from(ROWS_PER_MINUTE), "{tries} denials");
+    t.drop_db().await;
+}

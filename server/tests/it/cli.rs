@@ -76,6 +76,40 @@ async fn serve_refuses_missing_secrets_outside_demo_mode() {
 }
 
 #[tokio::test]
+async fn serve_refuses_demo_mode_beyond_loopback() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_deltran-console"))
+        .arg("serve")
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/unused")
+        .env("REDIS_URL", "redis://127.0.0.1:1")
+        .env("DEMO_MODE", "true")
+        .env("BIND", "0.0.0.0:0")
+        .current_dir(std::env::temp_dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    for _ in 0..300 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    if status.is_none() {
+        child.kill().unwrap();
+        let _ = child.wait();
+    }
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let Some(status) = status else {
+        panic!("serve started in demo mode on 0.0.0.0: {err}");
+    };
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("DEMO_MODE is invalid"), "{err}");
+}
+
+#[tokio::test]
 async fn user_create_validates_before_writing_anything() {
     let t = TestDb::migrated().await;
     let base = [

@@ -12,8 +12,13 @@ use crate::{
     common::{test_config, TestApp, TestDb, DEMO_PASSWORD},
 };
 
-/// Allowed means: neither 401 nor 403 (the call may still fail on its empty input).
-fn allowed(status: reqwest::StatusCode) -> bool {
+/// Allowed means: neither 401 nor 403 (the call may still fail on its empty input, with a 4xx).
+/// A 5xx is never an answer the matrix accepts, allowed or not.
+fn allowed(status: reqwest::StatusCode, what: &str) -> bool {
+    assert!(
+        !status.is_server_error(),
+        "{what}: {status}, a server error is neither allowed nor refused"
+    );
     status != 401 && status != 403
 }
 
@@ -63,7 +68,7 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
         let anon = call(&plain, None).await.unwrap().status();
         match route.access {
             Access::Public => assert!(
-                allowed(anon),
+                allowed(anon, &format!("{} {} anonymous", route.method, route.path)),
                 "{} {} is public: {anon}",
                 route.method,
                 route.path
@@ -76,7 +81,10 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
                     }
                     let status = call(&plain, Some(bearer)).await.unwrap().status();
                     assert_eq!(
-                        allowed(status),
+                        allowed(
+                            status,
+                            &format!("{} {} as {role}", route.method, route.path)
+                        ),
                         role.can(p),
                         "{} {} as {role}: {status}",
                         route.method,
@@ -111,7 +119,10 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
             .unwrap()
             .status();
         match access {
-            None => assert!(allowed(anon), "{path} is open to anyone: {anon}"),
+            None => assert!(
+                allowed(anon, &format!("{path} anonymous")),
+                "{path} is open to anyone: {anon}"
+            ),
             Some(p) => {
                 assert_eq!(anon, 401, "{path} anonymous");
                 for (role, client) in &browsers {
@@ -121,7 +132,11 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
                         .await
                         .unwrap()
                         .status();
-                    assert_eq!(allowed(status), role.can(*p), "{path} as {role}: {status}");
+                    assert_eq!(
+                        allowed(status, &format!("{path} as {role}")),
+                        role.can(*p),
+                        "{path} as {role}: {status}"
+                    );
                 }
             }
         }

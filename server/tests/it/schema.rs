@@ -190,6 +190,7 @@ async fn audit_rows_chain_and_their_hashes_recompute_from_what_postgres_returns(
         request_id: "req-1".into(),
         ip: Some("2001:db8::1".parse().unwrap()),
         user_agent: Some("test-agent".into()),
+        ..Default::default()
     };
     let mut conn = t.pool.acquire().await.unwrap();
     let meta = json!({"zeta": "ü\"\n", "a": [1, 2, {"nested": true}], "count": 12345678901i64, "none": null});

@@ -139,6 +139,11 @@ impl AuditRow {
         ctx: &RequestContext,
         timestamp: DateTime<Utc>,
     ) -> Self {
+        let mut metadata = event.metadata.clone();
+        if let (Some(client), Value::Object(map)) = (&ctx.client_request_id, &mut metadata) {
+            map.entry("client_request_id")
+                .or_insert_with(|| Value::String(client.clone()));
+        }
         let mut row = AuditRow {
             id,
             event_id: Uuid::new_v4(),
@@ -160,7 +165,7 @@ impl AuditRow {
             ip_address: ctx.ip.map(|ip| ip.to_string()),
             user_agent: ctx.user_agent.clone(),
             request_id: (!ctx.request_id.is_empty()).then(|| ctx.request_id.clone()),
-            metadata: jsonb_text(&event.metadata),
+            metadata: jsonb_text(&metadata),
             previous_hash: previous_hash.to_string(),
             event_hash: String::new(),
             // Postgres keeps microseconds: hash exactly what will be read back.
@@ -542,6 +547,7 @@ mod tests {
             request_id: "r".into(),
             ip: Some("10.1.2.3".parse().unwrap()),
             user_agent: Some("ua".into()),
+            ..Default::default()
         };
         for (id, at) in [
             (1, "2026-11-30T10:00:00Z"),
