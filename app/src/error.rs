@@ -41,6 +41,47 @@ pub enum AppError {
     Transport(String),
 }
 
+/// Field errors gathered while checking a form or a URL, so that every refused value is
+/// reported at once rather than the first only.
+#[derive(Debug, Default)]
+pub struct FieldErrors(BTreeMap<String, String>);
+
+impl FieldErrors {
+    /// `value`, trimmed, read by `parse` when it is given (not missing or blank); `None` when
+    /// not given, and when refused (the reason is kept under `field`).
+    pub fn check<T>(
+        &mut self,
+        field: &str,
+        value: &Option<String>,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let given = value.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
+        parse(given).map_err(|why| self.refuse(field, why)).ok()
+    }
+
+    /// Refuses `field` for `why` (the first reason given for a field stays).
+    pub fn refuse(&mut self, field: &str, why: impl Into<String>) {
+        self.0
+            .entry(field.to_string())
+            .or_insert_with(|| why.into());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `value` when nothing was refused, else a validation error naming every field.
+    pub fn finish<T>(self, value: T) -> Result<T, AppError> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(AppError::Validation {
+                field_errors: self.0,
+            })
+        }
+    }
+}
+
 impl AppError {
     /// A validation error about one field.
     pub fn field(field: &str, message: impl Into<String>) -> Self {

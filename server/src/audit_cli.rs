@@ -17,7 +17,10 @@ use app::backend::{
     },
     config::{Config, Secret},
     context::RequestContext,
-    db::audit as audit_db,
+    db::{
+        audit::{self as audit_db, AuditLog},
+        list,
+    },
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand, ValueEnum};
@@ -480,7 +483,7 @@ async fn bench(pool: &PgPool, samples: usize) -> anyhow::Result<()> {
     let mut raw_ms = Vec::new();
     for _ in 0..samples {
         let t = Instant::now();
-        let (page, _) = audit_db::list(pool, &filter, None, 50).await?;
+        let (page, _) = list::fetch::<AuditLog>(pool, &filter, None, 50).await?;
         app_ms.push(t.elapsed().as_secs_f64() * 1e3);
         anyhow::ensure!(page.len() == 50);
         let t = Instant::now();
@@ -508,7 +511,7 @@ async fn bench(pool: &PgPool, samples: usize) -> anyhow::Result<()> {
     let mut cursor = None;
     let mut page_no = 1;
     while page_no < 10_000 {
-        let (_, next) = audit_db::list(pool, &filter, cursor, per_page).await?;
+        let (_, next) = list::fetch::<AuditLog>(pool, &filter, cursor.as_ref(), per_page).await?;
         match next {
             Some(c) => cursor = Some(c),
             None => break,
@@ -519,10 +522,10 @@ async fn bench(pool: &PgPool, samples: usize) -> anyhow::Result<()> {
     let mut pn = Vec::new();
     for _ in 0..samples {
         let t = Instant::now();
-        audit_db::list(pool, &filter, None, per_page).await?;
+        list::fetch::<AuditLog>(pool, &filter, None, per_page).await?;
         p1.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
-        audit_db::list(pool, &filter, cursor, per_page).await?;
+        list::fetch::<AuditLog>(pool, &filter, cursor.as_ref(), per_page).await?;
         pn.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let (p1, pn) = (median(p1), median(pn));

@@ -12,15 +12,14 @@ use app::{
         auth::{authorize, session_identity, Identity},
         config::Secret,
         db::{
-            sessions::{self, SessionFilter},
-            users::{self, UserFilter},
+            list::{self, CsvExport},
+            sessions::SessionList,
+            users::UserList,
         },
         error::internal,
         state::AppState,
     },
     error::AppError,
-    sessions::SessionQuery,
-    users::UserQuery,
 };
 use axum::{
     body::Body,
@@ -66,8 +65,8 @@ pub fn router() -> Router {
     Router::new()
         .route(ROUTES[0].0, get(audit_rows))
         .route(ROUTES[1].0, get(audit_evidence))
-        .route(ROUTES[2].0, get(users_csv))
-        .route(ROUTES[3].0, get(sessions_csv))
+        .route(ROUTES[2].0, get(list_csv::<UserList>))
+        .route(ROUTES[3].0, get(list_csv::<SessionList>))
         .route_layer(middleware::from_fn(same_origin_only))
 }
 
@@ -264,34 +263,23 @@ fn csv_download(
     response
 }
 
-/// Every user matching the Users page's filters (no paging), in its sort order, as CSV; the
-/// `users.export` row is written first. Cells a spreadsheet would run as formulas are made
-/// text. Permission: users.view, and export.csv (the spec's permission for any list's CSV).
-async fn users_csv(
+/// Every row of a list matching its page's filters (no paging), in its order, as CSV; the
+/// list's export row is written first, and cells a spreadsheet would run as formulas are made
+/// text. Permission: the list's own (`KeysetList::PERMISSION`), and export.csv (the spec's
+/// permission for any list's CSV).
+async fn list_csv<L: CsvExport>(
     Extension(state): Extension<AppState>,
     session: Session,
     uri: Uri,
-) -> DownloadResult {
-    let me = require(&state, &session, Permission::UsersView).await?;
+) -> DownloadResult
+where
+    L::Query: DeserializeOwned,
+{
+    let me = require(&state, &session, L::PERMISSION).await?;
     let me = authorize(&state.db, me, Permission::ExportCsv).await?;
-    let filter = UserFilter::parse(&list_query::<UserQuery>(&uri)?)?;
-    let stream = users::export(&state.db, &filter, me.actor()).await?;
-    Ok(csv_download("users", stream))
-}
-
-/// Every live session matching the Sessions page's filters (no paging), in its sort order, as
-/// CSV; the `sessions.export` row is written first. Cells a spreadsheet would run as formulas
-/// are made text. Permission: sessions.manage, and export.csv.
-async fn sessions_csv(
-    Extension(state): Extension<AppState>,
-    session: Session,
-    uri: Uri,
-) -> DownloadResult {
-    let me = require(&state, &session, Permission::SessionsManage).await?;
-    let me = authorize(&state.db, me, Permission::ExportCsv).await?;
-    let filter = SessionFilter::parse(&list_query::<SessionQuery>(&uri)?)?;
-    let stream = sessions::export(&state.db, &filter, me.actor()).await?;
-    Ok(csv_download("sessions", stream))
+    let (filter, _) = list::parse::<L>(&list_query::<L::Query>(&uri)?)?;
+    let stream = list::export::<L>(&state.db, &filter, me.actor()).await?;
+    Ok(csv_download(L::FILE_NAME, stream))
 }
 
 #[cfg(test)]

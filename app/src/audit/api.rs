@@ -10,22 +10,14 @@ use crate::error::AppError;
 /// One page of the filtered log, newest first. Permission: audit.view.
 #[server(prefix = "/api/audit", endpoint = "list_audit")]
 pub async fn list_audit(#[server(default)] query: AuditQuery) -> Result<AuditPage, AppError> {
-    use crate::{auth::Permission, backend::auth::require, backend::db::audit, backend::state};
+    use crate::{
+        auth::Permission,
+        backend::{auth::require, db::audit::AuditLog, db::list, state},
+        components::list::PAGE_SIZE,
+    };
     require(Permission::AuditView).await?;
-    let filter = query.filter()?;
-    let after = query.cursor()?;
     let state = state::current()?;
-    let (rows, next) = audit::list(
-        &state.db,
-        &filter,
-        after,
-        crate::components::list::PAGE_SIZE,
-    )
-    .await?;
-    Ok(AuditPage {
-        rows,
-        next: next.map(|c| c.encode()),
-    })
+    list::page::<AuditLog>(&state.db, &query, PAGE_SIZE).await
 }
 
 /// One row by id. Permission: audit.view.

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::{
     auth::Permission,
     components::list::{query_string, ListQuery},
-    error::AppError,
+    error::{AppError, FieldErrors},
 };
 
 /// A complete audit row, as stored.
@@ -176,45 +176,42 @@ impl AuditQuery {
         }
     }
 
-    /// The filter, with a field error for each value that does not parse.
+    /// The filter, with a field error for every value that does not parse.
     pub fn filter(&self) -> Result<AuditFilter, AppError> {
-        let trimmed = |v: &Option<String>| {
+        let mut refused = FieldErrors::default();
+        let filter = self.check(&mut refused);
+        refused.finish(filter)
+    }
+
+    /// The filter; each value that does not parse is refused in `refused`.
+    pub fn check(&self, refused: &mut FieldErrors) -> AuditFilter {
+        let text = |v: &Option<String>| {
             v.as_deref()
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
                 .map(str::to_string)
         };
-        let result = trimmed(&self.result);
-        if let Some(r) = result.as_deref() {
-            if !RESULTS.contains(&r) {
-                return Err(AppError::field("result", "use success, failure or denied"));
-            }
-        }
-        let from = parse_time("from", self.from.as_deref())?;
-        let to = parse_time("to", self.to.as_deref())?;
+        let result = refused.check("result", &self.result, |r| {
+            RESULTS
+                .contains(&r)
+                .then(|| r.to_string())
+                .ok_or_else(|| "use success, failure or denied".to_string())
+        });
+        let from = refused.check("from", &self.from, parse_time);
+        let to = refused.check("to", &self.to, parse_time);
         if let (Some(from), Some(to)) = (from, to) {
             if from >= to {
-                return Err(AppError::field("to", "must be after From"));
+                refused.refuse("to", "must be after From");
             }
         }
-        Ok(AuditFilter {
-            actor: trimmed(&self.actor),
-            action: trimmed(&self.action),
-            resource_type: trimmed(&self.resource_type),
-            resource_id: trimmed(&self.resource_id),
+        AuditFilter {
+            actor: text(&self.actor),
+            action: text(&self.action),
+            resource_type: text(&self.resource_type),
+            resource_id: text(&self.resource_id),
             result,
             from,
             to,
-        })
-    }
-
-    /// The cursor of the page asked for (`None`: the first page).
-    pub fn cursor(&self) -> Result<Option<AuditCursor>, AppError> {
-        match self.after.as_deref().filter(|a| !a.is_empty()) {
-            None => Ok(None),
-            Some(a) => AuditCursor::decode(a)
-                .map(Some)
-                .ok_or_else(|| AppError::field("after", "not a cursor this console gave")),
         }
     }
 }
@@ -248,32 +245,19 @@ impl ListQuery for AuditQuery {
 }
 
 /// Parses a time as RFC 3339, or as `YYYY-MM-DDTHH:MM[:SS]` in UTC.
-fn parse_time(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, AppError> {
-    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
+fn parse_time(v: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(v) {
-        return Ok(Some(t.with_timezone(&Utc)));
+        return Ok(t.with_timezone(&Utc));
     }
     ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
-        .map(|t| Some(t.and_utc()))
-        .ok_or_else(|| {
-            AppError::field(
-                field,
-                "a time like 2026-11-30T14:00 (UTC) or 2026-11-30T14:00:00Z",
-            )
-        })
+        .map(|t| t.and_utc())
+        .ok_or_else(|| "a time like 2026-11-30T14:00 (UTC) or 2026-11-30T14:00:00Z".into())
 }
 
 /// One page of the audit log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditPage {
-    pub rows: Vec<AuditRow>,
-    /// The cursor of the next (older) page, if there is one.
-    pub next: Option<String>,
-}
+pub type AuditPage = crate::components::list::Page<AuditRow>;
 
 /// The first row where the chain breaks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -381,11 +365,17 @@ mod tests {
             ..Default::default()
         };
         assert!(junk_time.filter().is_err());
-        let junk_cursor = AuditQuery {
-            after: Some("abc".into()),
+        let everything_wrong = AuditQuery {
+            result: Some("ok".into()),
+            from: Some("yesterday".into()),
+            to: Some("never".into()),
             ..Default::default()
         };
-        assert!(junk_cursor.cursor().is_err());
+        let Err(AppError::Validation { field_errors }) = everything_wrong.filter() else {
+            panic!("bad values pass");
+        };
+        let fields: Vec<_> = field_errors.keys().map(String::as_str).collect();
+        assert_eq!(fields, ["from", "result", "to"], "every bad value at once");
     }
 
     #[test]

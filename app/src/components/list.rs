@@ -8,6 +8,14 @@ use leptos::prelude::*;
 /// Rows per page of a list.
 pub const PAGE_SIZE: u32 = 50;
 
+/// One page of a list and the cursor of the next (`None` on the last page): what every list's
+/// server function answers (`backend::db::list::page`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Page<R> {
+    pub rows: Vec<R>,
+    pub next: Option<String>,
+}
+
 /// The query string (without `?`) of a list's URL: the pairs in the order given, blank values
 /// left out, values percent-encoded.
 pub fn query_string(pairs: &[(&str, &Option<String>)]) -> String {

@@ -19,13 +19,7 @@ pub async fn list_sessions(
 ) -> Result<SessionList, AppError> {
     use crate::{
         auth::Permission,
-        backend::{
-            auth::require,
-            db::{
-                list,
-                sessions::{self, SessionCursor, SessionFilter},
-            },
-        },
+        backend::{auth::require, db::list, db::sessions::SessionList, state},
         components::list::PAGE_SIZE,
         sessions::SessionQuery,
     };
@@ -36,14 +30,8 @@ pub async fn list_sessions(
         sort,
         after,
     };
-    let filter = SessionFilter::parse(&query)?;
-    let after = list::cursor(&query.after, |a| SessionCursor::decode(a, filter.sort))?;
-    let state = crate::backend::state::current()?;
-    let (rows, next) = sessions::list(&state.db, &filter, after.as_ref(), PAGE_SIZE).await?;
-    Ok(SessionList {
-        sessions: rows,
-        next: next.map(|c| c.encode()),
-    })
+    let state = state::current()?;
+    list::page::<SessionList>(&state.db, &query, PAGE_SIZE).await
 }
 
 /// Revokes one live session; `NotFound` if it is not live. Permission: sessions.manage.

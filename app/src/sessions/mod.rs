@@ -137,14 +137,8 @@ impl ListQuery for SessionQuery {
     }
 }
 
-/// One page of the Sessions list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SessionList {
-    /// At most `components::list::PAGE_SIZE` live sessions.
-    pub sessions: Vec<SessionRow>,
-    /// The cursor (`SessionQuery::after`) of the next page; `None` on the last page.
-    pub next: Option<String>,
-}
+/// One page of the Sessions list (at most `components::list::PAGE_SIZE` live sessions).
+pub type SessionList = crate::components::list::Page<SessionRow>;
 
 #[cfg(test)]
 mod tests {

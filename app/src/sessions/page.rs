@@ -147,7 +147,10 @@ fn SessionTable(
     export: bool,
     changes: Changes<Op>,
 ) -> impl IntoView {
-    let SessionList { sessions, next } = list;
+    let SessionList {
+        rows: sessions,
+        next,
+    } = list;
     let empty = sessions.is_empty();
     let (first_page, next_page) = query.pages(next);
     let csv = export.then(|| query.download("/downloads/sessions.csv"));

@@ -134,13 +134,11 @@ pub async fn list_users(
         sort,
         after,
     };
-    let filter = users::UserFilter::parse(&query)?;
-    let after = list::cursor(&query.after, |a| users::UserCursor::decode(a, filter.sort))?;
     let state = state::current()?;
-    let (rows, next) = users::list(&state.db, &filter, after.as_ref(), PAGE_SIZE).await?;
+    let page = list::page::<users::UserList>(&state.db, &query, PAGE_SIZE).await?;
     Ok(UsersOverview {
-        users: rows,
-        next: next.map(|c| c.encode()),
+        users: page.rows,
+        next: page.next,
         pending: users::pending_role_changes(&state.db).await?,
     })
 }

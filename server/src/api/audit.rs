@@ -5,7 +5,10 @@ use app::{
     auth::Permission,
     backend::{
         audit::{anchor::console_anchor, export, verify::verify, AuditRow},
-        db::audit as audit_db,
+        db::{
+            audit::AuditLog,
+            list::{self, Page},
+        },
         error::internal,
         state::AppState,
     },
@@ -49,8 +52,6 @@ pub async fn list(
     Query(q): Query<ApiAuditQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require(Permission::AuditView)?;
-    let filter = q.query.filter()?;
-    let after = q.query.cursor()?;
     let limit = match q.limit.as_deref() {
         None => 100,
         Some(l) => l
@@ -59,10 +60,10 @@ pub async fn list(
             .filter(|l| (1..=500).contains(l))
             .ok_or_else(|| AppError::field("limit", "between 1 and 500"))?,
     };
-    let (rows, next) = audit_db::list(&state.db, &filter, after, limit).await?;
+    let Page { rows, next } = list::page::<AuditLog>(&state.db, &q.query, limit).await?;
     Ok(Json(json!({
         "items": rows.iter().map(row_json).collect::<Vec<_>>(),
-        "next_cursor": next.map(|c| c.encode()),
+        "next_cursor": next,
     })))
 }
 

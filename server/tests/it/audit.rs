@@ -11,7 +11,10 @@ use app::backend::audit::{
     verify::{self, reason, VerifyReport},
     Actor, AuditEvent,
 };
-use app::backend::db::audit as audit_db;
+use app::backend::db::{
+    audit::{self as audit_db, AuditLog},
+    list,
+};
 use sqlx::{AssertSqlSafe, Executor, PgPool};
 
 use crate::common::{redis_url, text, TestDb};
@@ -535,7 +538,9 @@ async fn the_list_pages_by_keyset_and_filters() {
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
-        let (rows, next) = audit_db::list(&t.pool, &all, cursor, 10).await.unwrap();
+        let (rows, next) = list::fetch::<AuditLog>(&t.pool, &all, cursor.as_ref(), 10)
+            .await
+            .unwrap();
         seen.extend(rows.iter().map(|r| r.id));
         match next {
             Some(c) => cursor = Some(c),
@@ -548,7 +553,9 @@ async fn the_list_pages_by_keyset_and_filters() {
         actor: Some("test".into()),
         ..Default::default()
     };
-    let (rows, next) = audit_db::list(&t.pool, &one, None, 10).await.unwrap();
+    let (rows, next) = list::fetch::<AuditLog>(&t.pool, &one, None, 10)
+        .await
+        .unwrap();
     assert_eq!((rows.len(), next), (1, None));
     assert_eq!(rows[0].id, 5);
     assert!(audit_db::get(&t.pool, 99).await.unwrap().is_none());

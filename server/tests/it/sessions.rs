@@ -65,11 +65,11 @@ async fn all_pages(app: &TestApp, client: &reqwest::Client, args: &[(&str, &str)
             page_args.push(("after", a));
         }
         let page = list_page(app, client, &page_args).await;
-        assert!(page.sessions.len() <= 50, "pages hold 50 sessions");
+        assert!(page.rows.len() <= 50, "pages hold 50 sessions");
         if page.next.is_some() {
-            assert_eq!(page.sessions.len(), 50, "only the last page is short");
+            assert_eq!(page.rows.len(), 50, "only the last page is short");
         }
-        ids.extend(page.sessions.iter().map(|s| s.id));
+        ids.extend(page.rows.iter().map(|s| s.id));
         match page.next {
             Some(next) => after = Some(next),
             None => return ids,
@@ -140,17 +140,14 @@ async fn the_list_filters_sorts_and_pages_every_live_session_exactly_once() {
     );
 
     let first = list_page(&app, &admin, &[]).await;
-    assert_eq!(first.sessions.len(), 50);
-    assert_eq!(
-        first.sessions[0].username, "admin",
-        "the newest activity first"
-    );
+    assert_eq!(first.rows.len(), 50);
+    assert_eq!(first.rows[0].username, "admin", "the newest activity first");
     assert!(first.next.is_some());
     let empty = list_page(&app, &admin, &[("user", "nobody-has-this")]).await;
-    assert!(empty.sessions.is_empty() && empty.next.is_none());
+    assert!(empty.rows.is_empty() && empty.next.is_none());
 
     // A revoked session leaves the list.
-    let gone = first.sessions[1].id;
+    let gone = first.rows[1].id;
     let r = call(
         &app,
         &admin,

@@ -312,7 +312,7 @@ async fn deactivation_ends_the_users_live_session() {
     assert_eq!(r.status(), 200);
     let list: app::sessions::SessionList = r.json().await.unwrap();
     assert!(list
-        .sessions
+        .rows
         .iter()
         .any(|s| s.user_id == id && s.kind == "browser"));
 
@@ -472,7 +472,7 @@ async fn password_and_2fa_resets_and_session_revocation_are_audited() {
     // Revoking one session through the Sessions page's function.
     let r = call(&app, &admin, "/api/sessions/list_sessions", &[]).await;
     let list: app::sessions::SessionList = r.json().await.unwrap();
-    let session = list.sessions.iter().find(|s| s.user_id == id).unwrap();
+    let session = list.rows.iter().find(|s| s.user_id == id).unwrap();
     let session_id = session.id.to_string();
     let r = call(
         &app,

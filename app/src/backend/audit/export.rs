@@ -3,6 +3,7 @@
 //! export, the verification of the same range and a manifest of SHA-256 sums signed with the
 //! anchor key. Every export writes its own `audit.export` row first.
 
+use crate::backend::db::{audit::AuditLog, list::KeysetList};
 use std::{
     io::{Read, Write},
     path::Path,
@@ -155,7 +156,7 @@ pub fn export_stream(
             crate::backend::db::audit::ROW_COLUMNS
         ));
         q.push_bind(s.last);
-        s.filter.push_conditions(&mut q);
+        AuditLog::push_conditions(&s.filter, &mut q);
         q.push(" ORDER BY id LIMIT ").push_bind(BATCH);
         let rows: Vec<ChainRow> = q.build_query_as().fetch_all(&s.db).await?;
         s.done = (rows.len() as i64) < BATCH;

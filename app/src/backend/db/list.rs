@@ -1,18 +1,185 @@
-//! What every filtered, keyset-paged list shares on the server: reading the URL's values,
-//! cursors that carry a time and an id, the `after` field error, and the CSV export (its audit
-//! row committed first, then every matching row streamed in keyset batches).
+//! The one keyset-list engine. An area's list says, by implementing `KeysetList` (and
+//! `CsvExport`), how its URL is checked, what it selects, its orders and cursors and its CSV
+//! cells; `page`, `fetch` and `export` do the rest the same way for every list: every refused
+//! value reported at once, pages by keyset (never OFFSET: page 10 000 costs what page 1
+//! does), the export's audit row committed before the first byte, and the CSV streamed in
+//! keyset batches at constant memory.
+//!
+//! Adding a list is its SQL, its columns and its view: see docs/lists.md.
 
 use std::future::Future;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::Stream;
+use serde_json::json;
+use sqlx::{postgres::PgRow, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+pub use crate::components::list::Page;
 use crate::{
-    backend::audit::export::{csv_record, formula_safe},
-    error::AppError,
+    auth::Permission,
+    backend::audit::{
+        self,
+        export::{csv_record, formula_safe},
+        Actor, AuditEvent,
+    },
+    error::{AppError, FieldErrors},
 };
+
+/// An area's list.
+pub trait KeysetList: 'static {
+    /// The URL state the page, its server function, the REST API and the download share.
+    type Query: Sync;
+    /// The checked filters and order.
+    type Filter: Clone + Send + Sync + 'static;
+    /// Where a page starts: the order's keys of the last row shown.
+    type Key: Send + Sync + 'static;
+    type Row: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin + 'static;
+
+    /// What reading the list takes (its server function, REST route and download check it
+    /// first).
+    const PERMISSION: Permission;
+    /// `SELECT <the row's columns> FROM … WHERE <what every row of the list satisfies>`;
+    /// conditions are appended to it with ` AND …`.
+    const SELECT: &'static str;
+
+    /// The checked filters and order of `query`; each refused value goes into `refused`.
+    fn filter(query: &Self::Query, refused: &mut FieldErrors) -> Self::Filter;
+    /// The cursor text of `query` (`None`: the first page).
+    fn after(query: &Self::Query) -> &Option<String>;
+    /// Appends ` AND <condition>` for every filter that is set.
+    fn push_conditions(filter: &Self::Filter, q: &mut QueryBuilder<Postgres>);
+    /// `ORDER BY` of the filter's order. Its last key is unique, so the order is total and
+    /// keyset paging neither repeats nor skips a row.
+    fn order_by(filter: &Self::Filter) -> &'static str;
+    /// The keys of `row` in the filter's order.
+    fn key(row: &Self::Row, filter: &Self::Filter) -> Self::Key;
+    /// The opaque text of a cursor, for URLs.
+    fn encode(key: &Self::Key) -> String;
+    /// Reads `encode`'s text for the filter's order; `None` for anything else, a cursor of
+    /// another order or list included.
+    fn decode(text: &str, filter: &Self::Filter) -> Option<Self::Key>;
+    /// Appends ` AND <rows after key, in its order>`.
+    fn push_after(key: &Self::Key, q: &mut QueryBuilder<Postgres>);
+}
+
+/// A list that downloads as CSV.
+pub trait CsvExport: KeysetList {
+    /// The action of the audit row every export writes (`users.export`).
+    const EXPORT_ACTION: &'static str;
+    /// The resource type of that row.
+    const RESOURCE_TYPE: &'static str;
+    /// The download's file name, before the time and `.csv`.
+    const FILE_NAME: &'static str;
+    const CSV_COLUMNS: &'static [&'static str];
+    /// A row's cells, in `CSV_COLUMNS` order (made formula-safe by the engine).
+    fn cells(row: &Self::Row) -> Vec<Option<String>>;
+    /// The filter as audit metadata (strings only, as audit metadata must be).
+    fn metadata(filter: &Self::Filter) -> serde_json::Value;
+}
+
+/// Checks `query`: its filters and, when they are all good, its cursor. Every refused value
+/// is a field error named by its URL parameter, all of them at once.
+pub fn parse<L: KeysetList>(query: &L::Query) -> Result<(L::Filter, Option<L::Key>), AppError> {
+    let mut refused = FieldErrors::default();
+    let filter = L::filter(query, &mut refused);
+    // A cursor is read in the filter's order: only once that order is known to be right.
+    let after = if refused.is_empty() {
+        refused.check("after", L::after(query), |a| {
+            L::decode(a, &filter)
+                .ok_or_else(|| "not a page of this list; start again from the first page".into())
+        })
+    } else {
+        None
+    };
+    refused.finish((filter, after))
+}
+
+/// The page of `query` (at most `limit` rows, clamped to 1..=1000).
+pub async fn page<L: KeysetList>(
+    db: &PgPool,
+    query: &L::Query,
+    limit: u32,
+) -> Result<Page<L::Row>, AppError> {
+    let (filter, after) = parse::<L>(query)?;
+    let (rows, next) = fetch::<L>(db, &filter, after.as_ref(), limit).await?;
+    Ok(Page {
+        rows,
+        next: next.map(|k| L::encode(&k)),
+    })
+}
+
+/// The rows matching `filter` in its order after `after` (exclusive), at most `limit`
+/// (clamped to 1..=1000), and the key to continue from (`None` after the last row).
+pub async fn fetch<L: KeysetList>(
+    db: &PgPool,
+    filter: &L::Filter,
+    after: Option<&L::Key>,
+    limit: u32,
+) -> sqlx::Result<(Vec<L::Row>, Option<L::Key>)> {
+    let limit = limit.clamp(1, 1000) as usize;
+    let mut q = QueryBuilder::new(L::SELECT);
+    L::push_conditions(filter, &mut q);
+    if let Some(key) = after {
+        L::push_after(key, &mut q);
+    }
+    // A literal limit (a clamped integer), so the planner sees it as the raw SQL would.
+    q.push(format_args!(
+        " ORDER BY {} LIMIT {}",
+        L::order_by(filter),
+        limit + 1
+    ));
+    let mut rows: Vec<L::Row> = q.build_query_as().fetch_all(db).await?;
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|r| L::key(r, filter))
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+/// Rows per query of an export.
+const EXPORT_BATCH: u32 = 1000;
+
+/// Records who exports what (the list's export row, committed), then returns every row
+/// matching `filter`, in its order, as CSV chunks read in keyset batches. The caller
+/// streams it to the client.
+pub async fn export<L: CsvExport>(
+    db: &PgPool,
+    filter: &L::Filter,
+    actor: Actor,
+) -> sqlx::Result<impl Stream<Item = sqlx::Result<Bytes>> + Send + 'static> {
+    audit::record_alone(
+        db,
+        AuditEvent::new(actor, L::EXPORT_ACTION, L::RESOURCE_TYPE, None).metadata(json!({
+            "format": "csv",
+            "filter": L::metadata(filter),
+        })),
+    )
+    .await?;
+    let (db, filter) = (db.clone(), filter.clone());
+    let batch = move |after: Option<L::Key>| {
+        let (db, filter) = (db.clone(), filter.clone());
+        async move { fetch::<L>(&db, &filter, after.as_ref(), EXPORT_BATCH).await }
+    };
+    Ok(csv_stream(L::CSV_COLUMNS, batch, L::cells))
+}
+
+/// A time in a CSV cell: RFC 3339, whole seconds, UTC.
+pub fn csv_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Audit metadata of a filter: the given `(name, value)` pairs, unset ones left out.
+pub fn metadata(pairs: &[(&str, Option<String>)]) -> serde_json::Value {
+    pairs
+        .iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v.into())))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
 
 /// A URL value, trimmed; `None` when missing or blank (what a GET form sends for "any").
 pub fn given(v: &Option<String>) -> Option<&str> {
@@ -28,24 +195,6 @@ pub fn time_and_id(rest: &str) -> Option<(&str, Uuid)> {
 /// A time written as microseconds since the epoch (`DateTime::timestamp_micros`).
 pub fn from_micros(micros: &str) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_micros(micros.parse().ok()?)
-}
-
-/// The cursor in the `after` value, read by `decode`; a value `decode` refuses (junk, or a
-/// cursor of another list or order) is a field error on `after`.
-pub fn cursor<C>(
-    after: &Option<String>,
-    decode: impl FnOnce(&str) -> Option<C>,
-) -> Result<Option<C>, AppError> {
-    given(after)
-        .map(|a| {
-            decode(a).ok_or_else(|| {
-                AppError::field(
-                    "after",
-                    "not a page of this list; start again from the first page",
-                )
-            })
-        })
-        .transpose()
 }
 
 /// A CSV file as a stream of chunks: the `columns` header, then one chunk per batch that
@@ -97,21 +246,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cursors_parse_or_are_field_errors() {
+    fn cursor_parts_parse() {
         let id = Uuid::new_v4();
         assert_eq!(time_and_id(&format!("12.{id}")), Some(("12", id)));
         assert_eq!(time_and_id("12.x"), None);
         assert_eq!(from_micros("x"), None);
-        let parse = |a: &str| a.strip_prefix("ok").map(str::to_string);
-        assert_eq!(cursor(&Some(" ".into()), parse).unwrap(), None);
-        assert_eq!(
-            cursor(&Some("ok1".into()), parse).unwrap(),
-            Some("1".into())
-        );
-        let Err(AppError::Validation { field_errors }) = cursor(&Some("no".into()), parse) else {
-            panic!("junk passes");
-        };
-        assert!(field_errors.contains_key("after"));
     }
 
     #[tokio::test]

@@ -1,24 +1,18 @@
 //! Sign-in sessions (`deltran.sessions`): one row per browser session or API refresh-token
 //! session. A row that is revoked or past `expires_at` no longer authenticates anything. Also
-//! the Sessions page's filtered, keyset-paged list of live sessions (`SessionFilter`,
-//! `SessionCursor`) and its CSV export.
+//! the Sessions page's list of live sessions (`SessionList` for `db::list`).
 
-use std::{collections::BTreeMap, net::IpAddr};
+use std::net::IpAddr;
 
-use bytes::Bytes;
-use chrono::{DateTime, SecondsFormat, Utc};
-use futures::Stream;
-use serde_json::json;
+use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::{
-    backend::{
-        audit::{self, Actor, AuditEvent},
-        db::list::{csv_stream, from_micros, given, time_and_id},
-    },
+    auth::Permission,
+    backend::db::list::{self, csv_time, from_micros, time_and_id, CsvExport, KeysetList},
     domain::Role,
-    error::AppError,
+    error::FieldErrors,
     sessions::{SessionKind, SessionQuery, SessionRow, SessionSort},
 };
 
@@ -153,8 +147,11 @@ pub async fn owner_of_live(
     .await
 }
 
+/// The Sessions list (`db::list`): live sessions only (neither revoked nor expired), user
+/// and kind filters, two orders.
+pub struct SessionList;
+
 /// The Sessions list's filters, checked; every one is optional and they combine with AND.
-/// The list holds live sessions only (neither revoked nor expired).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SessionFilter {
     /// Part of the username, any case.
@@ -166,76 +163,6 @@ pub struct SessionFilter {
 /// The longest username text taken.
 const MAX_USER: usize = 100;
 
-impl SessionFilter {
-    /// Checks the URL's values (the cursor aside): an unknown value is a field error naming
-    /// its parameter, with every bad parameter reported at once.
-    pub fn parse(query: &SessionQuery) -> Result<SessionFilter, AppError> {
-        let mut errors = BTreeMap::new();
-        let mut refuse = |field: &str, message: String| {
-            errors.insert(field.to_string(), message);
-        };
-        let user = given(&query.user).map(str::to_lowercase);
-        if user.as_ref().is_some_and(|u| u.chars().count() > MAX_USER) {
-            refuse("user", format!("at most {MAX_USER} characters"));
-        }
-        let kind = given(&query.kind).and_then(|k| {
-            let kind = SessionKind::parse(k);
-            if kind.is_none() {
-                refuse("kind", format!("unknown kind {k:?} (browser or api)"));
-            }
-            kind
-        });
-        let sort = given(&query.sort).and_then(|s| {
-            let sort = SessionSort::parse(s);
-            if sort.is_none() {
-                refuse(
-                    "sort",
-                    format!("unknown sort {s:?} (last_activity or created)"),
-                );
-            }
-            sort
-        });
-        if !errors.is_empty() {
-            return Err(AppError::Validation {
-                field_errors: errors,
-            });
-        }
-        Ok(SessionFilter {
-            user,
-            kind,
-            sort: sort.unwrap_or_default(),
-        })
-    }
-
-    /// Appends ` AND <condition>` for every filter that is set.
-    fn push_conditions(&self, q: &mut QueryBuilder<Postgres>) {
-        if let Some(user) = &self.user {
-            // strpos, not LIKE: the text is taken literally, `%` and `_` included.
-            q.push(" AND strpos(lower(u.username), ")
-                .push_bind(user.clone())
-                .push(") > 0");
-        }
-        if let Some(kind) = self.kind {
-            q.push(" AND s.kind = ").push_bind(kind.as_str());
-        }
-    }
-
-    /// The filter as audit metadata (strings only, as audit metadata must be).
-    pub fn metadata(&self) -> serde_json::Value {
-        let mut m = serde_json::Map::new();
-        for (k, v) in [
-            ("user", self.user.clone()),
-            ("kind", self.kind.map(|k| k.as_str().to_string())),
-            ("sort", Some(self.sort.as_str().to_string())),
-        ] {
-            if let Some(v) = v {
-                m.insert(k.into(), v.into());
-            }
-        }
-        m.into()
-    }
-}
-
 /// Where the next page starts: the last row shown, in its sort's order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionCursor {
@@ -245,39 +172,89 @@ pub enum SessionCursor {
     Created(DateTime<Utc>, Uuid),
 }
 
-impl SessionCursor {
-    fn of(row: &SessionRow, sort: SessionSort) -> SessionCursor {
-        match sort {
+impl KeysetList for SessionList {
+    type Query = SessionQuery;
+    type Filter = SessionFilter;
+    type Key = SessionCursor;
+    type Row = SessionRow;
+
+    const PERMISSION: Permission = Permission::SessionsManage;
+    const SELECT: &'static str = "SELECT s.id, s.user_id, u.username, s.kind, \
+         host(s.ip_address) AS ip_address, s.user_agent, s.created_at, s.last_activity_at, \
+         s.expires_at \
+         FROM deltran.sessions s JOIN deltran.users u ON u.id = s.user_id \
+         WHERE s.revoked_at IS NULL AND s.expires_at > now()";
+
+    fn filter(query: &SessionQuery, refused: &mut FieldErrors) -> SessionFilter {
+        SessionFilter {
+            user: refused.check("user", &query.user, |u| {
+                (u.chars().count() <= MAX_USER)
+                    .then(|| u.to_lowercase())
+                    .ok_or_else(|| format!("at most {MAX_USER} characters"))
+            }),
+            kind: refused.check("kind", &query.kind, |k| {
+                SessionKind::parse(k).ok_or_else(|| format!("unknown kind {k:?} (browser or api)"))
+            }),
+            sort: refused
+                .check("sort", &query.sort, |s| {
+                    SessionSort::parse(s)
+                        .ok_or_else(|| format!("unknown sort {s:?} (last_activity or created)"))
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    fn after(query: &SessionQuery) -> &Option<String> {
+        &query.after
+    }
+
+    fn push_conditions(filter: &SessionFilter, q: &mut QueryBuilder<Postgres>) {
+        if let Some(user) = &filter.user {
+            // strpos, not LIKE: the text is taken literally, `%` and `_` included.
+            q.push(" AND strpos(lower(u.username), ")
+                .push_bind(user.clone())
+                .push(") > 0");
+        }
+        if let Some(kind) = filter.kind {
+            q.push(" AND s.kind = ").push_bind(kind.as_str());
+        }
+    }
+
+    fn order_by(filter: &SessionFilter) -> &'static str {
+        match filter.sort {
+            SessionSort::LastActivity => "s.last_activity_at DESC, s.id DESC",
+            SessionSort::Created => "s.created_at DESC, s.id DESC",
+        }
+    }
+
+    fn key(row: &SessionRow, filter: &SessionFilter) -> SessionCursor {
+        match filter.sort {
             SessionSort::LastActivity => SessionCursor::LastActivity(row.last_activity_at, row.id),
             SessionSort::Created => SessionCursor::Created(row.created_at, row.id),
         }
     }
 
-    /// An opaque text form for URLs: `a.<microseconds since epoch>.<id>` (last activity) or
-    /// `c.<microseconds>.<id>` (created).
-    pub fn encode(&self) -> String {
-        match self {
+    /// `a.<microseconds since epoch>.<id>` (last activity) or `c.<microseconds>.<id>`.
+    fn encode(key: &SessionCursor) -> String {
+        match key {
             SessionCursor::LastActivity(at, id) => format!("a.{}.{id}", at.timestamp_micros()),
             SessionCursor::Created(at, id) => format!("c.{}.{id}", at.timestamp_micros()),
         }
     }
 
-    /// Parses `encode`'s form for the list in `sort` order; `None` for anything else,
-    /// a cursor of another order included.
-    pub fn decode(s: &str, sort: SessionSort) -> Option<SessionCursor> {
-        let (kind, rest) = s.split_once('.')?;
+    fn decode(text: &str, filter: &SessionFilter) -> Option<SessionCursor> {
+        let (kind, rest) = text.split_once('.')?;
         let (micros, id) = time_and_id(rest)?;
         let at = from_micros(micros)?;
-        match (kind, sort) {
+        match (kind, filter.sort) {
             ("a", SessionSort::LastActivity) => Some(SessionCursor::LastActivity(at, id)),
             ("c", SessionSort::Created) => Some(SessionCursor::Created(at, id)),
             _ => None,
         }
     }
 
-    /// Appends ` AND <rows after this cursor>`.
-    fn push_after(&self, q: &mut QueryBuilder<Postgres>) {
-        let (column, at, id) = match self {
+    fn push_after(key: &SessionCursor, q: &mut QueryBuilder<Postgres>) {
+        let (column, at, id) = match key {
             SessionCursor::LastActivity(at, id) => ("s.last_activity_at", at, id),
             SessionCursor::Created(at, id) => ("s.created_at", at, id),
         };
@@ -289,113 +266,63 @@ impl SessionCursor {
     }
 }
 
-/// `ORDER BY` of each sort; its last key is unique, so the order is total and keyset paging
-/// neither repeats nor skips a row.
-fn order_by(sort: SessionSort) -> &'static str {
-    match sort {
-        SessionSort::LastActivity => "s.last_activity_at DESC, s.id DESC",
-        SessionSort::Created => "s.created_at DESC, s.id DESC",
+impl CsvExport for SessionList {
+    const EXPORT_ACTION: &'static str = "sessions.export";
+    const RESOURCE_TYPE: &'static str = "session";
+    const FILE_NAME: &'static str = "sessions";
+    const CSV_COLUMNS: &'static [&'static str] = &[
+        "username",
+        "kind",
+        "address",
+        "user_agent",
+        "created_at",
+        "last_activity_at",
+        "expires_at",
+        "user_id",
+        "id",
+    ];
+
+    fn cells(r: &SessionRow) -> Vec<Option<String>> {
+        vec![
+            Some(r.username.clone()),
+            Some(r.kind.clone()),
+            r.ip_address.clone(),
+            r.user_agent.clone(),
+            Some(csv_time(r.created_at)),
+            Some(csv_time(r.last_activity_at)),
+            Some(csv_time(r.expires_at)),
+            Some(r.user_id.to_string()),
+            Some(r.id.to_string()),
+        ]
     }
-}
 
-/// One page of the live sessions matching `filter`, in its sort's order, after `after`
-/// (exclusive), and the cursor of the next page (`None` on the last page). `limit` is clamped
-/// to 1..=1000.
-pub async fn list(
-    db: &PgPool,
-    filter: &SessionFilter,
-    after: Option<&SessionCursor>,
-    limit: u32,
-) -> sqlx::Result<(Vec<SessionRow>, Option<SessionCursor>)> {
-    let limit = limit.clamp(1, 1000) as usize;
-    let mut q = QueryBuilder::new(
-        "SELECT s.id, s.user_id, u.username, s.kind, host(s.ip_address) AS ip_address, \
-                s.user_agent, s.created_at, s.last_activity_at, s.expires_at \
-         FROM deltran.sessions s JOIN deltran.users u ON u.id = s.user_id \
-         WHERE s.revoked_at IS NULL AND s.expires_at > now()",
-    );
-    filter.push_conditions(&mut q);
-    if let Some(c) = after {
-        c.push_after(&mut q);
+    fn metadata(f: &SessionFilter) -> serde_json::Value {
+        list::metadata(&[
+            ("user", f.user.clone()),
+            ("kind", f.kind.map(|k| k.as_str().into())),
+            ("sort", Some(f.sort.as_str().into())),
+        ])
     }
-    // A literal limit (a clamped integer), so the planner sees it as the raw SQL would.
-    q.push(format_args!(
-        " ORDER BY {} LIMIT {}",
-        order_by(filter.sort),
-        limit + 1
-    ));
-    let mut rows: Vec<SessionRow> = q.build_query_as().fetch_all(db).await?;
-    let next = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|r| SessionCursor::of(r, filter.sort))
-    } else {
-        None
-    };
-    Ok((rows, next))
-}
-
-/// The action of the audit row every sessions export writes.
-pub const EXPORT_ACTION: &str = "sessions.export";
-
-/// The header of the sessions CSV.
-pub const CSV_COLUMNS: [&str; 9] = [
-    "username",
-    "kind",
-    "address",
-    "user_agent",
-    "created_at",
-    "last_activity_at",
-    "expires_at",
-    "user_id",
-    "id",
-];
-
-/// Records who exports which sessions (a `sessions.export` row, committed), then returns every
-/// live session matching `filter`, in its sort's order, as CSV chunks read in keyset batches.
-/// The caller streams it to the client.
-pub async fn export(
-    db: &PgPool,
-    filter: &SessionFilter,
-    actor: Actor,
-) -> sqlx::Result<impl Stream<Item = sqlx::Result<Bytes>> + Send + 'static> {
-    audit::record_alone(
-        db,
-        AuditEvent::new(actor, EXPORT_ACTION, "session", None).metadata(json!({
-            "format": "csv",
-            "filter": filter.metadata(),
-        })),
-    )
-    .await?;
-    let (db, filter) = (db.clone(), filter.clone());
-    let batch = move |after: Option<SessionCursor>| {
-        let (db, filter) = (db.clone(), filter.clone());
-        async move { list(&db, &filter, after.as_ref(), EXPORT_BATCH).await }
-    };
-    Ok(csv_stream(&CSV_COLUMNS, batch, csv_cells))
-}
-
-/// Sessions per query of an export.
-const EXPORT_BATCH: u32 = 1000;
-
-/// A session's cells, in `CSV_COLUMNS` order.
-fn csv_cells(r: &SessionRow) -> Vec<Option<String>> {
-    let time = |t: DateTime<Utc>| Some(t.to_rfc3339_opts(SecondsFormat::Secs, true));
-    vec![
-        Some(r.username.clone()),
-        Some(r.kind.clone()),
-        r.ip_address.clone(),
-        r.user_agent.clone(),
-        time(r.created_at),
-        time(r.last_activity_at),
-        time(r.expires_at),
-        Some(r.user_id.to_string()),
-        Some(r.id.to_string()),
-    ]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::AppError;
+
+    fn decode(text: &str, sort: SessionSort) -> Option<SessionCursor> {
+        SessionList::decode(
+            text,
+            &SessionFilter {
+                sort,
+                ..Default::default()
+            },
+        )
+    }
+
+    fn parse(query: &SessionQuery) -> Result<SessionFilter, AppError> {
+        list::parse::<SessionList>(query).map(|(filter, _)| filter)
+    }
 
     #[test]
     fn cursors_round_trip_and_reject_junk_and_other_orders() {
@@ -413,8 +340,8 @@ mod tests {
                 SessionSort::LastActivity,
             ),
         ] {
-            assert_eq!(SessionCursor::decode(&c.encode(), sort), Some(c.clone()));
-            assert_eq!(SessionCursor::decode(&c.encode(), other), None);
+            assert_eq!(decode(&SessionList::encode(&c), sort), Some(c.clone()));
+            assert_eq!(decode(&SessionList::encode(&c), other), None);
         }
         for junk in [
             "",
@@ -426,7 +353,7 @@ mod tests {
             "garbage",
         ] {
             for sort in SessionSort::ALL {
-                assert_eq!(SessionCursor::decode(junk, sort), None, "{junk}");
+                assert_eq!(decode(junk, sort), None, "{junk}");
             }
         }
     }
@@ -439,7 +366,7 @@ mod tests {
             sort: Some("age".into()),
             after: None,
         };
-        let Err(AppError::Validation { field_errors }) = SessionFilter::parse(&query) else {
+        let Err(AppError::Validation { field_errors }) = parse(&query) else {
             panic!("bad values pass");
         };
         let fields: Vec<_> = field_errors.keys().map(String::as_str).collect();
@@ -451,12 +378,12 @@ mod tests {
             sort: Some("created".into()),
             after: None,
         };
-        let filter = SessionFilter::parse(&query).unwrap();
+        let filter = parse(&query).unwrap();
         assert_eq!(filter.user.as_deref(), Some("adm"));
         assert_eq!(filter.kind, Some(SessionKind::Api));
         assert_eq!(filter.sort, SessionSort::Created);
         assert_eq!(
-            SessionFilter::parse(&SessionQuery::default()).unwrap(),
+            parse(&SessionQuery::default()).unwrap(),
             SessionFilter::default()
         );
     }

@@ -1,23 +1,20 @@
-//! Console users: creation and the changes the Users page makes, the filtered, keyset-paged
-//! list (`UserFilter`, `UserCursor`) and its CSV export.
+//! Console users: creation and the changes the Users page makes, and the Users list
+//! (`UserList`: filters, orders, cursors and CSV cells for `db::list`).
 
-use std::collections::BTreeMap;
-
-use bytes::Bytes;
-use chrono::{DateTime, SecondsFormat, Utc};
-use futures::Stream;
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use uuid::Uuid;
 
 use crate::{
+    auth::Permission,
     backend::{
         audit::{self, Actor, AuditEvent},
-        db::list::{csv_stream, from_micros, given, time_and_id},
+        db::list::{self, csv_time, from_micros, time_and_id, CsvExport, KeysetList},
         error::violated_constraint,
     },
     domain::Role,
-    error::AppError,
+    error::{AppError, FieldErrors},
     users::{UserQuery, UserRow, UserSort, UserStatus},
 };
 
@@ -119,9 +116,8 @@ pub async fn profile(
     })
 }
 
-/// The columns of `UserRow`; a lockout that has run out shows as none.
-const ROW_COLUMNS: &str = "id, username, email, role, is_active, is_2fa_enabled, last_login_at, \
-     CASE WHEN locked_until > now() THEN locked_until END AS locked_until, created_at";
+/// The Users list (`db::list`): search, role, status and 2FA filters, three orders.
+pub struct UserList;
 
 /// The Users list's filters, checked; every one is optional and they combine with AND.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -138,116 +134,6 @@ pub struct UserFilter {
 /// The longest search text taken.
 const MAX_SEARCH: usize = 100;
 
-impl UserFilter {
-    /// Checks the URL's values (the cursor aside): an unknown value is a field error naming
-    /// its parameter, with every bad parameter reported at once.
-    pub fn parse(query: &UserQuery) -> Result<UserFilter, AppError> {
-        let mut errors = BTreeMap::new();
-        let mut refuse = |field: &str, message: String| {
-            errors.insert(field.to_string(), message);
-        };
-        let search = given(&query.q).map(str::to_lowercase);
-        if search
-            .as_ref()
-            .is_some_and(|q| q.chars().count() > MAX_SEARCH)
-        {
-            refuse("q", format!("at most {MAX_SEARCH} characters"));
-        }
-        let role = given(&query.role).and_then(|r| {
-            r.parse::<Role>()
-                .map_err(|e| refuse("role", e.to_string()))
-                .ok()
-        });
-        let status = given(&query.status).and_then(|s| {
-            let status = UserStatus::parse(s);
-            if status.is_none() {
-                refuse(
-                    "status",
-                    format!("unknown status {s:?} (active, inactive or locked)"),
-                );
-            }
-            status
-        });
-        let two_factor = given(&query.tfa).and_then(|t| match t {
-            "on" => Some(true),
-            "off" => Some(false),
-            other => {
-                refuse("tfa", format!("unknown 2FA value {other:?} (on or off)"));
-                None
-            }
-        });
-        let sort = given(&query.sort).and_then(|s| {
-            let sort = UserSort::parse(s);
-            if sort.is_none() {
-                refuse(
-                    "sort",
-                    format!("unknown sort {s:?} (username, last_sign_in or created)"),
-                );
-            }
-            sort
-        });
-        if !errors.is_empty() {
-            return Err(AppError::Validation {
-                field_errors: errors,
-            });
-        }
-        Ok(UserFilter {
-            search,
-            role,
-            status,
-            two_factor,
-            sort: sort.unwrap_or_default(),
-        })
-    }
-
-    /// Appends ` AND <condition>` for every filter that is set.
-    fn push_conditions(&self, q: &mut QueryBuilder<Postgres>) {
-        if let Some(search) = &self.search {
-            // strpos, not LIKE: the text is taken literally, `%` and `_` included.
-            q.push(" AND (strpos(lower(username), ")
-                .push_bind(search.clone())
-                .push(") > 0 OR strpos(lower(email), ")
-                .push_bind(search.clone())
-                .push(") > 0)");
-        }
-        if let Some(role) = self.role {
-            q.push(" AND role = ").push_bind(role);
-        }
-        q.push(match self.status {
-            None => "",
-            Some(UserStatus::Active) => {
-                " AND is_active AND NOT coalesce(locked_until > now(), false)"
-            }
-            Some(UserStatus::Inactive) => " AND NOT is_active",
-            Some(UserStatus::Locked) => " AND is_active AND locked_until > now()",
-        });
-        if let Some(on) = self.two_factor {
-            q.push(" AND is_2fa_enabled = ").push_bind(on);
-        }
-    }
-
-    /// The filter as audit metadata (strings only, as audit metadata must be).
-    pub fn metadata(&self) -> serde_json::Value {
-        let mut m = serde_json::Map::new();
-        for (k, v) in [
-            ("q", self.search.clone()),
-            ("role", self.role.map(|r| r.as_str().to_string())),
-            ("status", self.status.map(|s| s.as_str().to_string())),
-            (
-                "tfa",
-                self.two_factor
-                    .map(|on| if on { "on" } else { "off" }.to_string()),
-            ),
-            ("sort", Some(self.sort.as_str().to_string())),
-        ] {
-            if let Some(v) = v {
-                m.insert(k.into(), v.into());
-            }
-        }
-        m.into()
-    }
-}
-
 /// Where the next page starts: the last row shown, in its sort's order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserCursor {
@@ -259,19 +145,96 @@ pub enum UserCursor {
     Created(DateTime<Utc>, Uuid),
 }
 
-impl UserCursor {
-    fn of(row: &UserRow, sort: UserSort) -> UserCursor {
-        match sort {
+impl KeysetList for UserList {
+    type Query = UserQuery;
+    type Filter = UserFilter;
+    type Key = UserCursor;
+    type Row = UserRow;
+
+    // A lockout that has run out shows as none.
+    const PERMISSION: Permission = Permission::UsersView;
+    const SELECT: &'static str = "SELECT id, username, email, role, is_active, is_2fa_enabled, \
+         last_login_at, CASE WHEN locked_until > now() THEN locked_until END AS locked_until, \
+         created_at FROM deltran.users WHERE true";
+
+    fn filter(query: &UserQuery, refused: &mut FieldErrors) -> UserFilter {
+        UserFilter {
+            search: refused.check("q", &query.q, |q| {
+                (q.chars().count() <= MAX_SEARCH)
+                    .then(|| q.to_lowercase())
+                    .ok_or_else(|| format!("at most {MAX_SEARCH} characters"))
+            }),
+            role: refused.check("role", &query.role, |r| {
+                r.parse::<Role>().map_err(|e| e.to_string())
+            }),
+            status: refused.check("status", &query.status, |s| {
+                UserStatus::parse(s)
+                    .ok_or_else(|| format!("unknown status {s:?} (active, inactive or locked)"))
+            }),
+            two_factor: refused.check("tfa", &query.tfa, |t| match t {
+                "on" => Ok(true),
+                "off" => Ok(false),
+                other => Err(format!("unknown 2FA value {other:?} (on or off)")),
+            }),
+            sort: refused
+                .check("sort", &query.sort, |s| {
+                    UserSort::parse(s).ok_or_else(|| {
+                        format!("unknown sort {s:?} (username, last_sign_in or created)")
+                    })
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    fn after(query: &UserQuery) -> &Option<String> {
+        &query.after
+    }
+
+    fn push_conditions(filter: &UserFilter, q: &mut QueryBuilder<Postgres>) {
+        if let Some(search) = &filter.search {
+            // strpos, not LIKE: the text is taken literally, `%` and `_` included.
+            q.push(" AND (strpos(lower(username), ")
+                .push_bind(search.clone())
+                .push(") > 0 OR strpos(lower(email), ")
+                .push_bind(search.clone())
+                .push(") > 0)");
+        }
+        if let Some(role) = filter.role {
+            q.push(" AND role = ").push_bind(role);
+        }
+        q.push(match filter.status {
+            None => "",
+            Some(UserStatus::Active) => {
+                " AND is_active AND NOT coalesce(locked_until > now(), false)"
+            }
+            Some(UserStatus::Inactive) => " AND NOT is_active",
+            Some(UserStatus::Locked) => " AND is_active AND locked_until > now()",
+        });
+        if let Some(on) = filter.two_factor {
+            q.push(" AND is_2fa_enabled = ").push_bind(on);
+        }
+    }
+
+    fn order_by(filter: &UserFilter) -> &'static str {
+        match filter.sort {
+            UserSort::Username => "username",
+            UserSort::LastSignIn => "last_login_at DESC NULLS LAST, id DESC",
+            UserSort::Created => "created_at DESC, id DESC",
+        }
+    }
+
+    fn key(row: &UserRow, filter: &UserFilter) -> UserCursor {
+        match filter.sort {
             UserSort::Username => UserCursor::Username(row.username.clone()),
             UserSort::LastSignIn => UserCursor::LastSignIn(row.last_login_at, row.id),
             UserSort::Created => UserCursor::Created(row.created_at, row.id),
         }
     }
 
-    /// An opaque text form for URLs: `u.<username>`, `l.<microseconds since epoch, or
-    /// never>.<id>` or `c.<microseconds>.<id>`.
-    pub fn encode(&self) -> String {
-        match self {
+    /// `u.<username>`, `l.<microseconds since epoch, or never>.<id>` or
+    /// `c.<microseconds>.<id>`.
+    fn encode(key: &UserCursor) -> String {
+        match key {
             UserCursor::Username(name) => format!("u.{name}"),
             UserCursor::LastSignIn(at, id) => format!(
                 "l.{}.{id}",
@@ -281,11 +244,9 @@ impl UserCursor {
         }
     }
 
-    /// Parses `encode`'s form for the list in `sort` order; `None` for anything else,
-    /// a cursor of another order included.
-    pub fn decode(s: &str, sort: UserSort) -> Option<UserCursor> {
-        let (kind, rest) = s.split_once('.')?;
-        match (kind, sort) {
+    fn decode(text: &str, filter: &UserFilter) -> Option<UserCursor> {
+        let (kind, rest) = text.split_once('.')?;
+        match (kind, filter.sort) {
             ("u", UserSort::Username) if !rest.is_empty() => {
                 Some(UserCursor::Username(rest.to_string()))
             }
@@ -306,9 +267,8 @@ impl UserCursor {
         }
     }
 
-    /// Appends ` AND <rows after this cursor>`.
-    fn push_after(&self, q: &mut QueryBuilder<Postgres>) {
-        match self {
+    fn push_after(key: &UserCursor, q: &mut QueryBuilder<Postgres>) {
+        match key {
             UserCursor::Username(name) => {
                 q.push(" AND username > ").push_bind(name.clone());
             }
@@ -337,105 +297,48 @@ impl UserCursor {
     }
 }
 
-/// `ORDER BY` of each sort; its last key is unique, so the order is total and keyset paging
-/// neither repeats nor skips a row.
-fn order_by(sort: UserSort) -> &'static str {
-    match sort {
-        UserSort::Username => "username",
-        UserSort::LastSignIn => "last_login_at DESC NULLS LAST, id DESC",
-        UserSort::Created => "created_at DESC, id DESC",
+impl CsvExport for UserList {
+    const EXPORT_ACTION: &'static str = "users.export";
+    const RESOURCE_TYPE: &'static str = "user";
+    const FILE_NAME: &'static str = "users";
+    const CSV_COLUMNS: &'static [&'static str] = &[
+        "username",
+        "email",
+        "role",
+        "status",
+        "two_factor",
+        "last_sign_in",
+        "locked_until",
+        "created_at",
+        "id",
+    ];
+
+    fn cells(r: &UserRow) -> Vec<Option<String>> {
+        vec![
+            Some(r.username.clone()),
+            Some(r.email.clone()),
+            Some(r.role.as_str().into()),
+            Some(r.status().as_str().into()),
+            Some(if r.is_2fa_enabled { "on" } else { "off" }.into()),
+            r.last_login_at.map(csv_time),
+            r.locked_until.map(csv_time),
+            Some(csv_time(r.created_at)),
+            Some(r.id.to_string()),
+        ]
     }
-}
 
-/// One page of the users matching `filter`, in its sort's order, after `after` (exclusive),
-/// and the cursor of the next page (`None` on the last page). `limit` is clamped to 1..=1000.
-pub async fn list(
-    db: &PgPool,
-    filter: &UserFilter,
-    after: Option<&UserCursor>,
-    limit: u32,
-) -> sqlx::Result<(Vec<UserRow>, Option<UserCursor>)> {
-    let limit = limit.clamp(1, 1000) as usize;
-    let mut q = QueryBuilder::new(format!(
-        "SELECT {ROW_COLUMNS} FROM deltran.users WHERE true"
-    ));
-    filter.push_conditions(&mut q);
-    if let Some(c) = after {
-        c.push_after(&mut q);
+    fn metadata(f: &UserFilter) -> serde_json::Value {
+        list::metadata(&[
+            ("q", f.search.clone()),
+            ("role", f.role.map(|r| r.as_str().into())),
+            ("status", f.status.map(|s| s.as_str().into())),
+            (
+                "tfa",
+                f.two_factor.map(|on| if on { "on" } else { "off" }.into()),
+            ),
+            ("sort", Some(f.sort.as_str().into())),
+        ])
     }
-    // A literal limit (a clamped integer), so the planner sees it as the raw SQL would.
-    q.push(format_args!(
-        " ORDER BY {} LIMIT {}",
-        order_by(filter.sort),
-        limit + 1
-    ));
-    let mut rows: Vec<UserRow> = q.build_query_as().fetch_all(db).await?;
-    let next = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|r| UserCursor::of(r, filter.sort))
-    } else {
-        None
-    };
-    Ok((rows, next))
-}
-
-/// The action of the audit row every users export writes.
-pub const EXPORT_ACTION: &str = "users.export";
-
-/// The header of the users CSV.
-pub const CSV_COLUMNS: [&str; 9] = [
-    "username",
-    "email",
-    "role",
-    "status",
-    "two_factor",
-    "last_sign_in",
-    "locked_until",
-    "created_at",
-    "id",
-];
-
-/// Records who exports which users (a `users.export` row, committed), then returns every user
-/// matching `filter`, in its sort's order, as CSV chunks: read in keyset batches, so memory
-/// stays constant whatever the size. The caller streams it to the client.
-pub async fn export(
-    db: &PgPool,
-    filter: &UserFilter,
-    actor: Actor,
-) -> sqlx::Result<impl Stream<Item = sqlx::Result<Bytes>> + Send + 'static> {
-    audit::record_alone(
-        db,
-        AuditEvent::new(actor, EXPORT_ACTION, "user", None).metadata(json!({
-            "format": "csv",
-            "filter": filter.metadata(),
-        })),
-    )
-    .await?;
-    let (db, filter) = (db.clone(), filter.clone());
-    let batch = move |after: Option<UserCursor>| {
-        let (db, filter) = (db.clone(), filter.clone());
-        async move { list(&db, &filter, after.as_ref(), EXPORT_BATCH).await }
-    };
-    Ok(csv_stream(&CSV_COLUMNS, batch, csv_cells))
-}
-
-/// Users per query of an export.
-const EXPORT_BATCH: u32 = 1000;
-
-/// A user's cells, in `CSV_COLUMNS` order.
-fn csv_cells(r: &UserRow) -> Vec<Option<String>> {
-    let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
-    vec![
-        Some(r.username.clone()),
-        Some(r.email.clone()),
-        Some(r.role.as_str().into()),
-        Some(r.status().as_str().into()),
-        Some(if r.is_2fa_enabled { "on" } else { "off" }.into()),
-        time(r.last_login_at),
-        time(r.locked_until),
-        time(Some(r.created_at)),
-        Some(r.id.to_string()),
-    ]
 }
 
 /// Pending role-change requests, oldest first.
@@ -610,6 +513,20 @@ pub async fn decide_role_change(
 mod tests {
     use super::*;
 
+    fn decode(text: &str, sort: UserSort) -> Option<UserCursor> {
+        UserList::decode(
+            text,
+            &UserFilter {
+                sort,
+                ..Default::default()
+            },
+        )
+    }
+
+    fn parse(query: &UserQuery) -> Result<UserFilter, AppError> {
+        list::parse::<UserList>(query).map(|(filter, _)| filter)
+    }
+
     #[test]
     fn cursors_round_trip_and_reject_junk_and_other_orders() {
         let id = Uuid::new_v4();
@@ -620,13 +537,13 @@ mod tests {
             (UserCursor::LastSignIn(None, id), UserSort::LastSignIn),
             (UserCursor::Created(at, id), UserSort::Created),
         ] {
-            assert_eq!(UserCursor::decode(&c.encode(), sort), Some(c.clone()));
+            assert_eq!(decode(&UserList::encode(&c), sort), Some(c.clone()));
             let other = if sort == UserSort::Created {
                 UserSort::Username
             } else {
                 UserSort::Created
             };
-            assert_eq!(UserCursor::decode(&c.encode(), other), None);
+            assert_eq!(decode(&UserList::encode(&c), other), None);
         }
         for junk in [
             "",
@@ -637,14 +554,10 @@ mod tests {
             "l.1.not-a-uuid",
             "garbage",
         ] {
-            assert_eq!(UserCursor::decode(junk, UserSort::Created), None, "{junk}");
-            assert_eq!(
-                UserCursor::decode(junk, UserSort::LastSignIn),
-                None,
-                "{junk}"
-            );
+            assert_eq!(decode(junk, UserSort::Created), None, "{junk}");
+            assert_eq!(decode(junk, UserSort::LastSignIn), None, "{junk}");
         }
-        assert_eq!(UserCursor::decode("u.", UserSort::Username), None);
+        assert_eq!(decode("u.", UserSort::Username), None);
     }
 
     #[test]
@@ -657,7 +570,7 @@ mod tests {
             q: Some("x".repeat(101)),
             after: None,
         };
-        let Err(AppError::Validation { field_errors }) = UserFilter::parse(&query) else {
+        let Err(AppError::Validation { field_errors }) = parse(&query) else {
             panic!("bad values pass");
         };
         let fields: Vec<_> = field_errors.keys().map(String::as_str).collect();
@@ -671,15 +584,12 @@ mod tests {
             sort: Some("created".into()),
             after: None,
         };
-        let filter = UserFilter::parse(&query).unwrap();
+        let filter = parse(&query).unwrap();
         assert_eq!(filter.search.as_deref(), Some("ad"));
         assert_eq!(filter.role, Some(Role::Auditor));
         assert_eq!(filter.status, Some(UserStatus::Locked));
         assert_eq!(filter.two_factor, Some(false));
         assert_eq!(filter.sort, UserSort::Created);
-        assert_eq!(
-            UserFilter::parse(&UserQuery::default()).unwrap(),
-            UserFilter::default()
-        );
+        assert_eq!(parse(&UserQuery::default()).unwrap(), UserFilter::default());
     }
 }
