@@ -11,6 +11,56 @@ use crate::common::{
     assert_field_error, audit_count, call, count, signed_in, test_config, TestApp, TestDb,
     DEMO_PASSWORD,
 };
+use crate::lists::{Case, ListArea};
+
+/// The audit log's list, for the list contract (`crate::lists`).
+const AUDIT: ListArea = ListArea {
+    function: "/api/audit/list_audit",
+    rows: "rows",
+    from: "FROM deltran.audit_log WHERE true",
+    id: "id",
+    args_in: Some("query"),
+};
+
+#[tokio::test]
+async fn the_list_keeps_the_list_contract() {
+    let t = TestDb::seeded(200).await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let auditor = signed_in(&app, "auditor", DEMO_PASSWORD).await;
+    let newest = "\"timestamp\" DESC, id DESC";
+    let cases = [
+        Case {
+            args: &[("result", "success")],
+            condition: "result = 'success'",
+            order: newest,
+        },
+        Case {
+            args: &[("actor", "operator"), ("from", "2000-01-01T00:00")],
+            condition: "actor_name = 'operator'",
+            order: newest,
+        },
+        Case {
+            args: &[("action", "no.such.action")],
+            condition: "false",
+            order: newest,
+        },
+    ];
+    let successes = AUDIT.expected(&t.pool, cases[0].condition, newest).await;
+    assert!(successes.len() > 100, "the first case spans pages");
+    AUDIT
+        .pages_every_row_once(&app, &auditor, &t.pool, &cases)
+        .await;
+    let refused = [
+        (vec![("result", "ok")], "result"),
+        (vec![("from", "yesterday")], "from"),
+        (
+            vec![("from", "2026-12-01T00:00"), ("to", "2026-11-01T00:00")],
+            "to",
+        ),
+    ];
+    AUDIT.refuses(&app, &auditor, &refused).await;
+    t.drop_db().await;
+}
 
 /// One page of the audit log, as the page asks for it.
 async fn list(app: &TestApp, client: &reqwest::Client, form: &[(&str, &str)]) -> AuditPage {

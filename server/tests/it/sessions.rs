@@ -2,13 +2,14 @@
 //! live sessions only, refused values as field errors, the page's links, revocation, and the
 //! audited CSV download.
 
-use app::{backend::passwords, sessions::SessionList};
+use app::backend::passwords;
 use sqlx::PgPool;
-use uuid::Uuid;
 
-use crate::common::{
-    assert_field_error, audit_count, call, page_html, signed_in, test_config, TestApp, TestDb,
-    DEMO_PASSWORD,
+use crate::{
+    common::{
+        audit_count, call, page_html, signed_in, test_config, TestApp, TestDb, DEMO_PASSWORD,
+    },
+    lists::{Case, ListArea},
 };
 
 /// Adds users `sess-0`… `sess-4` and `n` sessions straight into the tables, sessions `i` of
@@ -48,45 +49,15 @@ async fn bulk_sessions(pool: &PgPool, n: i32) {
     .unwrap();
 }
 
-/// One page of `list_sessions` with these arguments; must answer 200.
-async fn list_page(app: &TestApp, client: &reqwest::Client, args: &[(&str, &str)]) -> SessionList {
-    let r = call(app, client, "/api/sessions/list_sessions", args).await;
-    assert_eq!(r.status(), 200, "{args:?}");
-    r.json().await.unwrap()
-}
-
-/// Every page of the list, following `next`, as session ids.
-async fn all_pages(app: &TestApp, client: &reqwest::Client, args: &[(&str, &str)]) -> Vec<Uuid> {
-    let mut ids = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let mut page_args = args.to_vec();
-        if let Some(a) = &after {
-            page_args.push(("after", a));
-        }
-        let page = list_page(app, client, &page_args).await;
-        assert!(page.rows.len() <= 50, "pages hold 50 sessions");
-        if page.next.is_some() {
-            assert_eq!(page.rows.len(), 50, "only the last page is short");
-        }
-        ids.extend(page.rows.iter().map(|s| s.id));
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return ids,
-        }
-    }
-}
-
-/// The ids of the live sessions the database gives for a condition and order.
-async fn expected(pool: &PgPool, condition: &str, order: &str) -> Vec<Uuid> {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT s.id FROM deltran.sessions s JOIN deltran.users u ON u.id = s.user_id \
-         WHERE s.revoked_at IS NULL AND s.expires_at > now() AND {condition} ORDER BY {order}"
-    )))
-    .fetch_all(pool)
-    .await
-    .unwrap()
-}
+/// The Sessions list, for the list contract (`crate::lists`).
+const SESSIONS: ListArea = ListArea {
+    function: "/api/sessions/list_sessions",
+    rows: "rows",
+    from: "FROM deltran.sessions s JOIN deltran.users u ON u.id = s.user_id \
+           WHERE s.revoked_at IS NULL AND s.expires_at > now()",
+    id: "s.id",
+    args_in: None,
+};
 
 const BY_ACTIVITY: &str = "s.last_activity_at DESC, s.id DESC";
 const BY_CREATED: &str = "s.created_at DESC, s.id DESC";
@@ -97,13 +68,13 @@ async fn the_list_filters_sorts_and_pages_every_live_session_exactly_once() {
     bulk_sessions(&t.pool, 160).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let admin = signed_in(&app, "admin", DEMO_PASSWORD).await;
-    let live = expected(&t.pool, "true", BY_ACTIVITY).await;
+    let live = SESSIONS.expected(&t.pool, "true", BY_ACTIVITY).await;
     // 160 bulk sessions less 22 revoked and 14 expired (2 both), and the admin's own.
     assert_eq!(live.len(), 160 - 22 - 14 + 2 + 1);
 
     // (arguments, the same condition in SQL, the order in SQL)
-    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
-    let cases: &[Case] = &[
+    type Table<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let table: &[Table] = &[
         (&[], "true", BY_ACTIVITY),
         (&[("sort", "last_activity")], "true", BY_ACTIVITY),
         (&[("sort", "created")], "true", BY_CREATED),
@@ -126,37 +97,51 @@ async fn the_list_filters_sorts_and_pages_every_live_session_exactly_once() {
         // Blank values are no filter (what the GET form sends for "Any").
         (&[("user", ""), ("kind", " ")], "true", BY_ACTIVITY),
     ];
-    for (args, condition, order) in cases {
-        let got = all_pages(&app, &admin, args).await;
-        let unique: std::collections::HashSet<_> = got.iter().collect();
-        assert_eq!(unique.len(), got.len(), "{args:?}: a session appears twice");
-        assert_eq!(got, expected(&t.pool, condition, order).await, "{args:?}");
-    }
-    let everyone = all_pages(&app, &admin, &[("sort", "created")]).await;
+    let cases: Vec<Case> = table
+        .iter()
+        .map(|&(args, condition, order)| Case {
+            args,
+            condition,
+            order,
+        })
+        .collect();
+    SESSIONS
+        .pages_every_row_once(&app, &admin, &t.pool, &cases)
+        .await;
+    let everyone = SESSIONS.walk(&app, &admin, &[("sort", "created")]).await;
     assert_eq!(
         everyone.len(),
         live.len(),
         "three pages hold every live session"
     );
 
-    let first = list_page(&app, &admin, &[]).await;
-    assert_eq!(first.rows.len(), 50);
-    assert_eq!(first.rows[0].username, "admin", "the newest activity first");
-    assert!(first.next.is_some());
-    let empty = list_page(&app, &admin, &[("user", "nobody-has-this")]).await;
-    assert!(empty.rows.is_empty() && empty.next.is_none());
+    let (first, next) = SESSIONS.page(&app, &admin, &[]).await;
+    assert_eq!(first.len(), 50);
+    let admins: String = sqlx::query_scalar(
+        "SELECT s.id::text FROM deltran.sessions s JOIN deltran.users u ON u.id = s.user_id \
+         WHERE u.username = 'admin'",
+    )
+    .fetch_one(&t.pool)
+    .await
+    .unwrap();
+    assert_eq!(first[0], admins, "the newest activity first");
+    assert!(next.is_some());
+    let empty = SESSIONS
+        .page(&app, &admin, &[("user", "nobody-has-this")])
+        .await;
+    assert!(empty.0.is_empty() && empty.1.is_none());
 
     // A revoked session leaves the list.
-    let gone = first.rows[1].id;
+    let gone = first[1].clone();
     let r = call(
         &app,
         &admin,
         "/api/sessions/revoke_session",
-        &[("session_id", gone.to_string().as_str())],
+        &[("session_id", gone.as_str())],
     )
     .await;
     assert_eq!(r.status(), 200);
-    assert!(!all_pages(&app, &admin, &[]).await.contains(&gone));
+    assert!(!SESSIONS.walk(&app, &admin, &[]).await.contains(&gone));
     t.drop_db().await;
 }
 
@@ -166,23 +151,20 @@ async fn unknown_filter_values_and_foreign_cursors_are_field_errors() {
     bulk_sessions(&t.pool, 80).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let admin = signed_in(&app, "admin", DEMO_PASSWORD).await;
-    let by_activity = list_page(&app, &admin, &[]).await.next.unwrap();
+    let by_activity = SESSIONS.page(&app, &admin, &[]).await.1.unwrap();
     let long = "x".repeat(101);
-    for (args, field) in [
+    let refused = [
         (vec![("kind", "pigeon")], "kind"),
         (vec![("sort", "age")], "sort"),
         (vec![("user", long.as_str())], "user"),
-        (vec![("after", "garbage")], "after"),
-        (vec![("after", "a.1.2")], "after"),
         // A Users cursor, and a cursor of the activity order under the created order.
         (vec![("after", "u.admin")], "after"),
         (
             vec![("sort", "created"), ("after", by_activity.as_str())],
             "after",
         ),
-    ] {
-        assert_field_error(&app, &admin, "/api/sessions/list_sessions", &args, field).await;
-    }
+    ];
+    SESSIONS.refuses(&app, &admin, &refused).await;
 
     // The page shows what is wrong instead of failing.
     let html = page_html(&app, &admin, "/sessions?kind=pigeon").await;
@@ -236,39 +218,20 @@ async fn the_csv_export_streams_the_filtered_sessions_and_is_audited() {
     let admin = signed_in(&app, "admin", DEMO_PASSWORD).await;
     let exports = || audit_count(&t.pool, "sessions.export", None);
 
-    let r = admin
-        .get(app.url("/downloads/sessions.csv?kind=browser&sort=created&user="))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
-    assert_eq!(r.headers()["cache-control"], "no-store");
-    let disposition = r.headers()["content-disposition"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        disposition.starts_with("attachment; filename=\"sessions-")
-            && disposition.ends_with(".csv\""),
-        "{disposition}"
-    );
-    let csv = r.text().await.unwrap();
+    let csv = SESSIONS
+        .exports(
+            &app,
+            &admin,
+            &t.pool,
+            (
+                "/downloads/sessions.csv?kind=browser&sort=created&user=",
+                "sessions.export",
+                "username,kind,address,user_agent,created_at,last_activity_at,expires_at,user_id,id",
+            ),
+            ("s.kind = 'browser'", BY_CREATED),
+        )
+        .await;
     let lines: Vec<&str> = csv.split_terminator("\r\n").collect();
-    assert_eq!(
-        lines[0],
-        "username,kind,address,user_agent,created_at,last_activity_at,expires_at,user_id,id"
-    );
-    let ids: Vec<Uuid> = lines[1..]
-        .iter()
-        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
-        .collect();
-    let browser = expected(&t.pool, "s.kind = 'browser'", BY_CREATED).await;
-    assert!(browser.len() > 50);
-    assert_eq!(
-        ids, browser,
-        "every live browser session, in order, no paging"
-    );
     assert!(lines[1..]
         .iter()
         .all(|l| l.split(',').nth(1) == Some("browser")));
@@ -312,7 +275,7 @@ async fn the_csv_export_streams_the_filtered_sessions_and_is_audited() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let csv = r.text().await.unwrap();
-    let live = expected(&t.pool, "true", BY_ACTIVITY).await;
+    let live = SESSIONS.expected(&t.pool, "true", BY_ACTIVITY).await;
     assert_eq!(csv.split_terminator("\r\n").count(), 1 + live.len());
     assert_eq!(exports().await, 2);
 

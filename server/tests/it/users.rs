@@ -14,9 +14,12 @@ use app::{
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::common::{
-    assert_field_error, audit_count, call, count, enrol_two_factor, error, page_html, signed_in,
-    test_config, TestApp, TestDb, DEMO_PASSWORD,
+use crate::{
+    common::{
+        assert_field_error, audit_count, call, count, enrol_two_factor, error, page_html,
+        signed_in, test_config, TestApp, TestDb, DEMO_PASSWORD,
+    },
+    lists::{Case, ListArea},
 };
 
 /// A username no other test uses (the Redis failure counters are shared).
@@ -920,48 +923,14 @@ async fn bulk_users(pool: &PgPool, n: i32) {
     .unwrap();
 }
 
-/// One page of `list_users` with these arguments; must answer 200.
-async fn list_page(
-    app: &TestApp,
-    client: &reqwest::Client,
-    args: &[(&str, &str)],
-) -> app::users::UsersOverview {
-    let r = call(app, client, "/api/users/list_users", args).await;
-    assert_eq!(r.status(), 200, "{args:?}");
-    r.json().await.unwrap()
-}
-
-/// Every page of the list, following `next`, as user ids.
-async fn all_pages(app: &TestApp, client: &reqwest::Client, args: &[(&str, &str)]) -> Vec<Uuid> {
-    let mut ids = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let mut page_args = args.to_vec();
-        if let Some(a) = &after {
-            page_args.push(("after", a));
-        }
-        let page = list_page(app, client, &page_args).await;
-        assert!(page.users.len() <= 50, "pages hold 50 users");
-        if page.next.is_some() {
-            assert_eq!(page.users.len(), 50, "only the last page is short");
-        }
-        ids.extend(page.users.iter().map(|u| u.id));
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return ids,
-        }
-    }
-}
-
-/// The ids the database gives for a condition and order.
-async fn expected(pool: &PgPool, condition: &str, order: &str) -> Vec<Uuid> {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT id FROM deltran.users WHERE {condition} ORDER BY {order}"
-    )))
-    .fetch_all(pool)
-    .await
-    .unwrap()
-}
+/// The Users list, for the list contract (`crate::lists`).
+const USERS: ListArea = ListArea {
+    function: "/api/users/list_users",
+    rows: "users",
+    from: "FROM deltran.users WHERE true",
+    id: "id",
+    args_in: None,
+};
 
 #[tokio::test]
 async fn the_list_filters_searches_sorts_and_pages_every_user_exactly_once() {
@@ -977,8 +946,8 @@ async fn the_list_filters_searches_sorts_and_pages_every_user_exactly_once() {
     let by_created = "created_at DESC, id DESC";
     let active = "is_active AND NOT coalesce(locked_until > now(), false)";
     // (arguments, the same condition in SQL, the order in SQL)
-    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
-    let cases: &[Case] = &[
+    type Table<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let table: &[Table] = &[
         (&[], "true", by_username),
         (&[("sort", "username")], "true", by_username),
         (&[("sort", "last_sign_in")], "true", by_sign_in),
@@ -1022,22 +991,31 @@ async fn the_list_filters_searches_sorts_and_pages_every_user_exactly_once() {
             by_username,
         ),
     ];
-    for (args, condition, order) in cases {
-        let got = all_pages(&app, &auditor, args).await;
-        let unique: std::collections::HashSet<_> = got.iter().collect();
-        assert_eq!(unique.len(), got.len(), "{args:?}: a user appears twice");
-        assert_eq!(got, expected(&t.pool, condition, order).await, "{args:?}");
-    }
-    let everyone = all_pages(&app, &auditor, &[("sort", "last_sign_in")]).await;
+    let cases: Vec<Case> = table
+        .iter()
+        .map(|&(args, condition, order)| Case {
+            args,
+            condition,
+            order,
+        })
+        .collect();
+    USERS
+        .pages_every_row_once(&app, &auditor, &t.pool, &cases)
+        .await;
+    let everyone = USERS
+        .walk(&app, &auditor, &[("sort", "last_sign_in")])
+        .await;
     assert_eq!(everyone.len(), total, "three pages hold every user");
 
     // The first page of the default order says where the second starts.
-    let first = list_page(&app, &auditor, &[]).await;
-    assert_eq!(first.users.len(), 50);
-    assert_eq!(first.users[0].username, "admin");
-    assert!(first.next.is_some());
-    let empty = list_page(&app, &auditor, &[("q", "nobody-has-this")]).await;
-    assert!(empty.users.is_empty() && empty.next.is_none());
+    let (first, next) = USERS.page(&app, &auditor, &[]).await;
+    assert_eq!(first.len(), 50);
+    assert_eq!(first[0], user_id_of(&t.pool, "admin").await.to_string());
+    assert!(next.is_some());
+    let empty = USERS
+        .page(&app, &auditor, &[("q", "nobody-has-this")])
+        .await;
+    assert!(empty.0.is_empty() && empty.1.is_none());
     t.drop_db().await;
 }
 
@@ -1047,24 +1025,21 @@ async fn unknown_filter_values_and_foreign_cursors_are_field_errors() {
     bulk_users(&t.pool, 60).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
     let admin = signed_in(&app, "admin", DEMO_PASSWORD).await;
-    let by_name = list_page(&app, &admin, &[]).await.next.unwrap();
+    let by_name = USERS.page(&app, &admin, &[]).await.1.unwrap();
     let long = "x".repeat(101);
-    for (args, field) in [
+    let refused = [
         (vec![("role", "superuser")], "role"),
         (vec![("status", "asleep")], "status"),
         (vec![("tfa", "maybe")], "tfa"),
         (vec![("sort", "age")], "sort"),
         (vec![("q", long.as_str())], "q"),
-        (vec![("after", "garbage")], "after"),
-        (vec![("after", "c.1.2")], "after"),
         // A cursor of the username order does not page the created order.
         (
             vec![("sort", "created"), ("after", by_name.as_str())],
             "after",
         ),
-    ] {
-        assert_field_error(&app, &admin, "/api/users/list_users", &args, field).await;
-    }
+    ];
+    USERS.refuses(&app, &admin, &refused).await;
 
     // The page shows what is wrong instead of failing.
     let html = page_html(&app, &admin, "/users?role=superuser").await;
@@ -1116,36 +1091,20 @@ async fn the_csv_export_streams_the_filtered_users_and_is_audited() {
     let admin = signed_in(&app, "admin", DEMO_PASSWORD).await;
     let exports = || audit_count(&t.pool, "users.export", None);
 
-    let r = admin
-        .get(app.url("/downloads/users.csv?role=auditor&sort=created&status="))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
-    let disposition = r.headers()["content-disposition"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        disposition.starts_with("attachment; filename=\"users-") && disposition.ends_with(".csv\""),
-        "{disposition}"
-    );
-    let csv = r.text().await.unwrap();
+    let csv = USERS
+        .exports(
+            &app,
+            &admin,
+            &t.pool,
+            (
+                "/downloads/users.csv?role=auditor&sort=created&status=",
+                "users.export",
+                "username,email,role,status,two_factor,last_sign_in,locked_until,created_at,id",
+            ),
+            ("role = 'auditor'", "created_at DESC, id DESC"),
+        )
+        .await;
     let lines: Vec<&str> = csv.split_terminator("\r\n").collect();
-    assert_eq!(
-        lines[0],
-        "username,email,role,status,two_factor,last_sign_in,locked_until,created_at,id"
-    );
-    let ids: Vec<Uuid> = lines[1..]
-        .iter()
-        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
-        .collect();
-    assert_eq!(
-        ids,
-        expected(&t.pool, "role = 'auditor'", "created_at DESC, id DESC").await,
-        "every auditor, in the order asked for, no paging"
-    );
     assert!(lines[1..]
         .iter()
         .all(|l| l.split(',').nth(2) == Some("auditor")));
