@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     auth::Permission,
-    components::list::{query_string, ListQuery},
+    components::list::ListQuery,
     error::{AppError, FieldErrors},
 };
 
@@ -146,21 +146,6 @@ pub struct AuditQuery {
 }
 
 impl AuditQuery {
-    /// Builds the query from `(key, value)` pairs, e.g. a URL's query map.
-    pub fn from_pairs<'a>(get: impl Fn(&str) -> Option<String> + 'a) -> AuditQuery {
-        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        AuditQuery {
-            actor: get("actor"),
-            action: get("action"),
-            resource_type: get("resource_type"),
-            resource_id: get("resource_id"),
-            result: get("result"),
-            from: get("from"),
-            to: get("to"),
-            after: get("after"),
-        }
-    }
-
     /// The value of the field named `key` (a URL query key).
     pub fn get(&self, key: &str) -> Option<&str> {
         match key {
@@ -218,19 +203,6 @@ impl AuditQuery {
 
 impl ListQuery for AuditQuery {
     const PATH: &'static str = "/audit";
-
-    fn to_query_string(&self) -> String {
-        query_string(&[
-            ("actor", &self.actor),
-            ("action", &self.action),
-            ("resource_type", &self.resource_type),
-            ("resource_id", &self.resource_id),
-            ("result", &self.result),
-            ("from", &self.from),
-            ("to", &self.to),
-            ("after", &self.after),
-        ])
-    }
 
     fn after(&self) -> Option<&str> {
         self.after.as_deref()
@@ -380,12 +352,7 @@ mod tests {
 
     #[test]
     fn query_strings_keep_only_set_fields_in_order() {
-        let q = AuditQuery::from_pairs(|k| match k {
-            "action" => Some("user.create".into()),
-            "actor" => Some("".into()),
-            "from" => Some("2026-11-30T14:00".into()),
-            _ => None,
-        });
+        let q = AuditQuery::from_query("from=2026-11-30T14%3A00&actor=&action=user.create");
         assert_eq!(q.actor, None);
         assert_eq!(
             q.to_query_string(),

@@ -46,7 +46,7 @@ pub fn AuditPage() -> impl IntoView {
     }
     let (can_verify, can_export) = (can(Permission::AuditVerify), can(Permission::AuditExport));
     let query_map = use_query_map();
-    let query = Memo::new(move |_| query_map.with(|m| AuditQuery::from_pairs(|k| m.get(k))));
+    let query = Memo::new(move |_| query_map.with(AuditQuery::from_params));
     let page = Resource::new(move || query.get(), list_audit);
     view! {
         <Title text="Audit log · DelTran Console"/>

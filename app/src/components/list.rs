@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
+use serde::{de::DeserializeOwned, Serialize};
 
 /// Rows per page of a list.
 pub const PAGE_SIZE: u32 = 50;
@@ -16,21 +17,7 @@ pub struct Page<R> {
     pub next: Option<String>,
 }
 
-/// The query string (without `?`) of a list's URL: the pairs in the order given, blank values
-/// left out, values percent-encoded.
-pub fn query_string(pairs: &[(&str, &Option<String>)]) -> String {
-    pairs
-        .iter()
-        .filter_map(|(k, v)| {
-            v.as_deref()
-                .filter(|v| !v.trim().is_empty())
-                .map(|v| format!("{k}={}", crate::urlencode(v)))
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// `path` with `query` (a `query_string`), or the bare path when the query is empty.
+/// `path` with `query` (a query string), or the bare path when the query is empty.
 pub fn href(path: &str, query: &str) -> String {
     match query {
         "" => path.to_string(),
@@ -38,20 +25,52 @@ pub fn href(path: &str, query: &str) -> String {
     }
 }
 
-/// The URL state of a list page: its filters, sort and cursor. Everything a page, its pager
-/// and its download link need follows from these four.
-pub trait ListQuery: Clone {
+/// Drops the pairs of a query string whose value is blank (what a GET form sends for "any").
+fn without_blanks(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
+    pairs
+        .into_iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .collect()
+}
+
+/// The URL state of a list page: its filters, sort and cursor, as serde reads and writes
+/// them from and to the query string (field names are the parameters; `None` and blank
+/// values are left out). Everything a page, its pager and its download link need follows.
+pub trait ListQuery: Clone + Default + Serialize + DeserializeOwned {
     /// The page's path (`/users`).
     const PATH: &'static str;
-
-    /// The query string (without `?`), blank values left out.
-    fn to_query_string(&self) -> String;
 
     /// The cursor of the page shown (`None`: the first page).
     fn after(&self) -> Option<&str>;
 
     /// The same filters and sort, on the page after `after` (`None`: the first page).
     fn at(&self, after: Option<String>) -> Self;
+
+    /// Reads a query string (without `?`), blank values dropped; what cannot be read (a
+    /// parameter given twice) is the unfiltered list.
+    fn from_query(query: &str) -> Self {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            .ok()
+            .map(without_blanks)
+            .and_then(|pairs| serde_urlencoded::to_string(pairs).ok())
+            .and_then(|clean| serde_urlencoded::from_str(&clean).ok())
+            .unwrap_or_default()
+    }
+
+    /// The page's URL state, from the router's query map.
+    fn from_params(params: &leptos_router::params::ParamsMap) -> Self {
+        Self::from_query(params.to_query_string().trim_start_matches('?'))
+    }
+
+    /// The query string (without `?`), blank values left out.
+    fn to_query_string(&self) -> String {
+        serde_urlencoded::to_string(self)
+            .ok()
+            .and_then(|qs| serde_urlencoded::from_str::<Vec<(String, String)>>(&qs).ok())
+            .map(without_blanks)
+            .and_then(|pairs| serde_urlencoded::to_string(pairs).ok())
+            .unwrap_or_default()
+    }
 
     /// This view's URL.
     fn href(&self) -> String {
@@ -114,12 +133,52 @@ pub fn BadFilters(
 mod tests {
     use super::*;
 
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+    struct Q {
+        q: Option<String>,
+        role: Option<String>,
+        after: Option<String>,
+    }
+
+    impl ListQuery for Q {
+        const PATH: &'static str = "/q";
+        fn after(&self) -> Option<&str> {
+            self.after.as_deref()
+        }
+        fn at(&self, after: Option<String>) -> Q {
+            Q {
+                after,
+                ..self.clone()
+            }
+        }
+    }
+
     #[test]
     fn query_strings_drop_blanks_and_encode_values() {
-        let (a, blank, none) = (Some("a&b c".to_string()), Some(" ".to_string()), None);
-        let qs = query_string(&[("q", &a), ("role", &blank), ("tfa", &none)]);
-        assert_eq!(qs, "q=a%26b%20c");
-        assert_eq!(href("/users", &qs), "/users?q=a%26b%20c");
-        assert_eq!(href("/users", ""), "/users");
+        let q = Q::from_query("role=%20&q=a%26b+c&after=u.x&unknown=1");
+        assert_eq!(
+            q,
+            Q {
+                q: Some("a&b c".into()),
+                role: None,
+                after: Some("u.x".into())
+            }
+        );
+        assert_eq!(q.to_query_string(), "q=a%26b+c&after=u.x");
+        assert_eq!(q.at(None).href(), "/q?q=a%26b+c");
+        assert_eq!(Q::default().href(), "/q");
+        assert_eq!(Q::from_query("q=a&q=b"), Q::default(), "given twice");
+        let blank = Q {
+            role: Some(" ".into()),
+            ..Q::default()
+        };
+        assert_eq!(blank.to_query_string(), "");
+        assert_eq!(
+            q.pages(Some("u.y".into())),
+            (
+                Some("/q?q=a%26b+c".into()),
+                Some("/q?q=a%26b+c&after=u.y".into())
+            )
+        );
     }
 }

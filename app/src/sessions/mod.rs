@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::components::list::{query_string, ListQuery};
+use crate::components::list::ListQuery;
 
 /// A row of the Sessions table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,30 +100,8 @@ pub struct SessionQuery {
     pub after: Option<String>,
 }
 
-impl SessionQuery {
-    /// Reads the values from a lookup by parameter name (the URL's query), blanks dropped.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> SessionQuery {
-        let get = |key: &str| get(key).filter(|v| !v.trim().is_empty());
-        SessionQuery {
-            user: get("user"),
-            kind: get("kind"),
-            sort: get("sort"),
-            after: get("after"),
-        }
-    }
-}
-
 impl ListQuery for SessionQuery {
     const PATH: &'static str = "/sessions";
-
-    fn to_query_string(&self) -> String {
-        query_string(&[
-            ("user", &self.user),
-            ("kind", &self.kind),
-            ("sort", &self.sort),
-            ("after", &self.after),
-        ])
-    }
 
     fn after(&self) -> Option<&str> {
         self.after.as_deref()
@@ -143,19 +121,6 @@ pub type SessionList = crate::components::list::Page<SessionRow>;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn queries_drop_blanks_and_encode_values() {
-        let q = SessionQuery::from_lookup(|k| match k {
-            "user" => Some("a b".into()),
-            "kind" => Some(" ".into()),
-            "after" => Some("a.1.x".into()),
-            _ => None,
-        });
-        assert_eq!(q.kind, None);
-        assert_eq!(q.to_query_string(), "user=a%20b&after=a.1.x");
-        assert_eq!(q.at(None).to_query_string(), "user=a%20b");
-    }
 
     #[test]
     fn names_round_trip() {

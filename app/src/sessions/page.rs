@@ -54,7 +54,7 @@ impl Change for Op {
 pub fn SessionsPage() -> impl IntoView {
     let export = use_context::<Me>().is_some_and(|m| m.can(Permission::ExportCsv));
     let params = use_query_map();
-    let query = Memo::new(move |_| params.with(|p| SessionQuery::from_lookup(|k| p.get(k))));
+    let query = Memo::new(move |_| params.with(SessionQuery::from_params));
     let changes = Changes::<Op>::default();
     let version = changes.version;
     // The page comes back with the query it answers, so its links always match its rows.

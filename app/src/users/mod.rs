@@ -9,10 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{
-    components::list::{query_string, ListQuery},
-    domain::Role,
-};
+use crate::{components::list::ListQuery, domain::Role};
 
 /// A row of the Users table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,34 +124,8 @@ pub struct UserQuery {
     pub after: Option<String>,
 }
 
-impl UserQuery {
-    /// Reads the values from a lookup by parameter name (the URL's query), blanks dropped.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> UserQuery {
-        let get = |key: &str| get(key).filter(|v| !v.trim().is_empty());
-        UserQuery {
-            q: get("q"),
-            role: get("role"),
-            status: get("status"),
-            tfa: get("tfa"),
-            sort: get("sort"),
-            after: get("after"),
-        }
-    }
-}
-
 impl ListQuery for UserQuery {
     const PATH: &'static str = "/users";
-
-    fn to_query_string(&self) -> String {
-        query_string(&[
-            ("q", &self.q),
-            ("role", &self.role),
-            ("status", &self.status),
-            ("tfa", &self.tfa),
-            ("sort", &self.sort),
-            ("after", &self.after),
-        ])
-    }
 
     fn after(&self) -> Option<&str> {
         self.after.as_deref()
@@ -206,20 +177,6 @@ pub enum RoleChangeOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn queries_drop_blanks_and_encode_values() {
-        let q = UserQuery::from_lookup(|k| match k {
-            "q" => Some("a&b c".into()),
-            "role" => Some(" ".into()),
-            "after" => Some("u.x".into()),
-            _ => None,
-        });
-        assert_eq!(q.role, None);
-        assert_eq!(q.to_query_string(), "q=a%26b%20c&after=u.x");
-        assert_eq!(q.at(None).to_query_string(), "q=a%26b%20c");
-        assert_eq!(UserQuery::default().to_query_string(), "");
-    }
 
     #[test]
     fn names_round_trip() {

@@ -171,7 +171,7 @@ pub fn UsersPage() -> impl IntoView {
     let export = me.as_ref().is_some_and(|m| m.can(Permission::ExportCsv));
     let my_name = me.map(|m| m.username).unwrap_or_default();
     let params = use_query_map();
-    let query = Memo::new(move |_| params.with(|p| UserQuery::from_lookup(|k| p.get(k))));
+    let query = Memo::new(move |_| params.with(UserQuery::from_params));
     let changes = Changes::<Op>::default();
     let version = changes.version;
     // The page comes back with the query it answers, so its links always match its rows.
