@@ -18,7 +18,7 @@ use super::{
 use crate::{
     auth::{Me, Permission},
     components::{
-        list::{ListQuery, Pager},
+        list::{ListQuery, ListTable},
         ErrorPanel, Loading,
     },
     error::AppError,
@@ -123,28 +123,17 @@ fn Filters(query: Memo<AuditQuery>) -> impl IntoView {
 
 #[component]
 fn AuditTable(page: Page, query: AuditQuery) -> impl IntoView {
-    let empty = page.rows.is_empty();
-    let (first, next) = query.pages(page.next);
     view! {
-        <section class="card overflow-x-auto">
-            <table class="data-table" aria-label="Audit log">
-                <thead>
-                    <tr>
-                        <th scope="col">"Row"</th>
-                        <th scope="col">"Time"</th>
-                        <th scope="col">"Actor"</th>
-                        <th scope="col">"Action"</th>
-                        <th scope="col">"Resource"</th>
-                        <th scope="col">"Result"</th>
-                    </tr>
-                </thead>
-                <tbody>
-                    {empty.then(|| view! { <tr><td colspan="6">"No audit rows match these filters."</td></tr> })}
-                    {page.rows.into_iter().map(|r| view! { <AuditTableRow row=r/> }).collect_view()}
-                </tbody>
-            </table>
-            <Pager first next export=None/>
-        </section>
+        <ListTable
+            label="Audit log"
+            columns=vec!["Row", "Time", "Actor", "Action", "Resource", "Result"]
+            empty="No audit rows match these filters."
+            is_empty=page.rows.is_empty()
+            pages=query.pages(page.next)
+            export=None
+        >
+            {page.rows.into_iter().map(|r| view! { <AuditTableRow row=r/> }).collect_view()}
+        </ListTable>
     }
 }
 

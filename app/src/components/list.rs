@@ -91,6 +91,38 @@ pub trait ListQuery: Clone + Default + Serialize + DeserializeOwned {
     }
 }
 
+/// A list's table: named for screen readers and tests (`label`), its column headers, the
+/// rows (`children`) or, when there are none, the empty state, and the pager under it.
+#[component]
+pub fn ListTable(
+    label: &'static str,
+    columns: Vec<&'static str>,
+    /// Shown in place of the rows when the page has none.
+    empty: &'static str,
+    is_empty: bool,
+    /// The pager's links (`ListQuery::pages`).
+    pages: (Option<String>, Option<String>),
+    /// The CSV link (`ListQuery::download`), for a reader who may export.
+    export: Option<String>,
+    children: Children,
+) -> impl IntoView {
+    let width = columns.len();
+    view! {
+        <section class="card mb-6 overflow-x-auto">
+            <table class="data-table" aria-label=label>
+                <thead>
+                    <tr>{columns.into_iter().map(|c| view! { <th scope="col">{c}</th> }).collect_view()}</tr>
+                </thead>
+                <tbody>
+                    {is_empty.then(|| view! { <tr><td colspan=width>{empty}</td></tr> })}
+                    {children()}
+                </tbody>
+            </table>
+            <Pager first=pages.0 next=pages.1 export/>
+        </section>
+    }
+}
+
 /// Under a list: "First page" (when not on it), "Next page" (when there is one) and, for a role
 /// that may export, the "Export CSV" link. Each is an `href`.
 #[component]

@@ -16,7 +16,7 @@ use crate::{
     components::{
         change::{Change, ChangeOutcome, Changes, ConfirmChange},
         format_time,
-        list::{BadFilters, ListQuery, Pager},
+        list::{BadFilters, ListQuery, ListTable},
         ErrorPanel, Loading,
     },
     error::AppError,
@@ -151,31 +151,27 @@ fn SessionTable(
         rows: sessions,
         next,
     } = list;
-    let empty = sessions.is_empty();
-    let (first_page, next_page) = query.pages(next);
-    let csv = export.then(|| query.download("/downloads/sessions.csv"));
+    let columns = vec![
+        "User",
+        "Kind",
+        "Address",
+        "User agent",
+        "Created",
+        "Last activity",
+        "Expires",
+        "Actions",
+    ];
     view! {
-        <section class="card overflow-x-auto">
-            <table class="data-table" aria-label="Sessions">
-                <thead>
-                    <tr>
-                        <th scope="col">"User"</th>
-                        <th scope="col">"Kind"</th>
-                        <th scope="col">"Address"</th>
-                        <th scope="col">"User agent"</th>
-                        <th scope="col">"Created"</th>
-                        <th scope="col">"Last activity"</th>
-                        <th scope="col">"Expires"</th>
-                        <th scope="col">"Actions"</th>
-                    </tr>
-                </thead>
-                <tbody>
-                    {empty.then(|| view! { <tr><td colspan="8">"No live sessions match these filters."</td></tr> })}
-                    {sessions.into_iter().map(|s| view! { <SessionLine session=s changes/> }).collect_view()}
-                </tbody>
-            </table>
-            <Pager first=first_page next=next_page export=csv/>
-        </section>
+        <ListTable
+            label="Sessions"
+            columns
+            empty="No live sessions match these filters."
+            is_empty=sessions.is_empty()
+            pages=query.pages(next)
+            export=export.then(|| query.download("/downloads/sessions.csv"))
+        >
+            {sessions.into_iter().map(|s| view! { <SessionLine session=s changes/> }).collect_view()}
+        </ListTable>
     }
 }
 

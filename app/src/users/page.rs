@@ -20,7 +20,7 @@ use crate::{
     components::{
         change::{Change, ChangeOutcome, Changes, ConfirmChange},
         format_time,
-        list::{BadFilters, ListQuery, Pager},
+        list::{BadFilters, ListQuery, ListTable},
         ErrorPanel, Loading,
     },
     domain::Role,
@@ -301,38 +301,38 @@ fn Overview(
         next,
         pending,
     } = overview;
-    let empty = users.is_empty();
-    let (first_page, next_page) = query.pages(next);
-    let csv = export.then(|| query.download("/downloads/users.csv"));
+    let mut columns = vec![
+        "Username",
+        "E-mail",
+        "Role",
+        "Active",
+        "2FA",
+        "Last sign-in",
+        "Locked until",
+        "Created",
+    ];
+    if manage {
+        columns.push("Actions");
+    }
+    let is_empty = users.is_empty();
+    let lines = users
+        .into_iter()
+        .map(|u| {
+            let own = u.username == my_name;
+            view! { <UserLine user=u manage own changes/> }
+        })
+        .collect_view();
     view! {
-        <section class="card mb-6 overflow-x-auto">
-            <table class="data-table" aria-label="Users">
-                <thead>
-                    <tr>
-                        <th scope="col">"Username"</th>
-                        <th scope="col">"E-mail"</th>
-                        <th scope="col">"Role"</th>
-                        <th scope="col">"Active"</th>
-                        <th scope="col">"2FA"</th>
-                        <th scope="col">"Last sign-in"</th>
-                        <th scope="col">"Locked until"</th>
-                        <th scope="col">"Created"</th>
-                        {manage.then(|| view! { <th scope="col">"Actions"</th> })}
-                    </tr>
-                </thead>
-                <tbody>
-                    {empty.then(|| view! { <tr><td colspan="9">"No users match these filters."</td></tr> })}
-                    {users
-                        .into_iter()
-                        .map(|u| {
-                            let own = u.username == my_name;
-                            view! { <UserLine user=u manage own changes/> }
-                        })
-                        .collect_view()}
-                </tbody>
-            </table>
-            <Pager first=first_page next=next_page export=csv/>
-        </section>
+        <ListTable
+            label="Users"
+            columns
+            empty="No users match these filters."
+            is_empty
+            pages=query.pages(next)
+            export=export.then(|| query.download("/downloads/users.csv"))
+        >
+            {lines}
+        </ListTable>
         <PendingRequests pending manage my_name changes/>
     }
 }
