@@ -56,7 +56,18 @@ impl FieldErrors {
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
         let given = value.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
-        parse(given).map_err(|why| self.refuse(field, why)).ok()
+        self.parse(field, given, parse)
+    }
+
+    /// `value` read by `parse` (blank or not); `None` when refused (the reason is kept under
+    /// `field`).
+    pub fn parse<T>(
+        &mut self,
+        field: &str,
+        value: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        parse(value).map_err(|why| self.refuse(field, why)).ok()
     }
 
     /// Refuses `field` for `why` (the first reason given for a field stays).

@@ -4,12 +4,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{bail, Context};
 use app::{
-    backend::{
-        audit::Actor,
-        db::users::{self, NewUser},
-        passwords,
-    },
-    domain::{parse_email, parse_username, Role},
+    backend::{audit::Actor, users},
     error::AppError,
 };
 use sqlx::PgPool;
@@ -40,7 +35,9 @@ pub fn read_password(from_stdin: bool) -> anyhow::Result<String> {
     Ok(first)
 }
 
-/// Validates everything first, then creates the user and its audit row in one transaction.
+/// Creates the user (validated first, then written with its audit row in one transaction);
+/// unlike the Users page, the command line may create an admin, which is how the first one
+/// comes to exist.
 pub async fn create(
     db: &PgPool,
     username: &str,
@@ -48,28 +45,28 @@ pub async fn create(
     role: &str,
     password: &str,
 ) -> anyhow::Result<Uuid> {
-    let username = parse_username(username).map_err(|e| anyhow::anyhow!("--username: {e}"))?;
-    let email = parse_email(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
-    let role: Role = role.parse().map_err(|e| anyhow::anyhow!("--role: {e}"))?;
-    passwords::check_strength(password).map_err(|e| anyhow::anyhow!("password: {e}"))?;
-    let password_hash = passwords::hash(password.to_string()).await?;
-    let mut tx = db.begin().await?;
-    let user = NewUser {
+    let input = users::NewUserInput {
         username,
         email,
         role,
-        password_hash,
+        password,
     };
-    let id = users::create(&mut tx, &user, Actor::system("cli"))
-        .await
-        .map_err(|e| match e {
-            AppError::Validation { field_errors } => anyhow::anyhow!(field_errors
-                .into_iter()
-                .map(|(f, m)| format!("--{f}: {m}"))
-                .collect::<Vec<_>>()
-                .join("; ")),
-            other => anyhow::anyhow!(other.to_string()),
-        })?;
-    tx.commit().await?;
-    Ok(id)
+    users::create(
+        db,
+        input,
+        Actor::system("cli"),
+        users::AdminCreation::Allowed,
+    )
+    .await
+    .map_err(|e| match e {
+        AppError::Validation { field_errors } => anyhow::anyhow!(field_errors
+            .into_iter()
+            .map(|(f, m)| match f.as_str() {
+                "password" => format!("password: {m}"),
+                _ => format!("--{f}: {m}"),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")),
+        other => anyhow::anyhow!(other.to_string()),
+    })
 }

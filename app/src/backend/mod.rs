@@ -17,3 +17,4 @@ pub mod sessions;
 pub mod state;
 pub mod tokens;
 pub mod totp;
+pub mod users;

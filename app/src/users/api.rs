@@ -1,5 +1,6 @@
-//! The Users page's server functions. Reading needs users.view; every change needs
-//! users.manage and commits together with its audit row.
+//! The Users page's server functions: the permission check, then one call of the users area
+//! (`backend::users`, which validates, applies the rules and commits with the audit row).
+//! Reading needs users.view; every change needs users.manage.
 
 use leptos::prelude::*;
 use uuid::Uuid;
@@ -11,105 +12,10 @@ use crate::error::AppError;
 mod imp {
     pub use crate::{
         auth::Permission,
-        backend::{
-            audit::{self, AuditEvent},
-            auth::{self, require, Identity},
-            db::{list, sessions, twofactor, users},
-            passwords, state,
-        },
+        backend::{auth::require, db::list, db::users, state, users as service},
         components::list::PAGE_SIZE,
-        domain::Role,
-        error::AppError,
         users::UserQuery,
     };
-    pub use serde_json::json;
-
-    /// Refuses changes an admin makes to their own account from this page (they could lock
-    /// themselves out; their own profile is the place for that).
-    pub fn not_self(me: &Identity, user_id: uuid::Uuid, what: &str) -> Result<(), AppError> {
-        if me.user_id == user_id {
-            return Err(AppError::Conflict(format!(
-                "You cannot {what} your own account."
-            )));
-        }
-        Ok(())
-    }
-
-    pub fn check_password(password: &str) -> Result<(), AppError> {
-        passwords::check_strength(password).map_err(|m| AppError::field("password", m))
-    }
-
-    /// The console keeps an active admin: refuses to demote or deactivate `user` when no other
-    /// active admin is left. `admins` are the active admins, locked
-    /// (`users::lock_active_admins`) before `user` was.
-    pub fn keeps_an_admin(admins: &[uuid::Uuid], user: &users::Target) -> Result<(), AppError> {
-        if user.role == Role::Admin && user.is_active && admins.iter().all(|id| *id == user.id) {
-            return Err(AppError::Conflict(
-                "The last active admin keeps the admin role and stays active.".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    /// A change to another admin's account (password, two-factor, reactivation) needs the
-    /// caller's own password and one-time code again, checked and counted like a sign-in:
-    /// neither one admin nor one stolen session can take over a second admin (and with it the
-    /// second pair of eyes). Returns whether it was asked, i.e. whether the user is an admin.
-    pub async fn reauthenticate_for(
-        state: &state::AppState,
-        me: &Identity,
-        user_id: uuid::Uuid,
-        own_password: Option<String>,
-        own_code: Option<String>,
-    ) -> Result<bool, AppError> {
-        if users::role_of(&state.db, user_id).await? != Role::Admin {
-            return Ok(false);
-        }
-        let password = own_password.unwrap_or_default();
-        let code = own_code.unwrap_or_default();
-        let mut field_errors = std::collections::BTreeMap::new();
-        if password.is_empty() {
-            field_errors.insert(
-                "own_password".to_string(),
-                "This user is an admin: enter your own password.".to_string(),
-            );
-        }
-        if code.trim().is_empty() {
-            field_errors.insert(
-                "own_code".to_string(),
-                "This user is an admin: enter a one-time code from your authenticator app."
-                    .to_string(),
-            );
-        }
-        if !field_errors.is_empty() {
-            return Err(AppError::Validation { field_errors });
-        }
-        if !auth::own_password_ok(state, me, &password).await? {
-            return Err(AppError::field(
-                "own_password",
-                "This is not your password.",
-            ));
-        }
-        if !auth::own_code_ok(state, me, &code).await? {
-            return Err(AppError::field(
-                "own_code",
-                "That code is not right, or was used already.",
-            ));
-        }
-        Ok(true)
-    }
-
-    /// Once the user's row is locked: refuses if they became an admin after
-    /// `reauthenticate_for` looked (`asked` false).
-    pub fn reauthenticated(user: &users::Target, asked: bool) -> Result<(), AppError> {
-        if user.role == Role::Admin && !asked {
-            return Err(AppError::Conflict(format!(
-                "{} is an admin now: try again with your password and a one-time code.",
-                user.username
-            )));
-        }
-        Ok(())
-    }
 }
 
 /// One page of the users matching the filters (`UserQuery`'s fields: an unknown value or a
@@ -154,51 +60,20 @@ pub async fn create_user(
 ) -> Result<Uuid, AppError> {
     use imp::*;
     let me = require(Permission::UsersManage).await?;
-    let mut errors = std::collections::BTreeMap::new();
-    let username = crate::domain::parse_username(&username)
-        .map_err(|e| errors.insert("username".to_string(), e.to_string()))
-        .ok();
-    let email = crate::domain::parse_email(&email)
-        .map_err(|e| errors.insert("email".to_string(), e.to_string()))
-        .ok();
-    let role = role
-        .parse::<Role>()
-        .map_err(|e| errors.insert("role".to_string(), e.to_string()))
-        .ok()
-        // Four eyes: nobody becomes admin on one admin's word, not even a new user.
-        .filter(|r| {
-            *r != Role::Admin || {
-                errors.insert(
-                    "role".to_string(),
-                    "a new user cannot start as admin: create them with another role, then \
-                     raise them (another admin approves)"
-                        .to_string(),
-                );
-                false
-            }
-        });
-    if let Err(m) = passwords::check_strength(&password) {
-        errors.insert("password".to_string(), m);
-    }
-    let (Some(username), Some(email), Some(role), true) =
-        (username, email, role, errors.is_empty())
-    else {
-        return Err(AppError::Validation {
-            field_errors: errors,
-        });
-    };
     let state = state::current()?;
-    let password_hash = passwords::hash(password).await?;
-    let mut tx = state.db.begin().await?;
-    let new = users::NewUser {
-        username,
-        email,
-        role,
-        password_hash,
+    let input = service::NewUserInput {
+        username: &username,
+        email: &email,
+        role: &role,
+        password: &password,
     };
-    let id = users::create(&mut tx, &new, me.actor()).await?;
-    tx.commit().await?;
-    Ok(id)
+    service::create(
+        &state.db,
+        input,
+        me.actor(),
+        service::AdminCreation::Refused,
+    )
+    .await
 }
 
 /// Changes a user's role. Raising to admin only files a request that another admin must
@@ -212,67 +87,7 @@ pub async fn change_role(
 ) -> Result<RoleChangeOutcome, AppError> {
     use imp::*;
     let me = require(Permission::UsersManage).await?;
-    let role: Role = role
-        .parse()
-        .map_err(|e: crate::domain::ParseError| AppError::field("role", e.to_string()))?;
-    let reason = reason.trim().to_string();
-    if reason.is_empty() {
-        return Err(AppError::field("reason", "give a reason for the change"));
-    }
-    not_self(&me, user_id, "change the role of")?;
-    let state = state::current()?;
-    let mut tx = state.db.begin().await?;
-    let admins = users::lock_active_admins(&mut tx).await?;
-    let user = users::lock(&mut tx, user_id).await?;
-    if user.role == role {
-        return Err(AppError::field(
-            "role",
-            format!("{} is already {role}", user.username),
-        ));
-    }
-    let outcome = if role == Role::Admin {
-        let request = users::request_role_change(&mut tx, &user, role, &reason, me.user_id).await?;
-        audit::record(
-            &mut tx,
-            AuditEvent::new(
-                me.actor(),
-                "user.role_change_requested",
-                "user",
-                Some(user.id.to_string()),
-            )
-            .metadata(json!({
-                "request_id": request.to_string(),
-                "from": user.role.as_str(),
-                "to": role.as_str(),
-                "reason": reason,
-            })),
-        )
-        .await?;
-        RoleChangeOutcome::Pending
-    } else {
-        keeps_an_admin(&admins, &user)?;
-        users::set_role(&mut tx, user.id, role).await?;
-        let ended = sessions::revoke_all_of(&mut tx, user.id, None, "role changed").await?;
-        audit::record(
-            &mut tx,
-            AuditEvent::new(
-                me.actor(),
-                "user.role_changed",
-                "user",
-                Some(user.id.to_string()),
-            )
-            .metadata(json!({
-                "from": user.role.as_str(),
-                "to": role.as_str(),
-                "reason": reason,
-                "sessions_revoked": ended,
-            })),
-        )
-        .await?;
-        RoleChangeOutcome::Changed
-    };
-    tx.commit().await?;
-    Ok(outcome)
+    service::change_role(&state::current()?, &me, user_id, role, reason).await
 }
 
 /// Approves another admin's pending role change: the role takes effect and the user's
@@ -282,7 +97,7 @@ pub async fn change_role(
 pub async fn approve_role_change(request_id: Uuid) -> Result<(), AppError> {
     use imp::*;
     let me = require(Permission::UsersManage).await?;
-    decide(me, request_id, true).await
+    service::decide_role_change(&state::current()?, &me, request_id, true).await
 }
 
 /// Rejects a pending role change (someone else's). Permission: users.manage.
@@ -290,69 +105,7 @@ pub async fn approve_role_change(request_id: Uuid) -> Result<(), AppError> {
 pub async fn reject_role_change(request_id: Uuid) -> Result<(), AppError> {
     use imp::*;
     let me = require(Permission::UsersManage).await?;
-    decide(me, request_id, false).await
-}
-
-#[cfg(feature = "ssr")]
-async fn decide(me: imp::Identity, request_id: Uuid, approve: bool) -> Result<(), AppError> {
-    use imp::*;
-    let state = state::current()?;
-    let mut tx = state.db.begin().await?;
-    let request = users::lock_pending_request(&mut tx, request_id).await?;
-    if request.requested_by == me.user_id {
-        return Err(AppError::Conflict(
-            "You cannot decide your own request; another admin must.".into(),
-        ));
-    }
-    not_self(&me, request.user_id, "decide a role change of")?;
-    let admins = users::lock_active_admins(&mut tx).await?;
-    let user = users::lock(&mut tx, request.user_id).await?;
-    if approve && request.to_role != Role::Admin {
-        keeps_an_admin(&admins, &user)?;
-    }
-    let status = if approve { "approved" } else { "rejected" };
-    users::decide_role_change(&mut tx, request.id, status, me.user_id).await?;
-    // Every row this changes first, the audit rows last: an append locks the chain's head
-    // until the commit, and a transaction that then waited on a session row (a token refresh
-    // holds its row while it appends) would deadlock with it.
-    let ended = if approve {
-        users::set_role(&mut tx, user.id, request.to_role).await?;
-        Some(sessions::revoke_all_of(&mut tx, user.id, None, "role changed").await?)
-    } else {
-        None
-    };
-    let action = if approve {
-        "user.role_change_approved"
-    } else {
-        "user.role_change_rejected"
-    };
-    audit::record(
-        &mut tx,
-        AuditEvent::new(me.actor(), action, "user", Some(user.id.to_string())).metadata(
-            json!({ "request_id": request.id.to_string(), "to": request.to_role.as_str() }),
-        ),
-    )
-    .await?;
-    if let Some(ended) = ended {
-        audit::record(
-            &mut tx,
-            AuditEvent::new(
-                me.actor(),
-                "user.role_changed",
-                "user",
-                Some(user.id.to_string()),
-            )
-            .metadata(json!({
-                "from": user.role.as_str(),
-                "to": request.to_role.as_str(),
-                "request_id": request.id.to_string(),
-                "sessions_revoked": ended,
-            })),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(())
+    service::decide_role_change(&state::current()?, &me, request_id, false).await
 }
 
 /// Deactivates a user: they can no longer sign in and every session of theirs ends. Not
@@ -361,33 +114,7 @@ async fn decide(me: imp::Identity, request_id: Uuid, approve: bool) -> Result<()
 pub async fn deactivate_user(user_id: Uuid) -> Result<(), AppError> {
     use imp::*;
     let me = require(Permission::UsersManage).await?;
-    not_self(&me, user_id, "deactivate")?;
-    let state = state::current()?;
-    let mut tx = state.db.begin().await?;
-    let admins = users::lock_active_admins(&mut tx).await?;
-    let user = users::lock(&mut tx, user_id).await?;
-    if !user.is_active {
-        return Err(AppError::Conflict(format!(
-            "{} is already inactive.",
-            user.username
-        )));
-    }
-    keeps_an_admin(&admins, &user)?;
-    users::set_active(&mut tx, user.id, false).await?;
-    let ended = sessions::revoke_all_of(&mut tx, user.id, None, "user deactivated").await?;
-    audit::record(
-        &mut tx,
-        AuditEvent::new(
-            me.actor(),
-            "user.deactivate",
-            "user",
-            Some(user.id.to_string()),
-        )
-        .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    service::deactivate(&state::current()?, &me, user_id).await
 }
 
 /// Reactivates a user; an admin only with the caller's own password and one-time code
@@ -400,32 +127,7 @@ pub async fn activate_user(
 ) -> Result<(), AppError> {
     use imp::*;
     let me = require(Permission::UsersManage).await?;
-    not_self(&me, user_id, "reactivate")?;
-    let state = state::current()?;
-    let asked = reauthenticate_for(&state, &me, user_id, own_password, own_code).await?;
-    let mut tx = state.db.begin().await?;
-    let user = users::lock(&mut tx, user_id).await?;
-    reauthenticated(&user, asked)?;
-    if user.is_active {
-        return Err(AppError::Conflict(format!(
-            "{} is already active.",
-            user.username
-        )));
-    }
-    users::set_active(&mut tx, user.id, true).await?;
-    audit::record(
-        &mut tx,
-        AuditEvent::new(
-            me.actor(),
-            "user.activate",
-            "user",
-            Some(user.id.to_string()),
-        )
-        .metadata(json!({ "username": user.username })),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    service::activate(&state::current()?, &me, user_id, own_password, own_code).await
 }
 
 /// Ends a sign-in lockout: forgets the username's failed sign-ins.
@@ -434,18 +136,7 @@ pub async fn activate_user(
 pub async fn unlock_user(user_id: Uuid) -> Result<(), AppError> {
     use imp::*;
     let me = require(Permission::UsersManage).await?;
-    let state = state::current()?;
-    let mut tx = state.db.begin().await?;
-    let user = users::lock(&mut tx, user_id).await?;
-    crate::backend::db::logins::clear(&mut tx, &user.username).await?;
-    audit::record(
-        &mut tx,
-        AuditEvent::new(me.actor(), "user.unlock", "user", Some(user.id.to_string()))
-            .metadata(json!({ "username": user.username })),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    service::unlock(&state::current()?, &me, user_id).await
 }
 
 /// Sets a new password for another user and ends their sessions; for an admin only with the
@@ -460,30 +151,8 @@ pub async fn reset_password(
 ) -> Result<(), AppError> {
     use imp::*;
     let me = require(Permission::UsersManage).await?;
-    not_self(&me, user_id, "reset the password of")?;
-    check_password(&password)?;
     let state = state::current()?;
-    let asked = reauthenticate_for(&state, &me, user_id, own_password, own_code).await?;
-    let password_hash = passwords::hash(password).await?;
-    let mut tx = state.db.begin().await?;
-    let user = users::lock(&mut tx, user_id).await?;
-    reauthenticated(&user, asked)?;
-    users::set_password_hash(&mut tx, user.id, &password_hash).await?;
-    let ended = sessions::revoke_all_of(&mut tx, user.id, None, "password reset").await?;
-    audit::record(
-        &mut tx,
-        AuditEvent::new(
-            me.actor(),
-            "user.password_reset",
-            "user",
-            Some(user.id.to_string()),
-        )
-        .severity("notice")
-        .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    service::reset_password(&state, &me, user_id, password, own_password, own_code).await
 }
 
 /// Turns another user's two-factor sign-in off (secret and recovery codes forgotten), so they
@@ -497,26 +166,5 @@ pub async fn reset_two_factor(
 ) -> Result<(), AppError> {
     use imp::*;
     let me = require(Permission::UsersManage).await?;
-    not_self(&me, user_id, "reset two-factor sign-in of")?;
-    let state = state::current()?;
-    let asked = reauthenticate_for(&state, &me, user_id, own_password, own_code).await?;
-    let mut tx = state.db.begin().await?;
-    let user = users::lock(&mut tx, user_id).await?;
-    reauthenticated(&user, asked)?;
-    twofactor::disable(&mut tx, user.id).await?;
-    let ended = sessions::revoke_all_of(&mut tx, user.id, None, "two-factor reset").await?;
-    audit::record(
-        &mut tx,
-        AuditEvent::new(
-            me.actor(),
-            "user.2fa_reset",
-            "user",
-            Some(user.id.to_string()),
-        )
-        .severity("notice")
-        .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    service::reset_two_factor(&state::current()?, &me, user_id, own_password, own_code).await
 }
