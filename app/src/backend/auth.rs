@@ -7,7 +7,6 @@
 use std::net::IpAddr;
 
 use chrono::Utc;
-use ipnet::IpNet;
 use redis::AsyncCommands;
 use serde_json::json;
 use sqlx::PgPool;
@@ -257,11 +256,13 @@ static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 /// The Redis key counting sign-in attempts from one client address (domain.md §4); IPv6
 /// addresses count per /64, the block one subscriber usually holds.
 pub fn address_key(prefix: &str, ip: IpAddr) -> String {
-    let prefix_len = if ip.is_ipv4() { 32 } else { 64 };
-    let net = IpNet::new(ip, prefix_len)
-        .expect("32 and 64 are valid prefix lengths")
-        .trunc();
-    format!("{prefix}login:ip:{net}")
+    match ip {
+        IpAddr::V4(v4) => format!("{prefix}login:ip:{v4}"),
+        IpAddr::V6(v6) => {
+            let block = ipnet::Ipv6Net::new(v6, 64).expect("64 is a valid prefix length");
+            format!("{prefix}login:ip:{}", block.trunc())
+        }
+    }
 }
 
 /// Counts an attempt from `ip` and refuses it above the limit. One script, so concurrent
@@ -656,5 +657,26 @@ async fn settle(
     match refusal {
         LoginRefusal::Invalid => Ok(false),
         refusal => Err(refusal.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_count_alone_and_ipv6_per_64() {
+        let key = |ip: &str| address_key("deltran:", ip.parse().unwrap());
+        assert_eq!(key("203.0.113.7"), "deltran:login:ip:203.0.113.7");
+        assert_eq!(
+            key("2001:db8:1:2:aaaa::1"),
+            "deltran:login:ip:2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            key("2001:db8:1:2:ffff::9"),
+            key("2001:db8:1:2::5"),
+            "one /64, one counter"
+        );
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
     }
 }
