@@ -298,10 +298,11 @@ start_background() {
   # The job and the script it runs keep fd 9 (the lock) until the status is written; the
   # cargo installs get no copy of it (the steps close it), so nothing they leave running can
   # hold the lock. No output reaches the caller's terminal or pipe (make, CI's tee would
-  # wait for it otherwise).
+  # wait for it otherwise). Nor make's jobserver: the job may outlive the make that started it.
   (
     rc=0
-    "$ROOT/scripts/tools.sh" --slow-only "${skip_args[@]}" </dev/null >"$BGLOG" 2>&1 || rc=$?
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CARGO_MAKEFLAGS \
+      "$ROOT/scripts/tools.sh" --slow-only "${skip_args[@]}" </dev/null >"$BGLOG" 2>&1 || rc=$?
     echo "$rc" >"$STATUS"
   ) </dev/null >/dev/null 2>&1 &
   echo $! >"$PIDFILE"
