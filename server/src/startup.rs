@@ -130,6 +130,7 @@ impl Application {
             .get()
             .map_or(grace, |at| grace.saturating_sub(at.elapsed()))
             .max(JOBS_MIN_GRACE);
+        let jobs_deadline = Instant::now() + left;
         let background = &self.state.background;
         if !background.stop(left).await {
             tracing::warn!(
@@ -137,7 +138,17 @@ impl Application {
                 "background jobs still running after the grace period"
             );
         }
-        self.state.db.close().await;
+        // Closing waits for every connection to come back, and one whose query was dropped
+        // comes back only when Postgres answers it (perhaps only after a lock wait): bounded.
+        let close = jobs_deadline
+            .saturating_duration_since(Instant::now())
+            .max(JOBS_MIN_GRACE);
+        if tokio::time::timeout(close, self.state.db.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database connections still busy after the grace period");
+        }
         served
     }
 }
