@@ -452,6 +452,11 @@ impl TestApp {
     /// Stops the app as SIGTERM does and waits until `run_until` returns: requests in flight
     /// finished, background jobs ended. Then `Drop` cleans up.
     pub async fn stop(mut self) {
+        self.shut_down().await;
+    }
+
+    /// `stop`, keeping what the app left (Redis keys, files) to look at until it is dropped.
+    pub async fn shut_down(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
