@@ -18,7 +18,8 @@
 # The slow installs hold a lock ($DELTRAN_TOOLS/.slow-install.lock, flock): one install at a
 # time, however many make targets or checkouts ask, and whoever needs the tools waits for it.
 # A background install logs to $DELTRAN_TOOLS/slow-install.log and leaves its exit status in
-# $DELTRAN_TOOLS/.slow-install.status for the run that waits.
+# $DELTRAN_TOOLS/.slow-install.status for the run that waits. scripts/test-tools-background.sh
+# checks all this with a fake cargo, in seconds.
 #
 # Environment:
 #   DELTRAN_TOOLS   where cargo-leptos and wasm-bindgen are installed
@@ -55,7 +56,7 @@ while [[ $# -gt 0 ]]; do
     --wait) mode=all ;;
     --slow-only) mode=slow-only ;;
     --skip) shift; skip[${1:?--skip needs a step name}]=1; skip_args+=(--skip "$1") ;;
-    -h|--help) sed -n '2,32p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,34p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "tools.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
