@@ -56,7 +56,7 @@ while [[ $# -gt 0 ]]; do
     --wait) mode=all ;;
     --slow-only) mode=slow-only ;;
     --skip) shift; skip[${1:?--skip needs a step name}]=1; skip_args+=(--skip "$1") ;;
-    -h|--help) sed -n '2,34p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "tools.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
