@@ -108,7 +108,9 @@ test-rust: tools-bg services ## Unit and integration tests (cargo test --workspa
 test: tools-bg services fmt-check clippy test-rust e2e ## Everything CI runs: fmt, clippy, cargo test, browser tests
 
 # Browser tests: a fresh database $(E2E_DB) on the same server, migrated and seeded (plus
-# `newadmin`, an admin without 2FA yet), a ledger of its own, then `cargo leptos end-to-end`
+# `newadmin`, an admin without 2FA yet), a ledger, data folder (audit anchors) and Redis key
+# prefix of its own (never the contract's `deltran:` names, which the other services on a
+# shared Redis read), then `cargo leptos end-to-end`
 # (starts the server on $(E2E_ADDR), runs Playwright).
 e2e: tools services build ## Browser tests (Playwright + Chromium) against a fresh seeded database
 	@if (exec 3<>/dev/tcp/127.0.0.1/3000) 2>/dev/null; then \
@@ -116,6 +118,7 @@ e2e: tools services build ## Browser tests (Playwright + Chromium) against a fre
 	$(WITH_SERVICES) $(DEMO) \
 	  e2e_url="$$(scripts/services.sh recreate-db $(E2E_DB))"; \
 	  export DATABASE_URL="$$e2e_url" LEDGER_PATH="$(DELTRAN_DATA)/e2e/ledger" LEPTOS_SITE_ADDR=$(E2E_ADDR) \
+	    REDIS_PREFIX=deltran-e2e: DATA_DIR="$(DELTRAN_DATA)/e2e" \
 	    LOGIN_MAX_FAILURES_PER_IP=100000 DEMO_TOTP_SECRET="$${DEMO_TOTP_SECRET:-JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP}"; \
 	  rm -rf "$(DELTRAN_DATA)/e2e"; mkdir -p "$(DELTRAN_DATA)/e2e"; \
 	  "$(BIN)" migrate up; \
