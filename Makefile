@@ -1,7 +1,9 @@
 # DelTran Console — build, run and test. `make` (or `make help`) lists the targets.
 #
 # Everything a target needs is installed or started by the scripts it calls:
-#   scripts/tools.sh     Rust target, libclang, cargo-leptos, wasm-bindgen, npm packages (+ Chromium)
+#   scripts/tools.sh     Rust target, libclang, cargo-leptos, wasm-bindgen, npm packages (+ Chromium);
+#                        `tools-bg` starts the slow ones (cargo-leptos, wasm-bindgen: compiled from
+#                        source) in the background, `tools` waits for them (and fails if they failed)
 #   scripts/services.sh  PostgreSQL and Redis: DATABASE_URL/REDIS_URL, else the machine's own,
 #                        else private servers under data/; writes data/services.env
 #
@@ -45,7 +47,7 @@ DEMO := export DEMO_MODE=true;
 TOOLS_FLAGS ?=
 test e2e: TOOLS_FLAGS += --browser
 
-.PHONY: help tools services services-stop build migrate seed run \
+.PHONY: help tools tools-bg services services-stop build migrate seed run \
         fmt fmt-check clippy lint test test-rust e2e bench clean-data
 
 help: ## Show this help
@@ -58,6 +60,11 @@ help: ## Show this help
 
 tools: ## Install the build tools that are missing (scripts/tools.sh; TOOLS_FLAGS=--browser adds Chromium)
 	scripts/tools.sh $(TOOLS_FLAGS)
+
+# The Rust checks need only the toolchain: they compile while cargo-leptos and wasm-bindgen
+# (needed by the wasm build only) install in the background; `tools` waits for those.
+tools-bg: ## The quick tools now; cargo-leptos and wasm-bindgen installing in the background
+	scripts/tools.sh --background $(TOOLS_FLAGS)
 
 services: ## Find or start PostgreSQL and Redis, write data/services.env
 	scripts/services.sh
@@ -88,15 +95,17 @@ fmt: ## Format the Rust code
 fmt-check: ## Check the Rust formatting
 	cargo fmt --all --check
 
-clippy: tools ## Lint with clippy (warnings are errors)
+clippy: tools-bg ## Lint with clippy (warnings are errors)
 	cargo clippy --workspace --all-targets -- -D warnings
 
 lint: fmt-check clippy ## fmt-check and clippy
 
-test-rust: tools services ## Unit and integration tests (cargo test --workspace)
+test-rust: tools-bg services ## Unit and integration tests (cargo test --workspace)
 	$(WITH_SERVICES) cargo test --workspace
 
-test: tools services fmt-check clippy test-rust e2e ## Everything CI runs: fmt, clippy, cargo test, browser tests
+# In this order (.NOTPARALLEL): the slow installs start first and run while fmt, clippy and
+# cargo test compile and run; e2e's `tools` waits for them before the wasm build.
+test: tools-bg services fmt-check clippy test-rust e2e ## Everything CI runs: fmt, clippy, cargo test, browser tests
 
 # Browser tests: a fresh database $(E2E_DB) on the same server, migrated and seeded (plus
 # `newadmin`, an admin without 2FA yet), a data directory (audit anchors, ledger) and Redis

@@ -4,9 +4,22 @@
 #
 #   scripts/tools.sh               tools for building and running (make run)
 #   scripts/tools.sh --browser     also Debian's Chromium for the browser tests (make test / e2e)
+#   scripts/tools.sh --background  the quick steps now; cargo-leptos and wasm-bindgen (the slow
+#                                  ones: compiled from source, 15-25 min on 2 cores) are started
+#                                  in the background, so that fmt, clippy and cargo test can
+#                                  compile meanwhile (make test does this). Only cargo-leptos
+#                                  and wasm-bindgen need them, i.e. the wasm build.
+#   scripts/tools.sh --wait        same as plain scripts/tools.sh: every run first waits for a
+#                                  background install, fails loudly if it failed, then checks
 #   scripts/tools.sh --skip NAME   skip one step (repeatable): rust, libclang, cargo-leptos,
 #                                  wasm-bindgen, npm, npm-e2e, chromium
 #   scripts/tools.sh --print-path  print the PATH the tools need, and do nothing else
+#
+# The slow installs hold a lock ($DELTRAN_TOOLS/.slow-install.lock, flock): one install at a
+# time, however many make targets or checkouts ask, and whoever needs the tools waits for it.
+# A background install logs to $DELTRAN_TOOLS/slow-install.log and leaves its exit status in
+# $DELTRAN_TOOLS/.slow-install.status for the run that waits. scripts/test-tools-background.sh
+# checks all this with a fake cargo, in seconds.
 #
 # Environment:
 #   DELTRAN_TOOLS   where cargo-leptos and wasm-bindgen are installed
@@ -33,12 +46,17 @@ if [[ "${1:-}" == "--print-path" ]]; then
 fi
 
 browser=0
+mode=all              # all | background | slow-only (internal: the background job itself)
 declare -A skip=()
+skip_args=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --browser) browser=1 ;;
-    --skip) shift; skip[${1:?--skip needs a step name}]=1 ;;
-    -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    --background) mode=background ;;
+    --wait) mode=all ;;
+    --slow-only) mode=slow-only ;;
+    --skip) shift; skip[${1:?--skip needs a step name}]=1; skip_args+=(--skip "$1") ;;
+    -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "tools.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -136,7 +154,7 @@ step_cargo_leptos() {
   say cargo-leptos "${have:+found $have; }installing: ${cmd[*]} (15-20 min on 2 cores; log $log)"
   # Outside the project (its rust-toolchain.toml and .cargo/config.toml must not apply), and in
   # cargo's own temporary build folder rather than the project's CARGO_TARGET_DIR.
-  (cd "$TOOLS" && env -u CARGO_TARGET_DIR -u RUSTFLAGS "${cmd[@]}") >"$log" 2>&1 || { tail -n 20 "$log" >&2; die cargo-leptos "install failed (see $log)"; }
+  (cd "$TOOLS" && env -u CARGO_TARGET_DIR -u RUSTFLAGS "${cmd[@]}") >"$log" 2>&1 9>&- || { tail -n 20 "$log" >&2; die cargo-leptos "install failed (see $log)"; }
   have="$(version_of cargo leptos)"
   [[ "$have" == "$CARGO_LEPTOS_VERSION" || "$have" == "$CARGO_LEPTOS_STABLE_VERSION" ]] \
     || die cargo-leptos "installed into $TOOLS/bin, but \`cargo leptos --version\` reports '${have:-nothing}' ($(command -v cargo-leptos || echo 'not on PATH'))"
@@ -157,7 +175,7 @@ step_wasm_bindgen() {
   local cmd=(cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$TOOLS")
   [[ -n "$have" ]] && cmd+=(--force)
   say wasm-bindgen "${have:+found $have; }installing: ${cmd[*]} (~3 min; log $log)"
-  (cd "$TOOLS" && env -u CARGO_TARGET_DIR -u RUSTFLAGS "${cmd[@]}") >"$log" 2>&1 || { tail -n 20 "$log" >&2; die wasm-bindgen "install failed (see $log)"; }
+  (cd "$TOOLS" && env -u CARGO_TARGET_DIR -u RUSTFLAGS "${cmd[@]}") >"$log" 2>&1 9>&- || { tail -n 20 "$log" >&2; die wasm-bindgen "install failed (see $log)"; }
   have="$(version_of "$TOOLS/bin/wasm-bindgen")"
   [[ "$have" == "$WASM_BINDGEN_VERSION" ]] || die wasm-bindgen "installed, but $TOOLS/bin/wasm-bindgen reports '${have:-nothing}'"
   [[ "$(command -v wasm-bindgen)" == "$TOOLS/bin/wasm-bindgen" ]] \
@@ -213,11 +231,112 @@ step_chromium() {
   say chromium "installed ($("$CHROMIUM_PATH" --version 2>/dev/null || echo /usr/bin/chromium))"
 }
 
-step_rust
-step_libclang
-step_cargo_leptos
-step_wasm_bindgen
-step_npm
-step_npm_e2e
-if [[ $browser == 1 ]]; then step_chromium; fi
-say ready "all tools present (DELTRAN_TOOLS=$TOOLS)"
+# --- the slow installs: in the background, or waited for -----------------------------------------
+LOCK="$TOOLS/.slow-install.lock"
+STATUS="$TOOLS/.slow-install.status"
+PIDFILE="$TOOLS/.slow-install.pid"
+BGLOG="$TOOLS/slow-install.log"
+
+# Whether cargo-leptos or wasm-bindgen is missing (or another version), unless skipped.
+slow_needed() {
+  local have
+  if [[ -z "${skip[cargo-leptos]:-}" ]]; then
+    have="$(version_of cargo leptos)"
+    [[ "$have" == "$CARGO_LEPTOS_VERSION" || "$have" == "$CARGO_LEPTOS_STABLE_VERSION" ]] || return 0
+  fi
+  if [[ -z "${skip[wasm-bindgen]:-}" ]]; then
+    [[ "$(version_of wasm-bindgen)" == "$WASM_BINDGEN_VERSION" ]] || return 0
+  fi
+  return 1
+}
+
+# Takes the lock on fd 9, waiting (and saying so) while an install holds it.
+take_lock() {
+  mkdir -p "$TOOLS"
+  exec 9>>"$LOCK"
+  if ! flock -n 9; then
+    say background "waiting for the install that holds $LOCK (pid $(cat "$PIDFILE" 2>/dev/null || echo '?'); log $BGLOG)"
+    flock 9
+  fi
+}
+
+# After taking the lock: what became of the last background install, if any. For the run
+# that waits (`fatal`), a failure is fatal and loud; it is reported once (the next run
+# installs in the foreground, showing why it fails). A new background start only mentions it.
+background_result() {
+  local fatal="$1"
+  [[ -f "$PIDFILE" || -f "$STATUS" ]] || return 0
+  local rc; rc="$(cat "$STATUS" 2>/dev/null || true)"
+  rm -f "$STATUS" "$PIDFILE"
+  case "$rc" in
+    0) say background "the background install finished (log $BGLOG)" ;;
+    "") say background "the last background install did not finish (interrupted?)" ;;
+    *) tail -n 20 "$BGLOG" >&2 || true
+       if [[ "$fatal" == fatal ]]; then
+         die background "the background install of cargo-leptos / wasm-bindgen failed (exit $rc; log $BGLOG above); run scripts/tools.sh to retry in the foreground"
+       fi
+       say background "the last background install failed (exit $rc; log $BGLOG above); trying again" ;;
+  esac
+}
+
+# Starts the slow steps in the background, holding the lock until they end. Returns at once.
+start_background() {
+  mkdir -p "$TOOLS"
+  exec 9>>"$LOCK"
+  if ! flock -n 9; then
+    say background "an install is already running (pid $(cat "$PIDFILE" 2>/dev/null || echo '?'); log $BGLOG)"
+    exec 9>&-
+    return
+  fi
+  background_result retry
+  if ! slow_needed; then
+    exec 9>&-
+    step_cargo_leptos
+    step_wasm_bindgen
+    return
+  fi
+  rm -f "$STATUS"
+  # The job and the script it runs keep fd 9 (the lock) until the status is written; the
+  # cargo installs get no copy of it (the steps close it), so nothing they leave running can
+  # hold the lock. No output reaches the caller's terminal or pipe (make, CI's tee would
+  # wait for it otherwise). Nor make's jobserver: the job may outlive the make that started it.
+  (
+    rc=0
+    env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CARGO_MAKEFLAGS \
+      "$ROOT/scripts/tools.sh" --slow-only "${skip_args[@]}" </dev/null >"$BGLOG" 2>&1 || rc=$?
+    echo "$rc" >"$STATUS"
+  ) </dev/null >/dev/null 2>&1 &
+  echo $! >"$PIDFILE"
+  exec 9>&-
+  say background "installing cargo-leptos / wasm-bindgen in the background (pid $(cat "$PIDFILE"), log $BGLOG); scripts/tools.sh waits for it"
+}
+
+case "$mode" in
+  slow-only)
+    step_cargo_leptos
+    step_wasm_bindgen
+    exit 0
+    ;;
+  background)
+    step_rust
+    step_libclang
+    start_background
+    step_npm
+    step_npm_e2e
+    if [[ $browser == 1 ]]; then step_chromium; fi
+    say ready "quick tools present; cargo-leptos / wasm-bindgen: see above (DELTRAN_TOOLS=$TOOLS)"
+    ;;
+  all)
+    step_rust
+    step_libclang
+    take_lock
+    background_result fatal
+    step_cargo_leptos
+    step_wasm_bindgen
+    exec 9>&-
+    step_npm
+    step_npm_e2e
+    if [[ $browser == 1 ]]; then step_chromium; fi
+    say ready "all tools present (DELTRAN_TOOLS=$TOOLS)"
+    ;;
+esac

@@ -1,5 +1,6 @@
-//! The command line of `deltran-console` (../shared/spec/api.md): every command answers bad
-//! input with one clear line and a non-zero exit, and writes nothing half-way.
+//! The command line of `deltran-console` (`--help` lists it; the README describes it): every
+//! command answers bad input with one clear line and a non-zero exit, and writes nothing
+//! half-way.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -63,6 +64,13 @@ pub enum Command {
     },
     /// List every REST route and server function with the permission it requires.
     Routes,
+    /// Print the permission matrix (roles × permissions) as Markdown, as docs/permissions.md
+    /// holds it.
+    Permissions {
+        /// Rewrite the generated table in this file instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        update: Option<PathBuf>,
+    },
     /// Restore a backup into an empty database (or replace everything with --force).
     Restore {
         file: PathBuf,
@@ -127,6 +135,10 @@ pub async fn main() -> ExitCode {
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
+    // Documentation only: no configuration, no connections.
+    if let Command::Permissions { update } = &command {
+        return crate::permissions::run(update.as_deref());
+    }
     let config = Config::from_env()?;
     telemetry::init(&config.log_format);
     match command {
@@ -239,6 +251,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Permissions { .. } => unreachable!("handled before the configuration"),
         Command::Restore { file, force } => {
             let pool = db::connect(&config).await?;
             let summary = backup::restore(&pool, &file, force, true).await?;

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod db;
 pub mod downloads;
 pub mod middleware;
+pub mod permissions;
 pub mod probes;
 pub mod seed;
 pub mod startup;

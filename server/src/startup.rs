@@ -1,15 +1,20 @@
 //! Builds the whole application from a `Config` (router, state, background jobs) and serves
-//! it until a shutdown signal, finishing requests in flight. Tests build the same thing on
-//! port 0.
+//! it until a shutdown signal, finishing requests in flight, then stopping its background
+//! jobs. Tests build the same thing on port 0.
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+    time::{Duration, Instant},
+};
 
 use anyhow::Context;
 use app::{
     backend::{
         config::{Config, Secret},
         context::RequestContext,
-        jobs,
+        jobs::{self, Background},
         sessions::RedisSessionStore,
         state::AppState,
     },
@@ -32,7 +37,7 @@ pub struct Application {
 
 impl Application {
     /// Connects (lazily: the server starts even while Postgres or Redis is down), starts the
-    /// background jobs and binds the listener.
+    /// background jobs (they run until `run_until` returns) and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let leptos_options = get_configuration(None)
             .context("reading the Leptos configuration")?
@@ -44,19 +49,22 @@ impl Application {
             redis: db::redis(&config.redis_url)?,
             config: Arc::new(config),
             verify_jobs: Arc::default(),
+            background: Background::default(),
         };
         jobs::spawn_daily_job(
+            &state.background,
             state.db.clone(),
             state.config.audit_partitions_ahead,
             state.config.login_lockout,
         );
         app::backend::audit::anchor::spawn_anchor_job(
+            &state.background,
             state.db.clone(),
             state.redis.clone(),
             state.config.redis_prefix.clone(),
             state.config.data_dir.clone(),
             state.config.secret(Secret::AuditAnchor).to_string(),
-            std::time::Duration::from_secs(3600),
+            state.config.audit_anchor_interval,
         );
         let listener = TcpListener::bind(addr)
             .await
@@ -80,17 +88,25 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and lets requests in flight
-    /// finish (for at most the configured grace period).
+    /// finish, then stops the background jobs and waits for them: all of it within the
+    /// configured grace period from the signal (the jobs get at least [`JOBS_MIN_GRACE`]).
+    /// When this returns, nothing the application started runs any more, unless the log says
+    /// otherwise.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let grace = self.state.config.shutdown_grace;
+        let signalled = Arc::new(OnceLock::<Instant>::new());
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let signal = async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing requests in flight");
-            let _ = stop_tx.send(());
+        let signal = {
+            let signalled = signalled.clone();
+            async move {
+                shutdown.await;
+                tracing::info!("shutting down: finishing requests in flight");
+                let _ = signalled.set(Instant::now());
+                let _ = stop_tx.send(());
+            }
         };
         let serve = axum::serve(
             self.listener,
@@ -102,14 +118,44 @@ impl Application {
             let _ = stop_rx.await;
             tokio::time::sleep(grace).await;
         };
-        tokio::select! {
-            result = serve => result.context("server error")?,
-            _ = deadline => tracing::warn!(?grace, "requests still in flight after the grace period"),
+        let served = tokio::select! {
+            result = serve => result.context("server error"),
+            _ = deadline => {
+                tracing::warn!(?grace, "requests still in flight after the grace period");
+                Ok(())
+            }
+        };
+        // The jobs stop with the server, also when it failed.
+        let left = signalled
+            .get()
+            .map_or(grace, |at| grace.saturating_sub(at.elapsed()))
+            .max(JOBS_MIN_GRACE);
+        let jobs_deadline = Instant::now() + left;
+        let background = &self.state.background;
+        if !background.stop(left).await {
+            tracing::warn!(
+                running = background.running(),
+                "background jobs still running after the grace period"
+            );
         }
-        self.state.db.close().await;
-        Ok(())
+        // Closing waits for every connection to come back, and one whose query was dropped
+        // comes back only when Postgres answers it (perhaps only after a lock wait): bounded.
+        let close = jobs_deadline
+            .saturating_duration_since(Instant::now())
+            .max(JOBS_MIN_GRACE);
+        if tokio::time::timeout(close, self.state.db.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database connections still busy after the grace period");
+        }
+        served
     }
 }
+
+/// The least time the background jobs get to stop after the server did, however long the
+/// requests in flight took: enough for a job to notice (each stops at its next await).
+pub const JOBS_MIN_GRACE: Duration = Duration::from_secs(1);
 
 /// The address `Application::build` listens on: `BIND`, else the one cargo-leptos gives.
 pub fn listen_addr(config: &Config) -> anyhow::Result<SocketAddr> {

@@ -7,7 +7,6 @@
 use std::net::IpAddr;
 
 use chrono::Utc;
-use redis::AsyncCommands;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -253,7 +252,7 @@ static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     passwords::hash_blocking(&Uuid::new_v4().to_string()).expect("argon2 hashes")
 });
 
-/// The Redis key counting sign-in attempts from one client address (domain.md §4); IPv6
+/// The Redis key counting sign-in attempts from one client address (docs/redis.md); IPv6
 /// addresses count per /64, the block one subscriber usually holds.
 pub fn address_key(prefix: &str, ip: IpAddr) -> String {
     match ip {
@@ -295,17 +294,27 @@ async fn reserve_address(
     Ok(())
 }
 
-/// Gives a successful sign-in's reservation back to its address: only failures count.
+/// Gives a successful sign-in's reservation back to its address: only failures count. A
+/// counter that expired meanwhile is left alone: a plain DECR would re-create it at -1, with
+/// no TTL, for ever (and one attempt more for the address).
 async fn release_address(state: &AppState, ip: Option<IpAddr>) {
+    static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+        redis::Script::new(
+            "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end \
+             return 0",
+        )
+    });
     if let Some(ip) = ip {
         let key = address_key(&state.config.redis_prefix, ip);
-        let _: Result<i64, _> = state.redis.clone().decr(key, 1).await;
+        let _: Result<i64, _> = SCRIPT.key(key).invoke_async(&mut state.redis.clone()).await;
     }
 }
 
+/// Locked until `until`: `Retry-After` in whole seconds, rounded up.
 fn retry_after(until: chrono::DateTime<Utc>) -> LoginRefusal {
+    let millis = (until - Utc::now()).num_milliseconds().max(1) as u64;
     LoginRefusal::Locked {
-        retry_after_secs: (until - Utc::now()).num_seconds().max(1) as u64,
+        retry_after_secs: millis.div_ceil(1000),
     }
 }
 

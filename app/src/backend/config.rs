@@ -115,6 +115,8 @@ pub struct Config {
     pub db_max_connections: u32,
     /// How many months of audit partitions exist ahead of the current one.
     pub audit_partitions_ahead: u32,
+    /// How often `serve` signs an audit anchor (the first one at start-up).
+    pub audit_anchor_interval: Duration,
     pub shutdown_grace: Duration,
     /// A browser session ends after this much inactivity.
     pub session_idle: Duration,
@@ -251,6 +253,11 @@ impl Config {
             log_format,
             db_max_connections: parse_num(&get, "DB_MAX_CONNECTIONS")?.unwrap_or(10),
             audit_partitions_ahead: parse_num(&get, "AUDIT_PARTITIONS_AHEAD")?.unwrap_or(3),
+            audit_anchor_interval: Duration::from_secs(
+                60 * parse_num::<u64>(&get, "AUDIT_ANCHOR_MINUTES")?
+                    .unwrap_or(60)
+                    .max(1),
+            ),
             shutdown_grace: Duration::from_secs(
                 parse_num(&get, "SHUTDOWN_GRACE_SECONDS")?.unwrap_or(20),
             ),

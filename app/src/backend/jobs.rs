@@ -1,11 +1,61 @@
-//! Background jobs the server runs: daily housekeeping creates audit partitions ahead of
-//! time (at start-up and then daily, so the default partition only ever catches the
-//! unexpected) and forgets failed sign-ins that have aged out.
+//! Background jobs the server runs, and the [`Background`] they run in: they start with the
+//! application and stop with it. Daily housekeeping creates audit partitions ahead of time (at
+//! start-up and then daily, so the default partition only ever catches the unexpected) and
+//! forgets failed sign-ins that have aged out.
 
-use std::time::Duration;
+use std::{future::Future, time::Duration};
 
 use chrono::{Datelike, NaiveDate, Utc};
 use sqlx::PgPool;
+use tokio::task::JoinHandle;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+/// The application's background tasks (the jobs below, the anchor job, the verifications
+/// started from the audit page). One per application, in `AppState`; clones share it.
+/// [`Background::stop`] asks every task to end and waits for them, so nothing outlives the
+/// application that started it (the next test's database, Redis keys and files included).
+#[derive(Clone, Debug, Default)]
+pub struct Background {
+    tracker: TaskTracker,
+    token: CancellationToken,
+}
+
+impl Background {
+    /// Runs `task` as one of the application's tasks. A task that loops must end when
+    /// [`Background::stopping`] resolves; one that is spawned after `stop` sees it at once.
+    pub fn spawn<F>(&self, task: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.tracker.spawn(task)
+    }
+
+    /// Resolves once the application is stopping.
+    pub async fn stopping(&self) {
+        self.token.cancelled().await
+    }
+
+    /// Whether `stop` was called.
+    pub fn is_stopping(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Tasks still running.
+    pub fn running(&self) -> usize {
+        self.tracker.len()
+    }
+
+    /// Asks every task to stop and waits for them for at most `grace`; `false` when some were
+    /// still running then (they are dropped with the runtime).
+    pub async fn stop(&self, grace: Duration) -> bool {
+        self.token.cancel();
+        self.tracker.close();
+        tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_ok()
+    }
+}
 
 /// The first day of the month `date` is in.
 pub fn month_start(date: NaiveDate) -> NaiveDate {
@@ -30,24 +80,34 @@ pub async fn ensure_audit_partitions_from(
         .await
 }
 
-/// Runs the housekeeping once a day until the process stops: `ahead` months of audit
-/// partitions, and the failed sign-ins older than `login_window`.
+/// Runs the housekeeping at once and then once a day until `background` stops: `ahead`
+/// months of audit partitions, and the failed sign-ins older than `login_window`. A run in
+/// progress when the application stops is dropped (each statement is its own transaction).
 pub fn spawn_daily_job(
+    background: &Background,
     db: PgPool,
     ahead: u32,
     login_window: Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+) -> JoinHandle<()> {
+    let stop = background.clone();
+    background.spawn(async move {
         let mut every_day = tokio::time::interval(Duration::from_secs(24 * 60 * 60));
         loop {
-            every_day.tick().await;
-            match ensure_audit_partitions(&db, ahead).await {
-                Ok(created) => tracing::info!(created, "audit partitions checked"),
-                Err(err) => tracing::error!(error = %err, "audit partition job failed"),
-            }
-            match super::db::logins::purge_stale(&db, login_window).await {
-                Ok(purged) => tracing::info!(purged, "stale failed sign-ins forgotten"),
-                Err(err) => tracing::error!(error = %err, "failed sign-in purge failed"),
+            let run = async {
+                every_day.tick().await;
+                match ensure_audit_partitions(&db, ahead).await {
+                    Ok(created) => tracing::info!(created, "audit partitions checked"),
+                    Err(err) => tracing::error!(error = %err, "audit partition job failed"),
+                }
+                match super::db::logins::purge_stale(&db, login_window).await {
+                    Ok(purged) => tracing::info!(purged, "stale failed sign-ins forgotten"),
+                    Err(err) => tracing::error!(error = %err, "failed sign-in purge failed"),
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = stop.stopping() => return,
+                _ = run => {}
             }
         }
     })
@@ -56,6 +116,45 @@ pub fn spawn_daily_job(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn stop_ends_the_tasks_and_waits_for_them() {
+        let background = Background::default();
+        let (ran_tx, mut ran) = tokio::sync::mpsc::unbounded_channel();
+        let stop = background.clone();
+        background.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(5));
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = stop.stopping() => return,
+                    _ = tick.tick() => { let _ = ran_tx.send(()); }
+                }
+            }
+        });
+        ran.recv().await.expect("the task runs");
+        assert_eq!(background.running(), 1);
+        assert!(
+            background.stop(Duration::from_secs(5)).await,
+            "it stops in time"
+        );
+        assert_eq!(background.running(), 0);
+        assert!(ran.recv().await.is_none(), "and runs no more");
+        // A task started after the stop sees it at once.
+        let late = background.clone();
+        let ended = background.spawn(async move { late.stopping().await });
+        tokio::time::timeout(Duration::from_secs(5), ended)
+            .await
+            .expect("a late task stops at once")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn stop_gives_up_after_the_grace() {
+        let background = Background::default();
+        background.spawn(std::future::pending::<()>());
+        assert!(!background.stop(Duration::from_millis(20)).await);
+    }
 
     #[test]
     fn month_start_is_the_first() {

@@ -15,6 +15,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The audit verifications this instance runs.
     pub verify_jobs: Arc<super::audit::verify_job::Running>,
+    /// The application's background tasks: spawn there, not with `tokio::spawn`, so that
+    /// stopping the application stops them.
+    pub background: super::jobs::Background,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<Config> {

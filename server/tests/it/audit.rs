@@ -19,10 +19,28 @@ use sqlx::{AssertSqlSafe, Executor, PgPool};
 
 use crate::common::{redis_url, text, TestDb};
 
-fn temp_dir() -> PathBuf {
+/// A folder of the test's own, removed when dropped unless the test failed.
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn temp_dir() -> TempDir {
     let d = std::env::temp_dir().join(format!("deltran-audit-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&d).unwrap();
-    d
+    TempDir(d)
 }
 
 const KEY: &str = "test-anchor-key-0123456789abcdef0123";
@@ -625,15 +643,20 @@ async fn evidence_packs_hold_the_export_its_verification_and_a_signed_manifest()
     t.drop_db().await;
 }
 
-/// Runs the binary with a data directory of its own.
+/// Runs the binary with a data directory of its own; then removes the Redis keys it wrote
+/// (`audit anchor` copies the anchor there, with no TTL).
 fn cli(url: &str, data_dir: &Path, args: &[&str]) -> std::process::Output {
-    crate::common::binary(url)
+    let mut cmd = crate::common::binary(url);
+    let prefix = crate::common::redis_prefix_of(&cmd);
+    let output = cmd
         .args(args)
         .env("DATA_DIR", data_dir)
         .env("AUDIT_ANCHOR_KEY", KEY)
         .stdin(std::process::Stdio::null())
         .output()
-        .unwrap()
+        .unwrap();
+    crate::common::forget_redis_prefix(&prefix);
+    output
 }
 
 #[tokio::test]

@@ -64,6 +64,13 @@ async fn an_unreachable_database_is_one_clear_line() {
     );
 }
 
+#[test]
+fn permissions_prints_the_generated_matrix_without_any_configuration() {
+    let out = cli("postgres://unused", &["permissions"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), server::permissions::matrix_markdown());
+}
+
 #[tokio::test]
 async fn serve_refuses_missing_secrets_outside_demo_mode() {
     let out = cli("postgres://unused", &["serve"], None);

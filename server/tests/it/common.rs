@@ -158,6 +158,49 @@ pub fn test_redis_prefix() -> String {
     format!("deltran-test-{}:", uuid::Uuid::new_v4().simple())
 }
 
+/// Removes every Redis key under `prefix` (a test's own, `test_redis_prefix`), without a
+/// runtime: `Drop` calls it. The copy of the audit anchor has no TTL, so without this every
+/// test application would leave one behind.
+pub fn forget_redis_prefix(prefix: &str) {
+    assert!(
+        prefix.starts_with("deltran-test-"),
+        "only a test's own keys are removed, not {prefix:?}"
+    );
+    let Ok(mut redis) = redis::Client::open(redis_url()).and_then(|c| c.get_connection()) else {
+        return;
+    };
+    let mut cursor = 0u64;
+    loop {
+        let Ok((next, keys)) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query::<(u64, Vec<String>)>(&mut redis)
+        else {
+            return;
+        };
+        if !keys.is_empty() {
+            let _ = redis::cmd("DEL").arg(&keys).query::<i64>(&mut redis);
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
+}
+
+/// The `REDIS_PREFIX` a command made by [`binary`] runs with.
+pub fn redis_prefix_of(cmd: &std::process::Command) -> String {
+    cmd.get_envs()
+        .find(|(k, _)| *k == "REDIS_PREFIX")
+        .and_then(|(_, v)| v)
+        .and_then(|v| v.to_str())
+        .expect("binary() sets REDIS_PREFIX")
+        .to_string()
+}
+
 /// The Redis keys matching `pattern`, by SCAN.
 pub async fn redis_keys(pattern: &str) -> Vec<String> {
     let mut redis = db::redis(&redis_url()).expect("a Redis URL");
@@ -180,13 +223,20 @@ pub async fn redis_keys(pattern: &str) -> Vec<String> {
     }
 }
 
-/// A running application; stops when dropped.
+/// A running application. `stop` stops it as SIGTERM does and waits until it has (background
+/// jobs included); dropping it only signals the stop. Either way its Redis keys and (unless
+/// the test failed) its data directory are removed.
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     /// The app's Redis key prefix (`test_redis_prefix`).
     pub redis_prefix: String,
+    /// The app's `DATA_DIR` (audit anchors).
+    pub data_dir: std::path::PathBuf,
+    /// The app's background tasks, to watch them.
+    pub background: app::backend::jobs::Background,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    running: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     /// The app's database, to see who has 2FA.
     db: PgPool,
     /// The last TOTP step each user signed in with (a step is accepted once).
@@ -200,12 +250,14 @@ impl TestApp {
             .connect_lazy(&config.database_url)
             .expect("a database URL");
         let redis_prefix = config.redis_prefix.clone();
+        let data_dir = config.data_dir.clone();
         let app = Application::build(config)
             .await
             .expect("application builds");
         let addr = app.local_addr();
+        let background = app.state().background.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run_until(async move {
+        let running = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
         }));
         let client = client_for(addr);
@@ -213,7 +265,10 @@ impl TestApp {
             addr,
             client,
             redis_prefix,
+            data_dir,
+            background,
             stop: Some(stop),
+            running: Some(running),
             db,
             steps: Arc::default(),
         }
@@ -393,10 +448,36 @@ fn client_for(addr: SocketAddr) -> reqwest::Client {
         .unwrap()
 }
 
+impl TestApp {
+    /// Stops the app as SIGTERM does and waits until `run_until` returns: requests in flight
+    /// finished, background jobs ended. Then `Drop` cleans up.
+    pub async fn stop(mut self) {
+        self.shut_down().await;
+    }
+
+    /// `stop`, keeping what the app left (Redis keys, files) to look at until it is dropped.
+    pub async fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(running) = self.running.take() {
+            running
+                .await
+                .expect("the app's task does not panic")
+                .expect("the app stops cleanly");
+        }
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        // Apps in one test may share a prefix; the last one dropped leaves nothing behind.
+        forget_redis_prefix(&self.redis_prefix);
+        if !std::thread::panicking() && self.data_dir.starts_with(std::env::temp_dir()) {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
         }
     }
 }
@@ -416,10 +497,13 @@ pub fn binary(database_url: &str) -> std::process::Command {
     cmd
 }
 
-/// Runs the binary with `args` against `database_url`, feeding it `stdin`.
+/// Runs the binary with `args` against `database_url`, feeding it `stdin`; then removes the
+/// Redis keys it wrote.
 pub fn cli(database_url: &str, args: &[&str], stdin: Option<&str>) -> Output {
     use std::io::Write;
-    let mut child = binary(database_url)
+    let mut cmd = binary(database_url);
+    let prefix = redis_prefix_of(&cmd);
+    let mut child = cmd
         .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -432,7 +516,9 @@ pub fn cli(database_url: &str, args: &[&str], stdin: Option<&str>) -> Output {
             pipe.write_all(input.as_bytes()).unwrap();
         }
     }
-    child.wait_with_output().unwrap()
+    let output = child.wait_with_output().unwrap();
+    forget_redis_prefix(&prefix);
+    output
 }
 
 pub fn text(bytes: &[u8]) -> String {

@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod common;
 mod http;
+mod jobs;
 mod lists;
 mod matrix;
 mod profile;

@@ -1,7 +1,7 @@
 //! The permission matrix, enforced: every REST route (from the API's own route table) and every
 //! server function (from Leptos' registry of them) called as anonymous and as each role, with
-//! exactly the outcome domain.md §2 gives. A route or server function added without a
-//! permission makes this fail.
+//! exactly the outcome `Role::can` gives (the table in docs/permissions.md). A route or server
+//! function added without a permission makes this fail.
 
 use app::{auth::SERVER_FNS, domain::Role};
 use reqwest::Method;

@@ -276,8 +276,10 @@ pub async fn console_anchor(
     .map_err(|e| crate::backend::error::internal(format!("audit anchor: {e:#}")))
 }
 
-/// Anchors the chain every `every` until the process stops (the first run at once).
+/// Anchors the chain every `every` (the first run at once) until `background` stops; an
+/// anchor in progress then is dropped (the files are renamed into place, never half-written).
 pub fn spawn_anchor_job(
+    background: &crate::backend::jobs::Background,
     db: PgPool,
     mut redis: ConnectionManager,
     redis_prefix: String,
@@ -285,14 +287,22 @@ pub fn spawn_anchor_job(
     key: String,
     every: Duration,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+    let stop = background.clone();
+    background.spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {
-            tick.tick().await;
-            match anchor_now(&db, Some((&mut redis, &redis_prefix)), &data_dir, &key).await {
-                Ok(Some(a)) => tracing::info!(last_id = a.last_id, "audit chain anchored"),
-                Ok(None) => {}
-                Err(err) => tracing::error!(error = %err, "audit anchor job failed"),
+            let run = async {
+                tick.tick().await;
+                match anchor_now(&db, Some((&mut redis, &redis_prefix)), &data_dir, &key).await {
+                    Ok(Some(a)) => tracing::info!(last_id = a.last_id, "audit chain anchored"),
+                    Ok(None) => {}
+                    Err(err) => tracing::error!(error = %err, "audit anchor job failed"),
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = stop.stopping() => return,
+                _ = run => {}
             }
         }
     })

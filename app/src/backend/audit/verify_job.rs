@@ -2,7 +2,8 @@
 //! kept in Redis under `{REDIS_PREFIX}audit:verify:{job}` for an hour, readable only by the user
 //! who started it, so that the page can poll it (and any instance of the console answers).
 //! Each reads the whole chain, so a console instance runs at most one per user and
-//! [`MAX_RUNNING`] in all; more is 429.
+//! [`MAX_RUNNING`] in all; more is 429. The jobs are the application's background tasks
+//! (`AppState::background`): stopping the console ends them, and their last progress says so.
 
 use std::{
     collections::HashSet,
@@ -23,6 +24,9 @@ const TTL_SECS: u64 = 3600;
 
 /// Verifications one console instance runs at once, whoever started them.
 pub const MAX_RUNNING: usize = 2;
+
+/// Why a verification ended without a result when the console stopped under it.
+const STOPPED: &str = "The console stopped before the verification finished";
 
 /// What a refused caller is told to wait, in seconds.
 const RETRY_AFTER_SECS: u64 = 5;
@@ -107,12 +111,14 @@ pub async fn start(
         AppError::Unavailable
     })?;
     let state = state.clone();
-    tokio::spawn(async move {
+    // Tracked by the application, so that stopping it ends the job (the result then says so).
+    let background = state.background.clone();
+    background.spawn(async move {
         let (tx, mut rx) = watch::channel((0u64, 0u64));
         let writer = {
             let mut redis = redis.clone();
             let key = key.clone();
-            tokio::spawn(async move {
+            state.background.spawn(async move {
                 while rx.changed().await.is_ok() {
                     let (checked, total) = *rx.borrow_and_update();
                     let now = VerifyProgress {
@@ -127,15 +133,20 @@ pub async fn start(
                 }
             })
         };
-        let outcome = async {
+        let run = async {
             let anchor = console_anchor(&state).await?;
             let report = verify(&state.db, range, anchor.as_ref(), move |checked, total| {
                 let _ = tx.send((checked, total));
             })
             .await?;
             anyhow::Ok(report)
-        }
-        .await;
+        };
+        let outcome = tokio::select! {
+            biased;
+            _ = state.background.stopping() => Err(anyhow::anyhow!(STOPPED)),
+            outcome = run => outcome,
+        };
+        // The progress sender went with `run`, so the writer ends after its last save.
         let _ = writer.await;
         // Free before the result shows, so that the next one may start once it does.
         drop(slot);
@@ -146,6 +157,15 @@ pub async fn start(
                 report: Some(report),
                 error: None,
             },
+            Err(e) if state.background.is_stopping() => {
+                tracing::warn!(%job, error = format!("{e:#}"), "audit verification stopped");
+                VerifyProgress {
+                    checked: 0,
+                    total: 0,
+                    report: None,
+                    error: Some(format!("{STOPPED}; start it again.")),
+                }
+            }
             Err(e) => {
                 tracing::error!(%job, error = format!("{e:#}"), "audit verification failed");
                 VerifyProgress {
