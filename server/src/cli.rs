@@ -244,7 +244,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             for (path, permission, _) in crate::downloads::ROUTES {
                 println!("GET     {path:40} {}", permission.name());
             }
-            for (path, access) in app::auth::SERVER_FNS {
+            for f in app::auth::server_fns() {
+                let (path, access) = (f.path, f.access);
                 let access =
                     access.map_or("public (signs in or tells who is signed in)", |p| p.name());
                 println!("POST    {path:40} {access}");

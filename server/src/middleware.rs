@@ -198,8 +198,8 @@ pub async fn server_fn_status(request: Request, next: Next) -> Response {
 }
 
 /// The second lock on server functions: before one runs (and before its arguments are
-/// parsed), the caller must have the permission `app::auth::SERVER_FNS` gives it; a server
-/// function missing from that table is refused outright.
+/// parsed), the caller must have the permission its `guard!` declares; a server function
+/// without one is refused outright.
 pub async fn server_fn_guard(request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let is_server_fn = path.starts_with("/api/")
@@ -208,14 +208,11 @@ pub async fn server_fn_guard(request: Request, next: Next) -> Response {
     if !is_server_fn {
         return next.run(request).await;
     }
-    let Some((_, access)) = app::auth::SERVER_FNS.iter().find(|(p, _)| *p == path) else {
-        tracing::error!(
-            path,
-            "server function without an entry in SERVER_FNS refused"
-        );
+    let Some(access) = server_fn_access(path) else {
+        tracing::error!(path, "server function without a guard! refused");
         return server_fn_error(AppError::Forbidden);
     };
-    let Some(permission) = access else {
+    let Some(permission) = access.access else {
         return next.run(request).await;
     };
     let (Some(state), Some(session)) = (
@@ -232,10 +229,17 @@ pub async fn server_fn_guard(request: Request, next: Next) -> Response {
         Ok(None) => return server_fn_error(AppError::Unauthorized),
         Err(e) => return server_fn_error(e),
     };
-    match auth::authorize(&state.db, identity, *permission).await {
+    match auth::authorize(&state.db, identity, permission).await {
         Ok(_) => next.run(request).await,
         Err(e) => server_fn_error(e),
     }
+}
+
+/// Who may call the server function at `path`, from the `guard!` declarations (read once).
+fn server_fn_access(path: &str) -> Option<app::auth::ServerFnAccess> {
+    static ALL: std::sync::LazyLock<Vec<app::auth::ServerFnAccess>> =
+        std::sync::LazyLock::new(app::auth::server_fns);
+    ALL.iter().find(|f| f.path == path).copied()
 }
 
 /// An error answered the way server functions answer theirs.

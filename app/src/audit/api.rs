@@ -7,27 +7,32 @@ use uuid::Uuid;
 use super::{AuditPage, AuditQuery, AuditRow, VerifyProgress};
 use crate::error::AppError;
 
+crate::guard!(ListAudit, AuditView);
+
 /// One page of the filtered log, newest first. Permission: audit.view.
 #[server(prefix = "/api/audit", endpoint = "list_audit")]
 pub async fn list_audit(#[server(default)] query: AuditQuery) -> Result<AuditPage, AppError> {
     use crate::{
-        auth::Permission,
-        backend::{auth::require, db::audit::AuditLog, db::list, state},
+        backend::{auth::require_for, db::audit::AuditLog, db::list, state},
         components::list::PAGE_SIZE,
     };
-    require(Permission::AuditView).await?;
+    require_for::<ListAudit>().await?;
     let state = state::current()?;
     list::page::<AuditLog>(&state.db, &query, PAGE_SIZE).await
 }
 
+crate::guard!(GetAuditRow, AuditView);
+
 /// One row by id. Permission: audit.view.
 #[server(prefix = "/api/audit", endpoint = "get_audit_row")]
 pub async fn get_audit_row(id: i64) -> Result<AuditRow, AppError> {
-    use crate::{auth::Permission, backend::auth::require, backend::db::audit, backend::state};
-    require(Permission::AuditView).await?;
+    use crate::{backend::auth::require_for, backend::db::audit, backend::state};
+    require_for::<GetAuditRow>().await?;
     let state = state::current()?;
     audit::get(&state.db, id).await?.ok_or(AppError::NotFound)
 }
+
+crate::guard!(StartVerification, AuditVerify);
 
 /// Starts verifying the chain, or the rows between `from` and `to`, against the latest
 /// anchor; returns the job to poll. Permission: audit.verify.
@@ -36,11 +41,8 @@ pub async fn start_verification(
     from: Option<String>,
     to: Option<String>,
 ) -> Result<Uuid, AppError> {
-    use crate::{
-        auth::Permission,
-        backend::{audit::verify_job, auth::require, state},
-    };
-    let me = require(Permission::AuditVerify).await?;
+    use crate::backend::{audit::verify_job, auth::require_for, state};
+    let me = require_for::<StartVerification>().await?;
     let range = AuditQuery {
         from,
         to,
@@ -52,14 +54,13 @@ pub async fn start_verification(
     verify_job::start(&state, me.user_id, range).await
 }
 
+crate::guard!(VerificationProgress, AuditVerify);
+
 /// How far the caller's verification `job` has got. Permission: audit.verify.
 #[server(prefix = "/api/audit", endpoint = "verification_progress")]
 pub async fn verification_progress(job: Uuid) -> Result<VerifyProgress, AppError> {
-    use crate::{
-        auth::Permission,
-        backend::{audit::verify_job, auth::require, state},
-    };
-    let me = require(Permission::AuditVerify).await?;
+    use crate::backend::{audit::verify_job, auth::require_for, state};
+    let me = require_for::<VerificationProgress>().await?;
     let state = state::current()?;
     verify_job::progress(&state, me.user_id, job).await
 }

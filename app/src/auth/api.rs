@@ -5,6 +5,8 @@ use leptos::prelude::*;
 use super::Me;
 use crate::error::AppError;
 
+crate::guard!(CurrentUser, public);
+
 /// The signed-in user, or `None`. Permission: none (it is how pages find out).
 #[server(prefix = "/api/auth", endpoint = "current_user")]
 pub async fn current_user() -> Result<Option<Me>, AppError> {
@@ -20,6 +22,8 @@ pub enum LoginOutcome {
     /// The password was right; the account needs its one-time code too.
     OtpRequired,
 }
+
+crate::guard!(Login, public);
 
 /// Signs in with username, password and, for accounts with 2FA, a one-time code; on success
 /// redirects to `next` (a path on this site) or the dashboard. Permission: none.
@@ -50,11 +54,13 @@ pub async fn login(
     Ok(LoginOutcome::SignedIn)
 }
 
+crate::guard!(Logout, SelfService);
+
 /// Ends the current browser session. Permission: self.
 #[server(prefix = "/api/auth", endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
     use crate::backend::auth;
-    let me = auth::require(super::Permission::SelfService).await?;
+    let me = auth::require_for::<Logout>().await?;
     let state = crate::backend::state::current()?;
     let session = crate::backend::auth::current_session().await?;
     auth::close_browser_session(&state, &session, &me).await?;

@@ -138,73 +138,57 @@ impl Role {
     }
 }
 
-/// Who may call each server function, by URL: `None` for anyone (signing in, finding out who
-/// one is), else the permission. The server refuses any server function missing from this
-/// table before it runs, and each function checks its permission again on its first line.
-pub const SERVER_FNS: &[(&str, Option<Permission>)] = &[
-    ("/api/audit/list_audit", Some(Permission::AuditView)),
-    ("/api/audit/get_audit_row", Some(Permission::AuditView)),
-    (
-        "/api/audit/start_verification",
-        Some(Permission::AuditVerify),
-    ),
-    (
-        "/api/audit/verification_progress",
-        Some(Permission::AuditVerify),
-    ),
-    ("/api/auth/current_user", None),
-    ("/api/auth/login", None),
-    ("/api/auth/logout", Some(Permission::SelfService)),
-    (
-        "/api/dashboard/get_summary",
-        Some(Permission::DashboardView),
-    ),
-    ("/api/profile/get_profile", Some(Permission::SelfService)),
-    (
-        "/api/profile/change_password",
-        Some(Permission::SelfService),
-    ),
-    (
-        "/api/profile/begin_two_factor",
-        Some(Permission::SelfService),
-    ),
-    (
-        "/api/profile/confirm_two_factor",
-        Some(Permission::SelfService),
-    ),
-    (
-        "/api/profile/revoke_own_session",
-        Some(Permission::SelfService),
-    ),
-    ("/api/users/list_users", Some(Permission::UsersView)),
-    ("/api/users/create_user", Some(Permission::UsersManage)),
-    ("/api/users/change_role", Some(Permission::UsersManage)),
-    (
-        "/api/users/approve_role_change",
-        Some(Permission::UsersManage),
-    ),
-    (
-        "/api/users/reject_role_change",
-        Some(Permission::UsersManage),
-    ),
-    ("/api/users/deactivate_user", Some(Permission::UsersManage)),
-    ("/api/users/activate_user", Some(Permission::UsersManage)),
-    ("/api/users/unlock_user", Some(Permission::UsersManage)),
-    ("/api/users/reset_password", Some(Permission::UsersManage)),
-    ("/api/users/reset_two_factor", Some(Permission::UsersManage)),
-    (
-        "/api/sessions/list_sessions",
-        Some(Permission::SessionsManage),
-    ),
-    (
-        "/api/sessions/revoke_session",
-        Some(Permission::SessionsManage),
-    ),
-    (
-        "/api/sessions/revoke_user_sessions",
-        Some(Permission::SessionsManage),
-    ),
-];
+/// What a server function takes, declared once next to it with `guard!`: the server's
+/// second lock (`server_fn_guard`, before arguments are parsed), the function's own first line
+/// (`backend::auth::require_for`), `deltran-console routes` and the role × route test all read
+/// this one declaration.
+pub trait Guarded {
+    const PERMISSION: Permission;
+}
+
+/// A server function's URL and who may call it (`None`: anyone, to sign in or find out who
+/// is signed in), registered by `guard!`.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerFnAccess {
+    pub path: &'static str,
+    pub access: Option<Permission>,
+}
+
+#[cfg(feature = "ssr")]
+inventory::collect!(ServerFnAccess);
+
+/// Every server function with who may call it, by URL; one missing here is refused outright.
+#[cfg(feature = "ssr")]
+pub fn server_fns() -> Vec<ServerFnAccess> {
+    let mut all: Vec<ServerFnAccess> = inventory::iter::<ServerFnAccess>().copied().collect();
+    all.sort_by_key(|f| f.path);
+    all
+}
+
+/// Declares who may call a server function, by the type `#[server]` generates for it:
+/// `guard!(ListUsers, UsersView);` above `pub async fn list_users`, or
+/// `guard!(Login, public);` for the few anyone may call.
+#[macro_export]
+macro_rules! guard {
+    ($server_fn:ident, public) => {
+        $crate::guard!(@register $server_fn, None);
+    };
+    ($server_fn:ident, $permission:ident) => {
+        impl $crate::auth::Guarded for $server_fn {
+            const PERMISSION: $crate::auth::Permission = $crate::auth::Permission::$permission;
+        }
+        $crate::guard!(@register $server_fn, Some($crate::auth::Permission::$permission));
+    };
+    (@register $server_fn:ident, $access:expr) => {
+        #[cfg(feature = "ssr")]
+        inventory::submit! {
+            $crate::auth::ServerFnAccess {
+                path: <$server_fn as leptos::server_fn::ServerFn>::PATH,
+                access: $access,
+            }
+        }
+    };
+}
 
 /// The signed-in user, as the browser sees them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -132,6 +132,12 @@ pub async fn require(permission: Permission) -> Result<Identity, AppError> {
     authorize(&state.db, identity, permission).await
 }
 
+/// `require` with the permission `guard!` declared for the server function `F`: the first
+/// line of every guarded server function.
+pub async fn require_for<F: crate::auth::Guarded>() -> Result<Identity, AppError> {
+    require(F::PERMISSION).await
+}
+
 /// Checks `identity` against the matrix; a denial is audited.
 pub async fn authorize(
     db: &PgPool,

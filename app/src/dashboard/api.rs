@@ -5,11 +5,13 @@ use leptos::prelude::*;
 use super::DashboardSummary;
 use crate::error::AppError;
 
+crate::guard!(GetSummary, DashboardView);
+
 /// The figures of the dashboard, computed from the database on each call.
 /// Permission: dashboard.view.
 #[server(prefix = "/api/dashboard", endpoint = "get_summary")]
 pub async fn get_summary() -> Result<DashboardSummary, AppError> {
-    crate::backend::auth::require(crate::auth::Permission::DashboardView).await?;
+    crate::backend::auth::require_for::<GetSummary>().await?;
     let state = crate::backend::state::current()?;
     Ok(crate::backend::db::dashboard::summary(&state.db, 30).await?)
 }

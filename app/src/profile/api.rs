@@ -10,14 +10,18 @@ use crate::error::AppError;
 #[cfg(feature = "ssr")]
 const PENDING_TOTP: &str = "pending_totp";
 
+crate::guard!(GetProfile, SelfService);
+
 /// One's own account, 2FA state and live sessions. Permission: self.
 #[server(prefix = "/api/profile", endpoint = "get_profile")]
 pub async fn get_profile() -> Result<Profile, AppError> {
     use crate::backend::{auth, db, state};
-    let me = auth::require(crate::auth::Permission::SelfService).await?;
+    let me = auth::require_for::<GetProfile>().await?;
     let state = state::current()?;
     db::users::profile(&state.db, &me).await
 }
+
+crate::guard!(ChangePassword, SelfService);
 
 /// Changes one's password after checking the current one; every other session of the user
 /// ends. A wrong current password counts as a failed sign-in (429 once locked out).
@@ -25,7 +29,7 @@ pub async fn get_profile() -> Result<Profile, AppError> {
 #[server(prefix = "/api/profile", endpoint = "change_password")]
 pub async fn change_password(current: String, new: String, repeat: String) -> Result<(), AppError> {
     use crate::backend::{audit, auth, db, passwords, state};
-    let me = auth::require(crate::auth::Permission::SelfService).await?;
+    let me = auth::require_for::<ChangePassword>().await?;
     let state = state::current()?;
     if new != repeat {
         return Err(AppError::field("repeat", "The two new passwords differ."));
@@ -64,12 +68,14 @@ pub async fn change_password(current: String, new: String, repeat: String) -> Re
     Ok(())
 }
 
+crate::guard!(BeginTwoFactor, SelfService);
+
 /// Starts enrolling an authenticator: a new secret, kept in the session until confirmed.
 /// Permission: self.
 #[server(prefix = "/api/profile", endpoint = "begin_two_factor")]
 pub async fn begin_two_factor() -> Result<TwoFactorSetup, AppError> {
     use crate::backend::{auth, totp};
-    let me = auth::require(crate::auth::Permission::SelfService).await?;
+    let me = auth::require_for::<BeginTwoFactor>().await?;
     let session = crate::backend::auth::current_session().await?;
     let secret = totp::generate_secret();
     let encoded = totp::base32_encode(&secret);
@@ -84,6 +90,8 @@ pub async fn begin_two_factor() -> Result<TwoFactorSetup, AppError> {
     })
 }
 
+crate::guard!(ConfirmTwoFactor, SelfService);
+
 /// Confirms enrolment with a first code; turns 2FA on and returns ten recovery codes, shown
 /// once. When 2FA is on already (enrolling another authenticator), `current` must be a code
 /// of the current one (or a recovery code), counted like a sign-in: a session alone cannot
@@ -96,7 +104,7 @@ pub async fn confirm_two_factor(
     use crate::backend::{
         audit, auth, config::Secret, crypto, db, db::twofactor, recovery, state, totp,
     };
-    let me = auth::require(crate::auth::Permission::SelfService).await?;
+    let me = auth::require_for::<ConfirmTwoFactor>().await?;
     let state = state::current()?;
     let session = crate::backend::auth::current_session().await?;
     let pending: Option<String> = session
@@ -163,11 +171,13 @@ pub async fn confirm_two_factor(
     Ok(codes)
 }
 
+crate::guard!(RevokeOwnSession, SelfService);
+
 /// Ends one of one's own other sessions. Permission: self.
 #[server(prefix = "/api/profile", endpoint = "revoke_own_session")]
 pub async fn revoke_own_session(id: Uuid) -> Result<(), AppError> {
     use crate::backend::{audit, auth, db, state};
-    let me = auth::require(crate::auth::Permission::SelfService).await?;
+    let me = auth::require_for::<RevokeOwnSession>().await?;
     let state = state::current()?;
     let mut tx = state.db.begin().await?;
     let owned: bool = sqlx::query_scalar(

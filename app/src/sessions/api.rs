@@ -7,6 +7,8 @@ use uuid::Uuid;
 use super::SessionList;
 use crate::error::AppError;
 
+crate::guard!(ListSessions, SessionsManage);
+
 /// One page of the live sessions matching the filters (`SessionQuery`'s fields: an unknown
 /// value or a cursor this list did not give is a field error naming the parameter) and the
 /// next page's cursor. Permission: sessions.manage.
@@ -18,12 +20,11 @@ pub async fn list_sessions(
     after: Option<String>,
 ) -> Result<SessionList, AppError> {
     use crate::{
-        auth::Permission,
-        backend::{auth::require, db::list, db::sessions::SessionList, state},
+        backend::{auth::require_for, db::list, db::sessions::SessionList, state},
         components::list::PAGE_SIZE,
         sessions::SessionQuery,
     };
-    require(Permission::SessionsManage).await?;
+    require_for::<ListSessions>().await?;
     let query = SessionQuery {
         user,
         kind,
@@ -34,18 +35,17 @@ pub async fn list_sessions(
     list::page::<SessionList>(&state.db, &query, PAGE_SIZE).await
 }
 
+crate::guard!(RevokeSession, SessionsManage);
+
 /// Revokes one live session; `NotFound` if it is not live. Permission: sessions.manage.
 #[server(prefix = "/api/sessions", endpoint = "revoke_session")]
 pub async fn revoke_session(session_id: Uuid) -> Result<(), AppError> {
-    use crate::{
-        auth::Permission,
-        backend::{
-            audit::{self, AuditEvent},
-            auth::require,
-            db::sessions,
-        },
+    use crate::backend::{
+        audit::{self, AuditEvent},
+        auth::require_for,
+        db::sessions,
     };
-    let me = require(Permission::SessionsManage).await?;
+    let me = require_for::<RevokeSession>().await?;
     let state = crate::backend::state::current()?;
     let mut tx = state.db.begin().await?;
     let owner = sessions::owner_of_live(&mut tx, session_id)
@@ -67,19 +67,18 @@ pub async fn revoke_session(session_id: Uuid) -> Result<(), AppError> {
     Ok(())
 }
 
+crate::guard!(RevokeUserSessions, SessionsManage);
+
 /// Revokes every live session of a user (but not the caller's own current one); returns how
 /// many. Permission: sessions.manage.
 #[server(prefix = "/api/sessions", endpoint = "revoke_user_sessions")]
 pub async fn revoke_user_sessions(user_id: Uuid) -> Result<u64, AppError> {
-    use crate::{
-        auth::Permission,
-        backend::{
-            audit::{self, AuditEvent},
-            auth::require,
-            db::sessions,
-        },
+    use crate::backend::{
+        audit::{self, AuditEvent},
+        auth::require_for,
+        db::sessions,
     };
-    let me = require(Permission::SessionsManage).await?;
+    let me = require_for::<RevokeUserSessions>().await?;
     let state = crate::backend::state::current()?;
     let mut tx = state.db.begin().await?;
     let keep = (user_id == me.user_id).then_some(me.session_id);

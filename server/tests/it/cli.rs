@@ -533,7 +533,7 @@ async fn routes_lists_every_route_with_its_permission() {
     let out = cli("postgres://unused", &["routes"], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let listing = text(&out.stdout);
-    for (path, access) in app::auth::SERVER_FNS {
+    for app::auth::ServerFnAccess { path, access } in app::auth::server_fns() {
         let line = listing
             .lines()
             .find(|l| l.contains(path))
