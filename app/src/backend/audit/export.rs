@@ -19,7 +19,7 @@ use sqlx::{PgPool, QueryBuilder};
 pub use crate::backend::db::audit::AuditFilter;
 
 use super::{
-    anchor::{hmac_sha256, Anchor},
+    anchor::{sign_hex, verify_hex, Anchor},
     verify::{verify, ChainRow, VerifyReport, BATCH},
     Actor, AuditEvent,
 };
@@ -269,8 +269,9 @@ pub struct EvidenceManifest {
 }
 
 impl EvidenceManifest {
+    /// Whether `signature` is the anchor key's over `sha256sums` (compared in constant time).
     pub fn verify_signature(&self, key: &str) -> bool {
-        hex::encode(hmac_sha256(key.as_bytes(), self.sha256sums.as_bytes())) == self.signature
+        verify_hex(key.as_bytes(), self.sha256sums.as_bytes(), &self.signature)
     }
 }
 
@@ -317,7 +318,7 @@ pub async fn write_evidence_pack(
             format: "deltran-evidence-v1".into(),
             created_at: Utc::now(),
             filter: filter.clone(),
-            signature: hex::encode(hmac_sha256(key.as_bytes(), sums.as_bytes())),
+            signature: sign_hex(key.as_bytes(), sums.as_bytes()),
             sha256sums: sums,
         };
         let manifest_json = serde_json::to_vec_pretty(&manifest)?;
