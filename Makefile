@@ -1,7 +1,7 @@
 # DelTran Console — build, run and test. `make` (or `make help`) lists the targets.
 #
 # Everything a target needs is installed or started by the scripts it calls:
-#   scripts/tools.sh     Rust target, libclang, cargo-leptos, wasm-bindgen, npm packages (+ Chromium)
+#   scripts/tools.sh     Rust target, cargo-leptos, wasm-bindgen, npm packages (+ Chromium)
 #   scripts/services.sh  PostgreSQL and Redis: DATABASE_URL/REDIS_URL, else the machine's own,
 #                        else private servers under data/; writes data/services.env
 #
