@@ -1,11 +1,8 @@
 //! Middleware every request passes: a request id and the request context, baseline security
-//! headers, a time limit, and request counting for /metrics.
+//! headers and a time limit. (Request counts for /metrics are `crate::metrics`'s; the access
+//! log is tower-http's `TraceLayer`, set up in `startup::router`.)
 
-use std::{
-    net::SocketAddr,
-    sync::atomic::{AtomicU64, Ordering},
-    time::Duration,
-};
+use std::{net::SocketAddr, time::Duration};
 
 use app::{
     backend::{
@@ -23,9 +20,6 @@ use axum::{
 };
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Requests answered, by status class (1xx..5xx), for /metrics.
-pub static RESPONSES: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
 
 /// Gives the request the server's own id (a sane incoming `x-request-id` is kept beside it, as
 /// the client's, for tracing across services: a client must not choose the id audit rows and
@@ -83,8 +77,6 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, v);
     }
-    let class = (response.status().as_u16() / 100).clamp(1, 5) as usize - 1;
-    RESPONSES[class].fetch_add(1, Ordering::Relaxed);
     response
 }
 

@@ -39,6 +39,8 @@ impl Application {
             .leptos_options;
         let addr: SocketAddr = config.bind.unwrap_or(leptos_options.site_addr);
         app::backend::passwords::set_concurrency(config.password_hash_concurrency);
+        // Before the jobs start, so that their first runs are counted.
+        crate::metrics::install();
         let state = AppState {
             db: db::pool(&config.database_url, config.db_max_connections)?,
             redis: db::redis(&config.redis_url)?,
@@ -170,6 +172,7 @@ pub fn session_cookie_name(secure: bool) -> &'static str {
 /// Pages, server functions, the REST API, downloads, probes and static files, with the
 /// middleware every request passes through.
 pub fn router(state: AppState, leptos_options: LeptosOptions) -> Router {
+    crate::metrics::install();
     let idle = state.config.session_idle.as_secs() as i64;
     let timeout = state.config.request_timeout;
     let secure = state.config.cookie_secure;
@@ -236,6 +239,8 @@ pub fn router(state: AppState, leptos_options: LeptosOptions) -> Router {
             crate::middleware::request_timeout,
         ))
         .layer(RequestBodyLimitLayer::new(crate::middleware::BODY_LIMIT))
+        // Outside the time and body limits, so that their 503 and 413 are counted too.
+        .layer(middleware::from_fn(crate::metrics::track_requests))
         .layer(middleware::from_fn(crate::middleware::request_context))
         // Outermost, so that every layer above can read the configuration.
         .layer(axum::Extension(state))

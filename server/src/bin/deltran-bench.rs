@@ -18,7 +18,10 @@ use indicatif::ProgressBar;
 use sqlx::PgPool;
 
 #[derive(Debug, Parser)]
-#[command(name = "deltran-bench", about = "DelTran Console benchmarks (scripts/bench-audit.sh)")]
+#[command(
+    name = "deltran-bench",
+    about = "DelTran Console benchmarks (scripts/bench-audit.sh)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -285,4 +288,3 @@ async fn bench(pool: &PgPool, samples: usize) -> anyhow::Result<()> {
     );
     Ok(())
 }
-

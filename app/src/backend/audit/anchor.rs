@@ -17,8 +17,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use redis::aio::ConnectionManager;
 
 use crate::backend::config::Secret;
-use serde::{Deserialize, Serialize};
 use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use sqlx::PgPool;
 
@@ -85,7 +85,10 @@ pub fn sign_hex(key: &[u8], message: &[u8]) -> String {
 /// Whether `signature` (lower-case hex, as [`sign_hex`] writes it) is the HMAC-SHA256 of
 /// `message` under `key`. The MAC is compared in constant time (`Mac::verify_slice`).
 pub fn verify_hex(key: &[u8], message: &[u8], signature: &str) -> bool {
-    if !signature.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if !signature
+        .bytes()
+        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         return false;
     }
     let Ok(signature) = hex::decode(signature) else {
@@ -290,7 +293,8 @@ pub fn spawn_anchor_job(
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            match anchor_now(&db, Some((&mut redis, &redis_prefix)), &data_dir, &key).await {
+            let run = anchor_now(&db, Some((&mut redis, &redis_prefix)), &data_dir, &key);
+            match crate::backend::metrics::timed_job("audit_anchor", run).await {
                 Ok(Some(a)) => tracing::info!(last_id = a.last_id, "audit chain anchored"),
                 Ok(None) => {}
                 Err(err) => tracing::error!(error = %err, "audit anchor job failed"),

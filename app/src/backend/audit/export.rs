@@ -363,7 +363,11 @@ fn write_pack(
     let mut export = std::fs::File::open(export)?;
     let export_len = export.metadata()?.len();
     append("audit-export.jsonl", export_len, &mut export)?;
-    append("verification.json", verification.len() as u64, &mut &*verification)?;
+    append(
+        "verification.json",
+        verification.len() as u64,
+        &mut &*verification,
+    )?;
     append("manifest.json", manifest.len() as u64, &mut &*manifest)?;
     // `into_inner` writes the two zero blocks that end the archive.
     tar.into_inner()?.into_inner()?.sync_all()
