@@ -41,9 +41,8 @@ pub fn spawn_daily_job(
         let mut every_day = tokio::time::interval(Duration::from_secs(24 * 60 * 60));
         loop {
             every_day.tick().await;
-            match super::metrics::timed_job("audit_partitions", ensure_audit_partitions(&db, ahead))
-                .await
-            {
+            let partitions = ensure_audit_partitions(&db, ahead);
+            match super::metrics::timed_job("audit_partitions", partitions).await {
                 Ok(created) => tracing::info!(created, "audit partitions checked"),
                 Err(err) => tracing::error!(error = %err, "audit partition job failed"),
             }

@@ -25,27 +25,33 @@ use super::{
 /// The action of the audit row every export writes.
 pub const EXPORT_ACTION: &str = "audit.export";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ExportFormat {
     Csv,
     Jsonl,
 }
 
 impl ExportFormat {
+    /// `csv` or `jsonl` (exactly), else `None`.
     pub fn parse(s: &str) -> Option<ExportFormat> {
-        match s {
-            "csv" => Some(ExportFormat::Csv),
-            "jsonl" => Some(ExportFormat::Jsonl),
-            _ => None,
-        }
+        s.parse().ok()
     }
 
+    /// `csv` or `jsonl`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ExportFormat::Csv => "csv",
-            ExportFormat::Jsonl => "jsonl",
-        }
+        self.into()
     }
 
     /// For a `Content-Type` header.
@@ -395,6 +401,16 @@ mod tests {
             [Some("a"), None, Some("b,c"), Some("say \"hi\"")].into_iter(),
         );
         assert_eq!(out, "a,,\"b,c\",\"say \"\"hi\"\"\"\r\n");
+    }
+
+    #[test]
+    fn formats_are_named_exactly() {
+        assert_eq!(ExportFormat::parse("csv"), Some(ExportFormat::Csv));
+        assert_eq!(ExportFormat::parse("jsonl"), Some(ExportFormat::Jsonl));
+        assert_eq!(ExportFormat::parse("CSV"), None);
+        assert_eq!(ExportFormat::parse("json"), None);
+        assert_eq!(ExportFormat::Jsonl.as_str(), "jsonl");
+        assert_eq!(super::super::Outcome::Denied.as_str(), "denied");
     }
 
     #[test]
