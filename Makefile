@@ -1,7 +1,7 @@
 # DelTran Console — build, run and test. `make` (or `make help`) lists the targets.
 #
 # Everything a target needs is installed or started by the scripts it calls:
-#   scripts/tools.sh     Rust target, libclang, cargo-leptos, wasm-bindgen, npm packages (+ Chromium);
+#   scripts/tools.sh     Rust target, cargo-leptos, wasm-bindgen, npm packages (+ Chromium);
 #                        `tools-bg` starts the slow ones (cargo-leptos, wasm-bindgen: compiled from
 #                        source) in the background, `tools` waits for them (and fails if they failed)
 #   scripts/services.sh  PostgreSQL and Redis: DATABASE_URL/REDIS_URL, else the machine's own,

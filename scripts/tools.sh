@@ -11,7 +11,7 @@
 #                                  and wasm-bindgen need them, i.e. the wasm build.
 #   scripts/tools.sh --wait        same as plain scripts/tools.sh: every run first waits for a
 #                                  background install, fails loudly if it failed, then checks
-#   scripts/tools.sh --skip NAME   skip one step (repeatable): rust, libclang, cargo-leptos,
+#   scripts/tools.sh --skip NAME   skip one step (repeatable): rust, cargo-leptos,
 #                                  wasm-bindgen, npm, npm-e2e, chromium
 #   scripts/tools.sh --print-path  print the PATH the tools need, and do nothing else
 #
@@ -84,10 +84,6 @@ apt_install() {
   fi
 }
 
-deb_installed() {
-  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
-}
-
 # The version number in a program's `--version` output (first x.y.z), or empty.
 version_of() { "$@" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n1 || true; }
 
@@ -118,21 +114,6 @@ step_rust() {
       rustup component add "$m" >/dev/null 2>&1 || die rust "rustup component add $m failed"
     fi
   done
-}
-
-# --- libclang (bindgen for the rocksdb crate) -------------------------------------------------
-step_libclang() {
-  skipped libclang && return
-  if command -v dpkg-query >/dev/null; then
-    if deb_installed libclang-dev; then say libclang "ok (libclang-dev)"; return; fi
-    apt_install libclang libclang-dev
-    deb_installed libclang-dev || die libclang "libclang-dev still not installed"
-    say libclang "installed libclang-dev"
-  elif [[ -n "${LIBCLANG_PATH:-}" ]] || ldconfig -p 2>/dev/null | grep -q 'libclang'; then
-    say libclang "ok (libclang found)"
-  else
-    die libclang "libclang not found: install libclang (Debian: apt-get install libclang-dev) or set LIBCLANG_PATH"
-  fi
 }
 
 # --- cargo-leptos ------------------------------------------------------------------------------
@@ -319,7 +300,6 @@ case "$mode" in
     ;;
   background)
     step_rust
-    step_libclang
     start_background
     step_npm
     step_npm_e2e
@@ -328,7 +308,6 @@ case "$mode" in
     ;;
   all)
     step_rust
-    step_libclang
     take_lock
     background_result fatal
     step_cargo_leptos

@@ -3,6 +3,8 @@
 
 use std::{fmt, str::FromStr};
 
+use strum::{EnumCount, VariantArray};
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -15,8 +17,32 @@ fn invalid(msg: impl Into<String>) -> ParseError {
     ParseError(msg.into())
 }
 
-/// The settlement currencies DelTran supports (`deltran.currency_code`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// strum's `VARIANTS` as an array, for the `ALL` constants callers iterate by value.
+const fn all<T: Copy, const N: usize>(variants: &[T]) -> [T; N] {
+    match variants.first_chunk() {
+        Some(array) if variants.len() == N => *array,
+        _ => panic!("VARIANTS has COUNT entries"),
+    }
+}
+
+/// The settlement currencies DelTran supports (`deltran.currency_code`); the string form is
+/// the ISO 4217 code, the variant's name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantArray,
+    strum::EnumCount,
+)]
 #[cfg_attr(feature = "ssr", derive(sqlx::Type))]
 #[cfg_attr(feature = "ssr", sqlx(type_name = "deltran.currency_code"))]
 pub enum Currency {
@@ -33,32 +59,12 @@ pub enum Currency {
 }
 
 impl Currency {
-    pub const ALL: [Currency; 10] = [
-        Currency::USD,
-        Currency::EUR,
-        Currency::GBP,
-        Currency::JPY,
-        Currency::CHF,
-        Currency::CAD,
-        Currency::AUD,
-        Currency::CNY,
-        Currency::INR,
-        Currency::BRL,
-    ];
+    /// Every currency, in declaration order.
+    pub const ALL: [Currency; Currency::COUNT] = all(Currency::VARIANTS);
 
+    /// The ISO 4217 code.
     pub fn code(self) -> &'static str {
-        match self {
-            Currency::USD => "USD",
-            Currency::EUR => "EUR",
-            Currency::GBP => "GBP",
-            Currency::JPY => "JPY",
-            Currency::CHF => "CHF",
-            Currency::CAD => "CAD",
-            Currency::AUD => "AUD",
-            Currency::CNY => "CNY",
-            Currency::INR => "INR",
-            Currency::BRL => "BRL",
-        }
+        self.into()
     }
 
     /// Digits after the decimal point in ISO 4217 (JPY has none).
@@ -67,12 +73,6 @@ impl Currency {
             Currency::JPY => 0,
             _ => 2,
         }
-    }
-}
-
-impl fmt::Display for Currency {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
     }
 }
 
@@ -230,8 +230,24 @@ pub fn format_money(value: Decimal, currency: Currency) -> String {
 }
 
 /// Where a payment is in its life (`deltran.payment_status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantArray,
+    strum::EnumCount,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 #[cfg_attr(feature = "ssr", derive(sqlx::Type))]
 #[cfg_attr(
     feature = "ssr",
@@ -246,28 +262,12 @@ pub enum PaymentStatus {
 }
 
 impl PaymentStatus {
-    pub const ALL: [PaymentStatus; 5] = [
-        PaymentStatus::Pending,
-        PaymentStatus::Processing,
-        PaymentStatus::Settled,
-        PaymentStatus::Failed,
-        PaymentStatus::Cancelled,
-    ];
+    /// Every status, in the order of a payment's life.
+    pub const ALL: [PaymentStatus; PaymentStatus::COUNT] = all(PaymentStatus::VARIANTS);
 
+    /// The database's and the URL's name: `pending`, `processing`, …
     pub fn as_str(self) -> &'static str {
-        match self {
-            PaymentStatus::Pending => "pending",
-            PaymentStatus::Processing => "processing",
-            PaymentStatus::Settled => "settled",
-            PaymentStatus::Failed => "failed",
-            PaymentStatus::Cancelled => "cancelled",
-        }
-    }
-}
-
-impl fmt::Display for PaymentStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -282,8 +282,22 @@ impl FromStr for PaymentStatus {
 }
 
 /// A console user's role (`deltran.user_role`); what each may do is in `auth::permissions`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantArray,
+    strum::EnumCount,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 #[cfg_attr(feature = "ssr", derive(sqlx::Type))]
 #[cfg_attr(
     feature = "ssr",
@@ -297,21 +311,12 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Admin, Role::Operator, Role::Auditor, Role::Viewer];
+    /// Every role, most powerful first.
+    pub const ALL: [Role; Role::COUNT] = all(Role::VARIANTS);
 
+    /// The database's and the URL's name: `admin`, `operator`, `auditor`, `viewer`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Operator => "operator",
-            Role::Auditor => "auditor",
-            Role::Viewer => "viewer",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -450,5 +455,34 @@ mod tests {
             assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
         }
         assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn string_forms_are_the_database_names() {
+        assert_eq!(
+            Role::ALL.map(Role::as_str),
+            ["admin", "operator", "auditor", "viewer"]
+        );
+        assert_eq!(
+            PaymentStatus::ALL.map(PaymentStatus::as_str),
+            ["pending", "processing", "settled", "failed", "cancelled"]
+        );
+        assert_eq!(Currency::ALL[0].code(), "USD");
+        assert_eq!(Currency::BRL.to_string(), "BRL");
+        assert_eq!(Role::Auditor.to_string(), "auditor");
+        assert_eq!(PaymentStatus::Cancelled.to_string(), "cancelled");
+        assert_eq!(" Admin ".parse::<Role>(), Ok(Role::Admin));
+        assert_eq!(
+            "root".parse::<Role>().unwrap_err().to_string(),
+            "unknown role \"root\" (admin, operator, auditor or viewer)"
+        );
+        assert_eq!(
+            "xxx".parse::<Currency>().unwrap_err().to_string(),
+            "unsupported currency \"xxx\""
+        );
+        assert_eq!(
+            "Pending".parse::<PaymentStatus>().unwrap_err().to_string(),
+            "unknown payment status \"Pending\""
+        );
     }
 }

@@ -141,16 +141,18 @@ fn SignedIn() -> impl IntoView {
     view! { <Transition fallback=|| view! { <Loading/> }>{view}</Transition> }
 }
 
-/// Percent-encodes a query value.
+/// What [`urlencode`] leaves as it is: RFC 3986's unreserved characters and `/` (so that a
+/// `next=/audit/12` stays readable); everything else is percent-encoded.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+/// Percent-encodes a query value (UTF-8, upper-case hex).
 pub fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(s, QUERY_VALUE).to_string()
 }
 
 /// The browser entry point: hydrates the server-rendered page.
@@ -159,4 +161,15 @@ pub fn urlencode(s: &str) -> String {
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(App);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urlencode_keeps_unreserved_characters_and_slashes() {
+        assert_eq!(super::urlencode("/audit/12?x=1"), "/audit/12%3Fx%3D1");
+        assert_eq!(super::urlencode("a-b_c.d~e"), "a-b_c.d~e");
+        assert_eq!(super::urlencode("jane doe+ops@x"), "jane%20doe%2Bops%40x");
+        assert_eq!(super::urlencode("é"), "%C3%A9");
+    }
 }

@@ -1,11 +1,8 @@
 //! Middleware every request passes: a request id and the request context, baseline security
-//! headers, a time limit, and request counting for /metrics.
+//! headers and a time limit, and the span of the access log (tower-http's `TraceLayer`, set up
+//! in `startup::router`). Request counts for /metrics are `crate::metrics`'s.
 
-use std::{
-    net::SocketAddr,
-    sync::atomic::{AtomicU64, Ordering},
-    time::Duration,
-};
+use std::{net::SocketAddr, time::Duration};
 
 use app::{
     backend::{
@@ -24,13 +21,11 @@ use axum::{
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Requests answered, by status class (1xx..5xx), for /metrics.
-pub static RESPONSES: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
-
 /// Gives the request the server's own id (a sane incoming `x-request-id` is kept beside it, as
 /// the client's, for tracing across services: a client must not choose the id audit rows and
 /// error messages quote), makes the request context current for everything below, and echoes
-/// the server's id.
+/// the server's id. (tower-http's request-id layers keep a client's id instead of ours, so
+/// this stays ours; the access log's span, [`request_span`], reads the id from here.)
 pub async fn request_context(mut request: Request, next: Next) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let client_request_id = request
@@ -68,24 +63,28 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
         client_request_id: client_request_id.clone(),
     };
 
-    // Also in the request, for the page renderer: work it spawns runs outside this task.
+    // Also in the request, for the page renderer (work it spawns runs outside this task) and
+    // for the access log's span.
     request.extensions_mut().insert(ctx.clone());
-    let span = tracing::info_span!(
-        "request",
-        method = %request.method(),
-        path = %request.uri().path(),
-        request_id = %request_id,
-        client_request_id = client_request_id.as_deref().unwrap_or("-"),
-    );
-    let mut response = ctx
-        .scope(tracing::Instrument::instrument(next.run(request), span))
-        .await;
+    let mut response = ctx.scope(next.run(request)).await;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, v);
     }
-    let class = (response.status().as_u16() / 100).clamp(1, 5) as usize - 1;
-    RESPONSES[class].fetch_add(1, Ordering::Relaxed);
     response
+}
+
+/// The span of a request, for tower-http's `TraceLayer` (inside `request_context`): every log
+/// line written while the request is handled names its method, path and ids, and the layer's
+/// access line ("finished processing request") adds the status and latency.
+pub fn request_span(request: &Request) -> tracing::Span {
+    let ctx = request.extensions().get::<RequestContext>();
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = ctx.map_or("-", |c| c.request_id.as_str()),
+        client_request_id = ctx.and_then(|c| c.client_request_id.as_deref()).unwrap_or("-"),
+    )
 }
 
 /// The most a request body may hold. Server functions and the REST API take small forms and

@@ -4,7 +4,6 @@
 
 use std::{
     net::{IpAddr, SocketAddr},
-    sync::atomic::Ordering,
     time::Duration,
 };
 
@@ -80,7 +79,8 @@ fn metrics_allowed(token: Option<&str>, peer: Option<IpAddr>, headers: &HeaderMa
     }
 }
 
-/// Prometheus text exposition of the process's own figures; 401 unless `metrics_allowed`.
+/// Prometheus text exposition of the process's own figures (`crate::metrics`); 401 unless
+/// `metrics_allowed`.
 pub async fn metrics(State(state): State<AppState>, request: Request) -> Response {
     let peer = request
         .extensions()
@@ -98,27 +98,7 @@ pub async fn metrics(State(state): State<AppState>, request: Request) -> Respons
         )
             .into_response();
     }
-    let mut out = String::from(
-        "# HELP deltran_console_http_responses_total HTTP responses by status class.\n\
-         # TYPE deltran_console_http_responses_total counter\n",
-    );
-    for (i, counter) in crate::middleware::RESPONSES.iter().enumerate() {
-        out.push_str(&format!(
-            "deltran_console_http_responses_total{{class=\"{}xx\"}} {}\n",
-            i + 1,
-            counter.load(Ordering::Relaxed)
-        ));
-    }
-    out.push_str(&format!(
-        "# HELP deltran_console_db_pool_connections Open Postgres connections.\n\
-         # TYPE deltran_console_db_pool_connections gauge\n\
-         deltran_console_db_pool_connections {}\n\
-         # HELP deltran_console_db_pool_idle Idle Postgres connections.\n\
-         # TYPE deltran_console_db_pool_idle gauge\n\
-         deltran_console_db_pool_idle {}\n",
-        state.db.size(),
-        state.db.num_idle()
-    ));
+    let out = crate::metrics::render(&state.db);
     ([("content-type", "text/plain; version=0.0.4")], out).into_response()
 }
 

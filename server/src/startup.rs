@@ -24,7 +24,12 @@ use axum::{middleware, response::IntoResponse, routing::get, Router};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
-use tower_http::{catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    limit::RequestBodyLimitLayer,
+    trace::{DefaultOnResponse, TraceLayer},
+    LatencyUnit,
+};
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
 use crate::{db, probes};
@@ -44,6 +49,8 @@ impl Application {
             .leptos_options;
         let addr: SocketAddr = config.bind.unwrap_or(leptos_options.site_addr);
         app::backend::passwords::set_concurrency(config.password_hash_concurrency);
+        // Before the jobs start, so that their first runs are counted.
+        crate::metrics::install();
         let state = AppState {
             db: db::pool(&config.database_url, config.db_max_connections)?,
             redis: db::redis(&config.redis_url)?,
@@ -216,6 +223,7 @@ pub fn session_cookie_name(secure: bool) -> &'static str {
 /// Pages, server functions, the REST API, downloads, probes and static files, with the
 /// middleware every request passes through.
 pub fn router(state: AppState, leptos_options: LeptosOptions) -> Router {
+    crate::metrics::install();
     let idle = state.config.session_idle.as_secs() as i64;
     let timeout = state.config.request_timeout;
     let secure = state.config.cookie_secure;
@@ -282,6 +290,21 @@ pub fn router(state: AppState, leptos_options: LeptosOptions) -> Router {
             crate::middleware::request_timeout,
         ))
         .layer(RequestBodyLimitLayer::new(crate::middleware::BODY_LIMIT))
+        // Outside the time and body limits, so that their 503 and 413 are counted and logged.
+        .layer(middleware::from_fn(crate::metrics::track_requests))
+        // One access line per request (method, path, ids in the span; status, latency).
+        // Failures are not logged again: the line has the status, and errors are logged
+        // with their context where they are converted.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(crate::middleware::request_span)
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(tracing::Level::INFO)
+                        .latency_unit(LatencyUnit::Millis),
+                )
+                .on_failure(()),
+        )
         .layer(middleware::from_fn(crate::middleware::request_context))
         // Outermost, so that every layer above can read the configuration.
         .layer(axum::Extension(state))

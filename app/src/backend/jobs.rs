@@ -95,11 +95,13 @@ pub fn spawn_daily_job(
         loop {
             let run = async {
                 every_day.tick().await;
-                match ensure_audit_partitions(&db, ahead).await {
+                let partitions = ensure_audit_partitions(&db, ahead);
+                match super::metrics::timed_job("audit_partitions", partitions).await {
                     Ok(created) => tracing::info!(created, "audit partitions checked"),
                     Err(err) => tracing::error!(error = %err, "audit partition job failed"),
                 }
-                match super::db::logins::purge_stale(&db, login_window).await {
+                let purge = super::db::logins::purge_stale(&db, login_window);
+                match super::metrics::timed_job("login_purge", purge).await {
                     Ok(purged) => tracing::info!(purged, "stale failed sign-ins forgotten"),
                     Err(err) => tracing::error!(error = %err, "failed sign-in purge failed"),
                 }

@@ -11,6 +11,7 @@ pub mod db;
 pub mod denials;
 pub mod error;
 pub mod jobs;
+pub mod metrics;
 pub mod passwords;
 pub mod recovery;
 pub mod sessions;

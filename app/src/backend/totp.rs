@@ -8,6 +8,7 @@
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha1::Sha1;
+use subtle::ConstantTimeEq;
 
 /// The length of a time step in seconds.
 pub const STEP_SECONDS: i64 = 30;
@@ -82,17 +83,14 @@ fn verify_digits(
     ((current - WINDOW)..=(current + WINDOW))
         .rev()
         .filter(|&step| last_used_step.is_none_or(|last| step > last))
+        // Compared in constant time, so timing says nothing about the code.
         .find(|&step| {
-            constant_time_eq(
-                code_of_step(secret, step, digits).as_bytes(),
-                code.as_bytes(),
+            bool::from(
+                code_of_step(secret, step, digits)
+                    .as_bytes()
+                    .ct_eq(code.as_bytes()),
             )
         })
-}
-
-/// Compares without stopping at the first difference, so timing says nothing about the code.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The key URI authenticator apps import (Google Authenticator's "Key Uri Format"):
@@ -108,17 +106,15 @@ pub fn otpauth_uri(issuer: &str, account: &str, secret: &[u8]) -> String {
     )
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
+/// Everything but RFC 3986's unreserved characters is percent-encoded.
+const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, NOT_UNRESERVED).to_string()
 }
 
 /// The QR code of `uri` as an inline `<svg>` element (no XML declaration), black on white with
@@ -146,28 +142,9 @@ pub fn qr_svg(uri: &str) -> String {
     }
 }
 
-const BASE32_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
 /// RFC 4648 base32, upper case, without padding.
 pub fn base32_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
-    let (mut buffer, mut bits) = (0u32, 0u32);
-    for &byte in bytes {
-        buffer = (buffer << 8) | u32::from(byte);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(char::from(
-                BASE32_ALPHABET[((buffer >> bits) & 31) as usize],
-            ));
-        }
-    }
-    if bits > 0 {
-        out.push(char::from(
-            BASE32_ALPHABET[((buffer << (5 - bits)) & 31) as usize],
-        ));
-    }
-    out
+    data_encoding::BASE32_NOPAD.encode(bytes)
 }
 
 /// Decodes RFC 4648 base32 as people paste it: either case, spaces and trailing `=` ignored.
@@ -175,28 +152,15 @@ pub fn base32_encode(bytes: &[u8]) -> String {
 /// bits of the last character are not zero (so every secret has exactly one spelling).
 pub fn base32_decode(text: &str) -> Option<Vec<u8>> {
     let text = text.trim_end_matches(|c: char| c == '=' || c.is_whitespace());
-    let mut out = Vec::with_capacity(text.len() * 5 / 8);
-    let (mut buffer, mut bits) = (0u32, 0u32);
-    let mut chars = 0usize;
-    for c in text.chars().filter(|c| !c.is_whitespace()) {
-        let value = match c.to_ascii_uppercase() {
-            c @ 'A'..='Z' => c as u32 - 'A' as u32,
-            c @ '2'..='7' => c as u32 - '2' as u32 + 26,
-            _ => return None,
-        };
-        chars += 1;
-        buffer = (buffer << 5) | value;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-        buffer &= (1 << bits) - 1;
-    }
-    if matches!(chars % 8, 1 | 3 | 6) || buffer != 0 {
-        return None;
-    }
-    Some(out)
+    let canonical: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    // The predefined encodings are canonical: non-zero trailing bits are refused.
+    data_encoding::BASE32_NOPAD
+        .decode(canonical.as_bytes())
+        .ok()
 }
 
 #[cfg(test)]

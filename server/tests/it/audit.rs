@@ -750,11 +750,13 @@ async fn retention_detaches_old_partitions_and_audits_it() {
     let t = TestDb::migrated().await;
     let dir = temp_dir();
     // 60 rows spread over the last 150 days: several monthly partitions.
-    let out = cli(
-        &t.url,
-        &dir,
-        &["audit", "generate", "--rows", "60", "--days", "150"],
-    );
+    // The benchmarks' generator, which lives in its own binary (not the console's).
+    let out = crate::common::bench_binary(&t.url)
+        .args(["generate", "--rows", "60", "--days", "150"])
+        .env("DATA_DIR", &*dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let before = partitions::list_partitions(&t.pool).await.unwrap();
     let oldest = before[0].clone();

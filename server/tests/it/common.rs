@@ -486,7 +486,16 @@ impl Drop for TestApp {
 /// what the caller's shell exports (secrets, DEMO_MODE) or a `.env` must not change what a
 /// test sees, and its Redis keys are its own.
 pub fn binary(database_url: &str) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_deltran-console"));
+    program(env!("CARGO_BIN_EXE_deltran-console"), database_url)
+}
+
+/// The `deltran-bench` binary (benchmark data and measurements), set up like [`binary`].
+pub fn bench_binary(database_url: &str) -> std::process::Command {
+    program(env!("CARGO_BIN_EXE_deltran-bench"), database_url)
+}
+
+fn program(path: &str, database_url: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(path);
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("DATABASE_URL", database_url)

@@ -42,17 +42,68 @@ async fn probes_report_what_is_down() {
         200
     );
 
-    let metrics = app
+    // A server function and a page with an id in its path count under their routes.
+    let r = app
         .client
-        .get(app.url("/metrics"))
+        .post(app.url("/api/auth/current_user"))
         .send()
         .await
-        .unwrap()
-        .text()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    app.client.get(app.url("/audit/12")).send().await.unwrap();
+    app.client
+        .get(app.url("/no/such/page"))
+        .send()
         .await
         .unwrap();
+
+    // Responses by route, method and status class, their latency, the pool, and the jobs
+    // (the daily job's first run starts with the app; its end is waited for).
+    let has = |text: &str, start: &str, labels: &[&str]| {
+        text.lines()
+            .any(|l| l.starts_with(start) && labels.iter().all(|x| l.contains(x)))
+    };
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let job = ["job=\"audit_partitions\"", "result=\"ok\""];
+        if has(&metrics, "deltran_console_job_runs_total{", &job) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let healthz = ["route=\"/healthz\"", "method=\"GET\"", "class=\"2xx\""];
+    let r = "deltran_console_http_responses_total{";
+    assert!(has(&metrics, r, &healthz), "{metrics}");
     assert!(
-        metrics.contains("deltran_console_http_responses_total{class=\"2xx\"}"),
+        has(&metrics, r, &["route=\"/readyz\"", "class=\"5xx\""]),
+        "{metrics}"
+    );
+    let server_fn = ["route=\"/api/auth/current_user\"", "method=\"POST\""];
+    assert!(has(&metrics, r, &server_fn), "{metrics}");
+    assert!(!metrics.contains("/audit/12"), "{metrics}");
+    assert!(!metrics.contains("/no/such/page"), "{metrics}");
+    let d = "deltran_console_http_request_duration_seconds_bucket{";
+    assert!(has(&metrics, d, &[healthz[0], "le=\"0.005\""]), "{metrics}");
+    assert!(
+        has(&metrics, "deltran_console_db_pool_connections ", &[]),
+        "{metrics}"
+    );
+    assert!(
+        has(&metrics, "deltran_console_db_pool_idle ", &[]),
+        "{metrics}"
+    );
+    let job = ["job=\"audit_partitions\"", "result=\"ok\""];
+    assert!(
+        has(&metrics, "deltran_console_job_runs_total{", &job),
         "{metrics}"
     );
     t.drop_db().await;
@@ -251,7 +302,7 @@ async fn metrics_answer_this_machine_or_the_metrics_token_only() {
         .text()
         .await
         .unwrap()
-        .contains("deltran_console_http_responses_total"));
+        .contains("deltran_console_http_responses_total{"));
     // Straight from this machine, no token needed.
     let r = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 200);

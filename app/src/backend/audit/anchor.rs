@@ -17,8 +17,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 use redis::aio::ConnectionManager;
 
 use crate::backend::config::Secret;
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use sqlx::PgPool;
 
 use super::{Actor, AuditEvent, Outcome};
@@ -51,7 +52,7 @@ impl Anchor {
             created_at: Utc::now().trunc_subsecs(6),
             signature: String::new(),
         };
-        a.signature = hex::encode(hmac_sha256(key.as_bytes(), &a.signed_bytes()));
+        a.signature = sign_hex(key.as_bytes(), &a.signed_bytes());
         a
     }
 
@@ -69,30 +70,33 @@ impl Anchor {
 
     /// Whether the signature is this key's.
     pub fn verify_signature(&self, key: &str) -> bool {
-        let expected = hex::encode(hmac_sha256(key.as_bytes(), &self.signed_bytes()));
-        constant_time_eq(expected.as_bytes(), self.signature.as_bytes())
+        verify_hex(key.as_bytes(), &self.signed_bytes(), &self.signature)
     }
 }
 
-/// HMAC-SHA256 (RFC 2104).
-pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(block.map(|b| b ^ 0x36));
-    inner.update(message);
-    let mut outer = Sha256::new();
-    outer.update(block.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
+/// HMAC-SHA256 of `message` under `key`, as lower-case hex: how anchors and evidence
+/// manifests carry their signatures.
+pub fn sign_hex(key: &[u8], message: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(message);
+    hex::encode(mac.finalize().into_bytes())
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether `signature` (lower-case hex, as [`sign_hex`] writes it) is the HMAC-SHA256 of
+/// `message` under `key`. The MAC is compared in constant time (`Mac::verify_slice`).
+pub fn verify_hex(key: &[u8], message: &[u8], signature: &str) -> bool {
+    if !signature
+        .bytes()
+        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return false;
+    }
+    let Ok(signature) = hex::decode(signature) else {
+        return false;
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(message);
+    mac.verify_slice(&signature).is_ok()
 }
 
 /// `<data_dir>/audit-anchors`.
@@ -293,7 +297,8 @@ pub fn spawn_anchor_job(
         loop {
             let run = async {
                 tick.tick().await;
-                match anchor_now(&db, Some((&mut redis, &redis_prefix)), &data_dir, &key).await {
+                let anchoring = anchor_now(&db, Some((&mut redis, &redis_prefix)), &data_dir, &key);
+                match crate::backend::metrics::timed_job("audit_anchor", anchoring).await {
                     Ok(Some(a)) => tracing::info!(last_id = a.last_id, "audit chain anchored"),
                     Ok(None) => {}
                     Err(err) => tracing::error!(error = %err, "audit anchor job failed"),
@@ -316,15 +321,15 @@ mod tests {
     fn hmac_matches_rfc_4231() {
         // Test case 2.
         assert_eq!(
-            hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            sign_hex(b"Jefe", b"what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         // Test case 6: a key longer than the block.
         assert_eq!(
-            hex::encode(hmac_sha256(
+            sign_hex(
                 &[0xaa; 131],
                 b"Test Using Larger Than Block-Size Key - Hash Key First"
-            )),
+            ),
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         );
     }
@@ -337,5 +342,15 @@ mod tests {
         let mut b = a.clone();
         b.last_id = 9;
         assert!(!b.verify_signature("k1"));
+    }
+
+    #[test]
+    fn only_the_exact_hex_signature_verifies() {
+        let sig = sign_hex(b"k", b"m");
+        assert!(verify_hex(b"k", b"m", &sig));
+        assert!(!verify_hex(b"k", b"m", &sig.to_uppercase()));
+        assert!(!verify_hex(b"k", b"m", &sig[..62]));
+        assert!(!verify_hex(b"k", b"m", ""));
+        assert!(!verify_hex(b"k", b"m", "zz"));
     }
 }

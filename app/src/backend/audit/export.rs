@@ -4,10 +4,7 @@
 //! anchor key. Every export writes its own `audit.export` row first.
 
 use crate::backend::db::{audit::AuditLog, list::KeysetList};
-use std::{
-    io::{Read, Write},
-    path::Path,
-};
+use std::path::Path;
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -16,11 +13,12 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, QueryBuilder};
+use tokio::io::AsyncWriteExt;
 
 pub use crate::backend::db::audit::AuditFilter;
 
 use super::{
-    anchor::{hmac_sha256, Anchor},
+    anchor::{sign_hex, verify_hex, Anchor},
     verify::{verify, ChainRow, VerifyReport, BATCH},
     Actor, AuditEvent,
 };
@@ -28,27 +26,33 @@ use super::{
 /// The action of the audit row every export writes.
 pub const EXPORT_ACTION: &str = "audit.export";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ExportFormat {
     Csv,
     Jsonl,
 }
 
 impl ExportFormat {
+    /// `csv` or `jsonl` (exactly), else `None`.
     pub fn parse(s: &str) -> Option<ExportFormat> {
-        match s {
-            "csv" => Some(ExportFormat::Csv),
-            "jsonl" => Some(ExportFormat::Jsonl),
-            _ => None,
-        }
+        s.parse().ok()
     }
 
+    /// `csv` or `jsonl`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ExportFormat::Csv => "csv",
-            ExportFormat::Jsonl => "jsonl",
-        }
+        self.into()
     }
 
     /// For a `Content-Type` header.
@@ -270,8 +274,9 @@ pub struct EvidenceManifest {
 }
 
 impl EvidenceManifest {
+    /// Whether `signature` is the anchor key's over `sha256sums` (compared in constant time).
     pub fn verify_signature(&self, key: &str) -> bool {
-        hex::encode(hmac_sha256(key.as_bytes(), self.sha256sums.as_bytes())) == self.signature
+        verify_hex(key.as_bytes(), self.sha256sums.as_bytes(), &self.signature)
     }
 }
 
@@ -279,7 +284,7 @@ impl EvidenceManifest {
 /// rows, with an `audit.export` row recorded for `actor`), `verification.json` (the chain
 /// checked over the filter's time range, against `anchor` if given) and `manifest.json`
 /// (SHA-256 of both, signed with `key`). The export goes through a temporary file next to
-/// `out`, so memory stays constant.
+/// `out`, so memory stays constant; the files are written and synced off the async threads.
 pub async fn write_evidence_pack(
     db: &PgPool,
     filter: &AuditFilter,
@@ -291,19 +296,19 @@ pub async fn write_evidence_pack(
     let tmp = out.with_extension("export.tmp");
     let result = async {
         let mut stream = Box::pin(export(db, filter, ExportFormat::Jsonl, actor).await?);
-        let mut file = std::io::BufWriter::new(
-            std::fs::File::create(&tmp)
+        let mut file = tokio::io::BufWriter::new(
+            tokio::fs::File::create(&tmp)
+                .await
                 .with_context(|| format!("cannot write {}", tmp.display()))?,
         );
         let mut export_hash = Sha256::new();
-        let mut export_len = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
             export_hash.update(&chunk);
-            export_len += chunk.len() as u64;
-            file.write_all(&chunk)?;
+            file.write_all(&chunk).await?;
         }
-        file.into_inner()?.sync_all()?;
+        file.flush().await?;
+        file.into_inner().sync_all().await?;
 
         let range = filter.time_range();
         let report: VerifyReport = verify(db, range, anchor, |_, _| {}).await?;
@@ -318,86 +323,61 @@ pub async fn write_evidence_pack(
             format: "deltran-evidence-v1".into(),
             created_at: Utc::now(),
             filter: filter.clone(),
-            signature: hex::encode(hmac_sha256(key.as_bytes(), sums.as_bytes())),
+            signature: sign_hex(key.as_bytes(), sums.as_bytes()),
             sha256sums: sums,
         };
         let manifest_json = serde_json::to_vec_pretty(&manifest)?;
-
-        let mut tar = std::io::BufWriter::new(
-            std::fs::File::create(out)
-                .with_context(|| format!("cannot write {}", out.display()))?,
-        );
         let mtime = manifest.created_at.timestamp().max(0) as u64;
-        tar_entry(
-            &mut tar,
-            "audit-export.jsonl",
-            export_len,
-            mtime,
-            &mut std::fs::File::open(&tmp)?,
-        )?;
-        tar_entry(
-            &mut tar,
-            "verification.json",
-            verification.len() as u64,
-            mtime,
-            &mut &verification[..],
-        )?;
-        tar_entry(
-            &mut tar,
-            "manifest.json",
-            manifest_json.len() as u64,
-            mtime,
-            &mut &manifest_json[..],
-        )?;
-        tar.write_all(&[0u8; 1024])?;
-        tar.into_inner()?.sync_all()?;
+        let (out, tmp) = (out.to_path_buf(), tmp.clone());
+        tokio::task::spawn_blocking(move || {
+            write_pack(&out, mtime, &tmp, &verification, &manifest_json)
+                .with_context(|| format!("cannot write {}", out.display()))
+        })
+        .await??;
         anyhow::Ok(manifest)
     }
     .await;
-    let _ = std::fs::remove_file(&tmp);
+    let _ = tokio::fs::remove_file(&tmp).await;
     if result.is_err() {
-        let _ = std::fs::remove_file(out);
+        let _ = tokio::fs::remove_file(out).await;
     }
     result
 }
 
-/// One regular file in a POSIX ustar archive: a 512-byte header, the data, zero padding.
-fn tar_entry(
-    out: &mut impl Write,
-    name: &str,
-    size: u64,
+/// The pack itself (blocking): a POSIX ustar archive of the export in `export`, then
+/// `verification` and `manifest`, each a regular file (mode 0644, owner 0:0, `mtime`),
+/// synced to disk before it returns.
+fn write_pack(
+    out: &Path,
     mtime: u64,
-    data: &mut impl Read,
+    export: &Path,
+    verification: &[u8],
+    manifest: &[u8],
 ) -> std::io::Result<()> {
-    let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name.as_bytes());
-    let octal = |h: &mut [u8; 512], at: usize, width: usize, v: u64| {
-        let s = format!("{v:0w$o}\0", w = width - 1);
-        h[at..at + width].copy_from_slice(s.as_bytes());
+    let mut tar = tar::Builder::new(std::io::BufWriter::new(std::fs::File::create(out)?));
+    let mut append = |name: &str, size: u64, data: &mut dyn std::io::Read| {
+        let mut header = tar::Header::new_ustar();
+        header.set_path(name)?;
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(mtime);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        tar.append(&header, data)
     };
-    octal(&mut h, 100, 8, 0o644);
-    octal(&mut h, 108, 8, 0);
-    octal(&mut h, 116, 8, 0);
-    octal(&mut h, 124, 12, size);
-    octal(&mut h, 136, 12, mtime);
-    h[148..156].copy_from_slice(b"        ");
-    h[156] = b'0';
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    let sum: u32 = h.iter().map(|b| *b as u32).sum();
-    let s = format!("{sum:06o}\0 ");
-    h[148..156].copy_from_slice(s.as_bytes());
-    out.write_all(&h)?;
-    let copied = std::io::copy(&mut data.take(size), out)?;
-    if copied != size {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!("{name}: expected {size} bytes, got {copied}"),
-        ));
-    }
-    let pad = (512 - size % 512) % 512;
-    out.write_all(&vec![0u8; pad as usize])?;
-    Ok(())
+    let mut export = std::fs::File::open(export)?;
+    let export_len = export.metadata()?.len();
+    append("audit-export.jsonl", export_len, &mut export)?;
+    append(
+        "verification.json",
+        verification.len() as u64,
+        &mut &*verification,
+    )?;
+    append("manifest.json", manifest.len() as u64, &mut &*manifest)?;
+    // `into_inner` writes the two zero blocks that end the archive.
+    tar.into_inner()?.into_inner()?.sync_all()
 }
 
 /// Collects a whole export in memory (tests and small ranges only).
@@ -425,6 +405,16 @@ mod tests {
     }
 
     #[test]
+    fn formats_are_named_exactly() {
+        assert_eq!(ExportFormat::parse("csv"), Some(ExportFormat::Csv));
+        assert_eq!(ExportFormat::parse("jsonl"), Some(ExportFormat::Jsonl));
+        assert_eq!(ExportFormat::parse("CSV"), None);
+        assert_eq!(ExportFormat::parse("json"), None);
+        assert_eq!(ExportFormat::Jsonl.as_str(), "jsonl");
+        assert_eq!(super::super::Outcome::Denied.as_str(), "denied");
+    }
+
+    #[test]
     fn formulas_become_text() {
         assert_eq!(formula_safe("=1+2".into()), "'=1+2");
         assert_eq!(formula_safe("-x".into()), "'-x");
@@ -435,13 +425,37 @@ mod tests {
     }
 
     #[test]
-    fn tar_headers_have_valid_checksums() {
-        let mut out = Vec::new();
-        tar_entry(&mut out, "x.txt", 3, 0, &mut &b"abc"[..]).unwrap();
-        assert_eq!(out.len(), 1024);
-        let stored = u32::from_str_radix(std::str::from_utf8(&out[148..154]).unwrap(), 8).unwrap();
-        let mut h = out[..512].to_vec();
-        h[148..156].copy_from_slice(b"        ");
-        assert_eq!(stored, h.iter().map(|b| *b as u32).sum::<u32>());
+    fn packs_are_ustar_archives_of_the_three_files() {
+        let dir = std::env::temp_dir().join(format!("deltran-pack-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let export = dir.join("export.tmp");
+        std::fs::write(&export, b"{\"id\":1}\n").unwrap();
+        let out = dir.join("pack.tar");
+        write_pack(&out, 1_800_000_000, &export, b"{}", b"[1]").unwrap();
+        let bytes = std::fs::read(&out).unwrap();
+        assert_eq!(bytes.len() % 512, 0);
+        assert_eq!(&bytes[257..263], b"ustar\0");
+        let mut archive = tar::Archive::new(&bytes[..]);
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let h = entry.header().clone();
+            assert_eq!(h.mode().unwrap(), 0o644);
+            assert_eq!(h.mtime().unwrap(), 1_800_000_000);
+            assert_eq!(h.uid().unwrap(), 0);
+            let mut data = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut data).unwrap();
+            seen.push((entry.path().unwrap().display().to_string(), data));
+        }
+        let names: Vec<(&str, &str)> = seen.iter().map(|(n, d)| (&n[..], &d[..])).collect();
+        assert_eq!(
+            names,
+            [
+                ("audit-export.jsonl", "{\"id\":1}\n"),
+                ("verification.json", "{}"),
+                ("manifest.json", "[1]")
+            ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

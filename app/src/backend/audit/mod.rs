@@ -34,7 +34,9 @@ pub mod verify_job;
 /// The hash that stands before the first row.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An audit row's `result`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Outcome {
     Success,
     Failure,
@@ -42,12 +44,9 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// `success`, `failure` or `denied`, as stored.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::Failure => "failure",
-            Outcome::Denied => "denied",
-        }
+        self.into()
     }
 }
 
