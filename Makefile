@@ -47,7 +47,7 @@ DEMO := export DEMO_MODE=true;
 TOOLS_FLAGS ?=
 test e2e: TOOLS_FLAGS += --browser
 
-.PHONY: help tools tools-bg services services-stop build migrate seed run \
+.PHONY: help tools tools-bg services services-stop build migrate seed run test-scripts \
         fmt fmt-check clippy lint test test-rust e2e bench clean-data
 
 help: ## Show this help
@@ -103,9 +103,12 @@ lint: fmt-check clippy ## fmt-check and clippy
 test-rust: tools-bg services ## Unit and integration tests (cargo test --workspace)
 	$(WITH_SERVICES) cargo test --workspace
 
+test-scripts: ## The install script's background mode, against a fake cargo (scripts/test-tools-background.sh)
+	bash scripts/test-tools-background.sh
+
 # In this order (.NOTPARALLEL): the slow installs start first and run while fmt, clippy and
 # cargo test compile and run; e2e's `tools` waits for them before the wasm build.
-test: tools-bg services fmt-check clippy test-rust e2e ## Everything CI runs: fmt, clippy, cargo test, browser tests
+test: tools-bg services fmt-check clippy test-rust test-scripts e2e ## Everything CI runs: fmt, clippy, cargo test, the scripts' test, browser tests
 
 # Browser tests: a fresh database $(E2E_DB) on the same server, migrated and seeded (plus
 # `newadmin`, an admin without 2FA yet), a data directory (audit anchors, ledger) and Redis

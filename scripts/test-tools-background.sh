@@ -30,7 +30,7 @@ esac
 FAKE
 chmod +x "$WORK/bin/cargo"
 export PATH="$WORK/bin:$PATH"
-tools() { "$ROOT/scripts/tools.sh" --skip npm --skip npm-e2e --skip libclang "$@"; }
+tools() { "$ROOT/scripts/tools.sh" --skip npm --skip npm-e2e "$@"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 fresh() { export DELTRAN_TOOLS="$WORK/tools-$1"; }
 
