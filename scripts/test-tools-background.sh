@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks scripts/tools.sh --background / --wait without compiling anything: a fake `cargo`
 # whose `install` sleeps and then writes a fake binary, in a DELTRAN_TOOLS of its own.
-# Run by hand after changing tools.sh: bash scripts/test-tools-background.sh
+# `make test` runs it (`make test-scripts`; or: bash scripts/test-tools-background.sh).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
