@@ -1,5 +1,6 @@
-//! Who may do what: the permission matrix of domain.md §2 as one table, shared by the server
-//! (which enforces it) and the browser (which only hides what a role cannot use).
+//! Who may do what: the permission matrix as one table (docs/permissions.md is generated from
+//! it), shared by the server (which enforces it) and the browser (which only hides what a role
+//! cannot use).
 
 pub mod api;
 pub mod login;
@@ -92,7 +93,7 @@ impl std::fmt::Display for Permission {
 }
 
 impl Role {
-    /// The permission matrix (domain.md §2). The only place roles meet permissions.
+    /// The permission matrix. The only place roles meet permissions.
     pub fn can(self, permission: Permission) -> bool {
         use Permission::*;
         match self {

@@ -1,5 +1,6 @@
-//! The REST API under `/api/v1` (../shared/spec/api.md): JSON, bearer access tokens, the error
-//! shape `{"error": {"code", "message", "request_id"}}`.
+//! The REST API under `/api/v1` (`deltran-console routes` lists it, `GET /api/v1/openapi.json`
+//! describes it): JSON, bearer access tokens, the error shape
+//! `{"error": {"code", "message", "request_id"}}`.
 //!
 //! Every route is declared once, with its permission, in `api()`: the router, the permission
 //! guard in front of each handler, the OpenAPI document and the role × route matrix test all
