@@ -29,7 +29,9 @@ case "\$1" in
 esac
 FAKE
 chmod +x "$WORK/bin/cargo"
-export PATH="$WORK/bin:$PATH"
+# The real tools must not be found (make puts them on PATH): only the fake installs count.
+clean_path="$(IFS=:; for d in $PATH; do [[ -x "$d/wasm-bindgen" || -x "$d/cargo-leptos" ]] || printf '%s:' "$d"; done)"
+export PATH="$WORK/bin:${clean_path%:}"
 tools() { "$ROOT/scripts/tools.sh" --skip npm --skip npm-e2e "$@"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 fresh() { export DELTRAN_TOOLS="$WORK/tools-$1"; }

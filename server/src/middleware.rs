@@ -199,7 +199,7 @@ pub async fn server_fn_status(request: Request, next: Next) -> Response {
 /// The second lock on server functions: before one runs (and before its arguments are
 /// parsed), the caller must have the permission its `guard!` declares; a server function
 /// without one is refused outright.
-pub async fn server_fn_guard(request: Request, next: Next) -> Response {
+pub async fn server_fn_guard(mut request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let is_server_fn = path.starts_with("/api/")
         && !path.starts_with("/api/v1/")
@@ -229,7 +229,11 @@ pub async fn server_fn_guard(request: Request, next: Next) -> Response {
         Err(e) => return server_fn_error(e),
     };
     match auth::authorize(&state.db, identity, permission).await {
-        Ok(_) => next.run(request).await,
+        Ok(identity) => {
+            // Handed on, so that the function's own check needs no second look-up.
+            request.extensions_mut().insert(identity);
+            next.run(request).await
+        }
         Err(e) => server_fn_error(e),
     }
 }

@@ -126,9 +126,15 @@ pub async fn resolve_session(
 /// `permission`. 401 without a session, 403 (and an audit row) without the permission.
 pub async fn require(permission: Permission) -> Result<Identity, AppError> {
     let state = state::current()?;
-    let identity = current_identity(&state)
-        .await?
-        .ok_or(AppError::Unauthorized)?;
+    // The server's guard resolved the caller of a server function already; a page rendered
+    // on the server calls the functions directly, and they look the session up themselves.
+    let resolved = leptos_axum::extract::<axum::Extension<Identity>>().await;
+    let identity = match resolved {
+        Ok(axum::Extension(identity)) => identity,
+        Err(_) => current_identity(&state)
+            .await?
+            .ok_or(AppError::Unauthorized)?,
+    };
     authorize(&state.db, identity, permission).await
 }
 

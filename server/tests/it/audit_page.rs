@@ -20,6 +20,8 @@ const AUDIT: ListArea = ListArea {
     from: "FROM deltran.audit_log WHERE true",
     id: "id",
     args_in: Some("query"),
+    page: "/audit",
+    label: "Audit log",
 };
 
 #[tokio::test]

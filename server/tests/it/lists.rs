@@ -5,7 +5,7 @@
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::common::{assert_field_error, audit_count, call, TestApp};
+use crate::common::{assert_field_error, audit_count, call, page_html, TestApp};
 
 /// One list as the contract sees it.
 pub struct ListArea {
@@ -20,6 +20,9 @@ pub struct ListArea {
     pub id: &'static str,
     /// The server function's argument its values are fields of (`query[after]`), if any.
     pub args_in: Option<&'static str>,
+    /// The page's path, and the `aria-label` of its table.
+    pub page: &'static str,
+    pub label: &'static str,
 }
 
 /// Arguments of the server function, the same rows in SQL, and their order in SQL.
@@ -171,5 +174,42 @@ impl ListArea {
         assert_eq!(ids, expected, "{url}: every row, in order, no paging");
         assert_eq!(audit_count(pool, action, None).await, before + 1);
         csv
+    }
+
+    /// The page of `query` (a query string in the URL state's field order, with more than a
+    /// page of rows) names its table, carries the view in its `download` link (when given)
+    /// and its Next page link; the next page links back to the first; `(empty, text)`, a view
+    /// with no rows, shows `text` and no Next link.
+    pub async fn page_links(
+        &self,
+        app: &TestApp,
+        client: &reqwest::Client,
+        query: &str,
+        download: Option<&str>,
+        (empty, text): (&str, &str),
+    ) {
+        let at = |q: &str| format!("{}?{q}", self.page);
+        let html = page_html(app, client, &at(query)).await;
+        let escaped = query.replace('&', "&amp;");
+        assert!(html.contains(&format!(r#"aria-label="{}""#, self.label)));
+        if let Some(download) = download {
+            let link = format!(r#"href="{download}?{escaped}""#);
+            assert!(
+                html.contains(&link),
+                "the export link carries the view: {html}"
+            );
+        }
+        let next = html
+            .split(&format!(r#"href="{}?{escaped}&amp;after="#, self.page))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("a Next page link with the view and a cursor: {html}"));
+        assert!(html.contains("Next page") && !html.contains("First page"));
+        let second = page_html(app, client, &at(&format!("{query}&after={next}"))).await;
+        assert!(second.contains("First page"), "{second}");
+        assert!(second.contains(&format!(r#"href="{}?{escaped}""#, self.page)));
+        let html = page_html(app, client, &at(empty)).await;
+        assert!(html.contains(text), "{html}");
+        assert!(!html.contains("Next page"));
     }
 }
