@@ -48,6 +48,7 @@ TOOLS_FLAGS ?=
 test e2e: TOOLS_FLAGS += --browser
 
 .PHONY: help tools tools-bg services services-stop build migrate seed run test-scripts \
+        sqlx-prepare sqlx-check \
         fmt fmt-check clippy lint test test-rust e2e bench clean-data
 
 help: ## Show this help
@@ -98,7 +99,13 @@ fmt-check: ## Check the Rust formatting
 clippy: tools-bg ## Lint with clippy (warnings are errors)
 	cargo clippy --workspace --all-targets -- -D warnings
 
-lint: fmt-check clippy ## fmt-check and clippy
+sqlx-prepare: services ## Rewrite .sqlx/ (the data of the compile-time checked queries) from the migrations
+	$(WITH_SERVICES) scripts/sqlx-prepare.sh
+
+sqlx-check: services ## Fail when .sqlx/ is not what the queries and migrations give
+	$(WITH_SERVICES) scripts/sqlx-prepare.sh --check
+
+lint: fmt-check clippy sqlx-check ## fmt-check, clippy and the checked queries' data
 
 test-rust: tools-bg services ## Unit and integration tests (cargo test --workspace)
 	$(WITH_SERVICES) cargo test --workspace
@@ -108,7 +115,7 @@ test-scripts: ## The install script's background mode, against a fake cargo (scr
 
 # In this order (.NOTPARALLEL): the slow installs start first and run while fmt, clippy and
 # cargo test compile and run; e2e's `tools` waits for them before the wasm build.
-test: tools-bg services fmt-check clippy test-rust test-scripts e2e ## Everything CI runs: fmt, clippy, cargo test, the scripts' test, browser tests
+test: tools-bg services fmt-check clippy sqlx-check test-rust test-scripts e2e ## Everything CI runs: fmt, clippy, .sqlx, cargo test, the scripts' test, browser tests
 
 # Browser tests: a fresh database $(E2E_DB) on the same server, migrated and seeded (plus
 # `newadmin`, an admin without 2FA yet), a data directory (audit anchors, ledger) and Redis

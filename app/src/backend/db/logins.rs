@@ -1,5 +1,5 @@
 //! Failed sign-ins per username (`deltran.login_failures`), the record lockouts are decided
-//! on. An attempt is counted before its password is checked, in one upsert, so that parallel
+//! on. Its SQL is checked at compile time (`query!`, data in `.sqlx/`). An attempt is counted before its password is checked, in one upsert, so that parallel
 //! attempts queue on the row and cannot get more guesses than the limit.
 
 use std::time::Duration;
@@ -58,43 +58,42 @@ impl LockoutRule {
 pub async fn reserve(db: &PgPool, username: &str, rule: LockoutRule) -> sqlx::Result<Attempt> {
     let mut tx = db.begin().await?;
     // The row first, so that even the first attempts queue on its lock.
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO deltran.login_failures (username, failures, last_failed_at) \
          VALUES ($1, 0, now()) ON CONFLICT (username) DO NOTHING",
+        username,
     )
-    .bind(username)
     .execute(&mut *tx)
     .await?;
-    let (previous, last, locked_until): (i32, DateTime<Utc>, Option<DateTime<Utc>>) =
-        sqlx::query_as(
-            "SELECT failures, last_failed_at, locked_until FROM deltran.login_failures \
-             WHERE username = $1 FOR UPDATE",
-        )
-        .bind(username)
-        .fetch_one(&mut *tx)
-        .await?;
+    let row = sqlx::query!(
+        "SELECT failures, last_failed_at, locked_until FROM deltran.login_failures \
+         WHERE username = $1 FOR UPDATE",
+        username,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     let now = Utc::now();
-    if let Some(until) = locked_until.filter(|u| *u > now) {
+    if let Some(until) = row.locked_until.filter(|u| *u > now) {
         return Ok(Attempt::Locked { until });
     }
-    let (failures, lock) = rule.next(Some((previous, last)), now);
-    sqlx::query(
+    let (failures, lock) = rule.next(Some((row.failures, row.last_failed_at)), now);
+    sqlx::query!(
         "UPDATE deltran.login_failures SET failures = $2, last_failed_at = $3, locked_until = $4 \
          WHERE username = $1",
+        username,
+        failures,
+        now,
+        lock,
     )
-    .bind(username)
-    .bind(failures)
-    .bind(now)
-    .bind(lock)
     .execute(&mut *tx)
     .await?;
     // Mirrored on the account, for the Users page.
-    sqlx::query(
+    sqlx::query!(
         "UPDATE deltran.users SET failed_login_attempts = $2, locked_until = $3 WHERE username = $1",
+        username,
+        failures,
+        lock,
     )
-    .bind(username)
-    .bind(failures)
-    .bind(lock)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -103,15 +102,17 @@ pub async fn reserve(db: &PgPool, username: &str, rule: LockoutRule) -> sqlx::Re
 
 /// Forgets a username's failures: after a successful sign-in, and when an admin unlocks it.
 pub async fn clear(conn: &mut PgConnection, username: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM deltran.login_failures WHERE username = $1")
-        .bind(username)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
+    sqlx::query!(
+        "DELETE FROM deltran.login_failures WHERE username = $1",
+        username
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
         "UPDATE deltran.users SET failed_login_attempts = 0, locked_until = NULL \
          WHERE username = $1",
+        username,
     )
-    .bind(username)
     .execute(conn)
     .await?;
     Ok(())
@@ -120,12 +121,12 @@ pub async fn clear(conn: &mut PgConnection, username: &str) -> sqlx::Result<()> 
 /// Deletes rows whose failures have aged out of the window and are not locked (the daily
 /// housekeeping job: unknown usernames would otherwise stay forever).
 pub async fn purge_stale(db: &PgPool, window: Duration) -> sqlx::Result<u64> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "DELETE FROM deltran.login_failures \
          WHERE last_failed_at < now() - make_interval(secs => $1) \
            AND (locked_until IS NULL OR locked_until <= now())",
+        window.as_secs_f64(),
     )
-    .bind(window.as_secs_f64())
     .execute(db)
     .await?
     .rows_affected())

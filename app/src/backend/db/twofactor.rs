@@ -4,7 +4,8 @@
 //!
 //! Replay protection is in the database, not in memory: [`record_step`] and
 //! [`use_recovery_code`] each succeed at most once per step or code, whatever runs
-//! concurrently, because the condition is part of the `UPDATE`.
+//! concurrently, because the condition is part of the `UPDATE`. The SQL is checked at compile
+//! time (`query!`, data in `.sqlx/`).
 
 use sqlx::{PgExecutor, Postgres, Transaction};
 use uuid::Uuid;
@@ -30,11 +31,11 @@ pub async fn enrol(
     user_id: Uuid,
     encrypted_secret: &[u8],
 ) -> Result<(), AppError> {
-    let updated = sqlx::query(
+    let updated = sqlx::query!(
         "UPDATE deltran.users SET totp_secret = $2, is_2fa_enabled = true WHERE id = $1",
+        user_id,
+        encrypted_secret,
     )
-    .bind(user_id)
-    .bind(encrypted_secret)
     .execute(&mut **tx)
     .await?;
     if updated.rows_affected() == 0 {
@@ -46,19 +47,21 @@ pub async fn enrol(
 /// Turns two-factor sign-in off: forgets the secret and deletes the recovery codes.
 /// `NotFound` if there is no such user.
 pub async fn disable(tx: &mut Transaction<'_, Postgres>, user_id: Uuid) -> Result<(), AppError> {
-    let updated = sqlx::query(
+    let updated = sqlx::query!(
         "UPDATE deltran.users SET totp_secret = NULL, is_2fa_enabled = false WHERE id = $1",
+        user_id,
     )
-    .bind(user_id)
     .execute(&mut **tx)
     .await?;
     if updated.rows_affected() == 0 {
         return Err(AppError::NotFound);
     }
-    sqlx::query("DELETE FROM deltran.recovery_codes WHERE user_id = $1")
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM deltran.recovery_codes WHERE user_id = $1",
+        user_id
+    )
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -68,17 +71,17 @@ pub async fn load_secret<'e>(
     db: impl PgExecutor<'e>,
     user_id: Uuid,
 ) -> Result<Option<StoredSecret>, AppError> {
-    let row: Option<(bool, Option<Vec<u8>>, Option<i64>)> = sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT is_2fa_enabled, totp_secret, totp_last_used_step FROM deltran.users WHERE id = $1",
+        user_id,
     )
-    .bind(user_id)
     .fetch_optional(db)
-    .await?;
-    let (enabled, secret, last_used_step) = row.ok_or(AppError::NotFound)?;
-    Ok(match (enabled, secret) {
+    .await?
+    .ok_or(AppError::NotFound)?;
+    Ok(match (row.is_2fa_enabled, row.totp_secret) {
         (true, Some(encrypted_secret)) => Some(StoredSecret {
             encrypted_secret,
-            last_used_step,
+            last_used_step: row.totp_last_used_step,
         }),
         _ => None,
     })
@@ -92,12 +95,12 @@ pub async fn record_step(
     user_id: Uuid,
     step: i64,
 ) -> Result<bool, AppError> {
-    let updated = sqlx::query(
+    let updated = sqlx::query!(
         "UPDATE deltran.users SET totp_last_used_step = $2 \
          WHERE id = $1 AND (totp_last_used_step IS NULL OR totp_last_used_step < $2)",
+        user_id,
+        step,
     )
-    .bind(user_id)
-    .bind(step)
     .execute(&mut **tx)
     .await?;
     Ok(updated.rows_affected() == 1)
@@ -115,16 +118,18 @@ pub async fn store_recovery_codes(
         .map(|code| recovery::hash(user_id, code))
         .collect::<Option<Vec<String>>>()
         .ok_or_else(|| internal("store_recovery_codes: a code is not in the recovery-code form"))?;
-    sqlx::query("DELETE FROM deltran.recovery_codes WHERE user_id = $1")
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query(
+    sqlx::query!(
+        "DELETE FROM deltran.recovery_codes WHERE user_id = $1",
+        user_id
+    )
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query!(
         "INSERT INTO deltran.recovery_codes (user_id, code_hash) \
          SELECT $1, h FROM unnest($2::text[]) AS h",
+        user_id,
+        &hashes,
     )
-    .bind(user_id)
-    .bind(&hashes)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -140,12 +145,12 @@ pub async fn use_recovery_code(
     let Some(hash) = recovery::hash(user_id, code) else {
         return Ok(false);
     };
-    let used: Option<Uuid> = sqlx::query_scalar(
+    let used = sqlx::query_scalar!(
         "UPDATE deltran.recovery_codes SET used_at = now() \
          WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL RETURNING id",
+        user_id,
+        hash,
     )
-    .bind(user_id)
-    .bind(hash)
     .fetch_optional(&mut **tx)
     .await?;
     Ok(used.is_some())
@@ -156,10 +161,11 @@ pub async fn unused_recovery_codes<'e>(
     db: impl PgExecutor<'e>,
     user_id: Uuid,
 ) -> Result<i64, AppError> {
-    let count = sqlx::query_scalar(
-        "SELECT count(*) FROM deltran.recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+    let count = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM deltran.recovery_codes
+           WHERE user_id = $1 AND used_at IS NULL"#,
+        user_id,
     )
-    .bind(user_id)
     .fetch_one(db)
     .await?;
     Ok(count)
