@@ -7,7 +7,7 @@
 #   scripts/sqlx-prepare.sh --check  fail when .sqlx/ is not what the code and migrations give
 #
 # Needs DATABASE_URL's server (scripts/services.sh writes data/services.env); creates and drops
-# the database deltran_sqlx_prepare there. The migrations are applied with psql, in order, so
+# a database of its own there (deltran_sqlx_<pid>, so that two runs never share one). The migrations are applied with psql, in order, so
 # that no binary (whose queries are what is being prepared) is needed.
 set -euo pipefail
 
@@ -16,8 +16,9 @@ cd "$ROOT"
 check=0
 [[ "${1:-}" == "--check" ]] && check=1
 
-url="$(scripts/services.sh recreate-db deltran_sqlx_prepare)"
-trap 'psql "${url%/*}/postgres" -qc "DROP DATABASE IF EXISTS deltran_sqlx_prepare WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+db="deltran_sqlx_$$"
+url="$(scripts/services.sh recreate-db "$db")"
+trap 'psql "${url%/*}/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
 for migration in migrations/*.sql; do
   psql "$url" -q -v ON_ERROR_STOP=1 --single-transaction -f "$migration" >/dev/null
 done

@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// The user behind a live session.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct SessionUser {
     pub session_id: Uuid,
     pub user_id: Uuid,
@@ -44,18 +44,18 @@ pub struct NewSession<'a> {
 
 /// Opens a session row.
 pub async fn open(conn: &mut PgConnection, new: NewSession<'_>) -> sqlx::Result<Uuid> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "INSERT INTO deltran.sessions \
            (user_id, kind, refresh_token_hash, second_factor, ip_address, user_agent, expires_at) \
          VALUES ($1, $2, $3, $4, $5::text::inet, $6, $7) RETURNING id",
+        new.user_id,
+        new.kind.as_str(),
+        new.refresh_token_hash,
+        new.second_factor,
+        new.ip.map(|ip| ip.to_string()),
+        new.user_agent,
+        new.expires_at,
     )
-    .bind(new.user_id)
-    .bind(new.kind.as_str())
-    .bind(new.refresh_token_hash)
-    .bind(new.second_factor)
-    .bind(new.ip.map(|ip| ip.to_string()))
-    .bind(new.user_agent)
-    .bind(new.expires_at)
     .fetch_one(conn)
     .await
 }
@@ -69,45 +69,51 @@ pub async fn live(
     session_id: Uuid,
     kind: SessionKind,
 ) -> sqlx::Result<Option<SessionUser>> {
-    sqlx::query_as(
-        "SELECT s.id AS session_id, u.id AS user_id, u.username, u.role, \
-                s.last_activity_at < now() - interval '1 minute' AS stale, \
-                (NOT s.second_factor AND (u.role = 'admin' OR u.is_2fa_enabled)) AS needs_two_factor \
-         FROM deltran.sessions s JOIN deltran.users u ON u.id = s.user_id \
-         WHERE s.id = $1 AND s.kind = $2 AND s.revoked_at IS NULL AND s.expires_at > now() \
-           AND u.is_active",
+    sqlx::query_as!(
+        SessionUser,
+        r#"SELECT s.id AS session_id, u.id AS user_id, u.username, u.role AS "role: Role",
+                s.last_activity_at < now() - interval '1 minute' AS "stale!",
+                (NOT s.second_factor AND (u.role = 'admin' OR u.is_2fa_enabled))
+                    AS "needs_two_factor!"
+         FROM deltran.sessions s JOIN deltran.users u ON u.id = s.user_id
+         WHERE s.id = $1 AND s.kind = $2 AND s.revoked_at IS NULL AND s.expires_at > now()
+           AND u.is_active"#,
+        session_id,
+        kind.as_str(),
     )
-    .bind(session_id)
-    .bind(kind.as_str())
     .fetch_optional(db)
     .await
 }
 
 /// Records that a session's user has just presented a second factor (enrolling in 2FA).
 pub async fn mark_second_factor(conn: &mut PgConnection, session_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("UPDATE deltran.sessions SET second_factor = true WHERE id = $1")
-        .bind(session_id)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE deltran.sessions SET second_factor = true WHERE id = $1",
+        session_id
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 pub async fn touch(db: &PgPool, session_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("UPDATE deltran.sessions SET last_activity_at = now() WHERE id = $1")
-        .bind(session_id)
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "UPDATE deltran.sessions SET last_activity_at = now() WHERE id = $1",
+        session_id
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 
 /// Revokes one session; returns whether it was live.
 pub async fn revoke(conn: &mut PgConnection, session_id: Uuid, reason: &str) -> sqlx::Result<bool> {
-    let n = sqlx::query(
+    let n = sqlx::query!(
         "UPDATE deltran.sessions SET revoked_at = now(), revoke_reason = $2 \
          WHERE id = $1 AND revoked_at IS NULL",
+        session_id,
+        reason,
     )
-    .bind(session_id)
-    .bind(reason)
     .execute(conn)
     .await?
     .rows_affected();
@@ -121,13 +127,13 @@ pub async fn revoke_all_of(
     keep: Option<Uuid>,
     reason: &str,
 ) -> sqlx::Result<u64> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "UPDATE deltran.sessions SET revoked_at = now(), revoke_reason = $3 \
          WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id <> $2)",
+        user_id,
+        keep,
+        reason,
     )
-    .bind(user_id)
-    .bind(keep)
-    .bind(reason)
     .execute(conn)
     .await?
     .rows_affected())
@@ -138,11 +144,11 @@ pub async fn owner_of_live(
     conn: &mut PgConnection,
     session_id: Uuid,
 ) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT user_id FROM deltran.sessions \
          WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()",
+        session_id,
     )
-    .bind(session_id)
     .fetch_optional(conn)
     .await
 }
