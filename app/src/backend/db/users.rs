@@ -33,28 +33,27 @@ pub async fn create(
     user: &NewUser,
     actor: Actor,
 ) -> Result<Uuid, AppError> {
-    let inserted = sqlx::query_scalar::<_, Uuid>(
+    let inserted = sqlx::query_scalar!(
         "INSERT INTO deltran.users (username, email, password_hash, role) \
          VALUES ($1, $2, $3, $4) RETURNING id",
+        user.username,
+        user.email,
+        user.password_hash,
+        user.role as Role,
     )
-    .bind(&user.username)
-    .bind(&user.email)
-    .bind(&user.password_hash)
-    .bind(user.role)
     .fetch_one(&mut **tx)
     .await;
     let id = match inserted {
         Ok(id) => id,
         Err(err) => {
             return Err(match violated_constraint(&err) {
-                Some(c) if c.contains("username") => {
-                    AppError::field("username", "this username is taken")
-                }
-                Some(c) if c.contains("email") => {
+                Some("users_username_key") => AppError::field("username", "this username is taken"),
+                // The e-mail is unique in any case too (`lower(email)`).
+                Some("users_email_key" | "users_email_lower_key") => {
                     AppError::field("email", "a user with this e-mail already exists")
                 }
                 _ => err.into(),
-            })
+            });
         }
     };
     audit::record(
@@ -66,28 +65,29 @@ pub async fn create(
     Ok(id)
 }
 
-type At = chrono::DateTime<chrono::Utc>;
-/// id, kind, address, user agent, created, last active, expires.
-type SessionRow = (Uuid, String, Option<String>, Option<String>, At, At, At);
-
 /// The profile page's figures for the signed-in user.
 pub async fn profile(
     db: &sqlx::PgPool,
     me: &crate::backend::auth::Identity,
 ) -> Result<crate::profile::Profile, AppError> {
-    let (email, two_factor): (String, bool) =
-        sqlx::query_as("SELECT email, is_2fa_enabled FROM deltran.users WHERE id = $1")
-            .bind(me.user_id)
-            .fetch_one(db)
-            .await?;
+    let user = sqlx::query!(
+        "SELECT email, is_2fa_enabled FROM deltran.users WHERE id = $1",
+        me.user_id
+    )
+    .fetch_one(db)
+    .await?;
+    let (email, two_factor) = (user.email, user.is_2fa_enabled);
     let recovery_codes_left =
         crate::backend::db::twofactor::unused_recovery_codes(db, me.user_id).await?;
-    let rows: Vec<SessionRow> = sqlx::query_as(
-        "SELECT id, kind, host(ip_address), user_agent, created_at, last_activity_at, expires_at \
-         FROM deltran.sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() \
-         ORDER BY last_activity_at DESC LIMIT 100",
+    let sessions = sqlx::query_as!(
+        crate::profile::OwnSession,
+        r#"SELECT id, kind, host(ip_address) AS ip_address, user_agent, created_at,
+                last_activity_at, expires_at, id = $2 AS "current!"
+         FROM deltran.sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()
+         ORDER BY last_activity_at DESC LIMIT 100"#,
+        me.user_id,
+        me.session_id,
     )
-    .bind(me.user_id)
     .fetch_all(db)
     .await?;
     Ok(crate::profile::Profile {
@@ -96,23 +96,7 @@ pub async fn profile(
         role: me.role,
         two_factor,
         recovery_codes_left,
-        sessions: rows
-            .into_iter()
-            .map(
-                |(id, kind, ip_address, user_agent, created_at, last_activity_at, expires_at)| {
-                    crate::profile::OwnSession {
-                        id,
-                        kind,
-                        ip_address,
-                        user_agent,
-                        created_at,
-                        last_activity_at,
-                        expires_at,
-                        current: id == me.session_id,
-                    }
-                },
-            )
-            .collect(),
+        sessions,
     })
 }
 
@@ -345,20 +329,22 @@ impl CsvExport for UserList {
 pub async fn pending_role_changes(
     db: &sqlx::PgPool,
 ) -> sqlx::Result<Vec<crate::users::RoleChangeRequest>> {
-    sqlx::query_as(
-        "SELECT r.id, r.user_id, u.username, r.from_role, r.to_role, r.reason, \
-                q.username AS requested_by, r.requested_at \
-         FROM deltran.role_change_requests r \
-         JOIN deltran.users u ON u.id = r.user_id \
-         JOIN deltran.users q ON q.id = r.requested_by \
-         WHERE r.status = 'pending' ORDER BY r.requested_at, r.id",
+    sqlx::query_as!(
+        crate::users::RoleChangeRequest,
+        r#"SELECT r.id, r.user_id, u.username, r.from_role AS "from_role: Role",
+                r.to_role AS "to_role: Role", r.reason, q.username AS requested_by,
+                r.requested_at
+         FROM deltran.role_change_requests r
+         JOIN deltran.users u ON u.id = r.user_id
+         JOIN deltran.users q ON q.id = r.requested_by
+         WHERE r.status = 'pending' ORDER BY r.requested_at, r.id"#,
     )
     .fetch_all(db)
     .await
 }
 
 /// The fields a mutation needs to know about its target, locked for the transaction.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Target {
     pub id: Uuid,
     pub username: String,
@@ -368,10 +354,12 @@ pub struct Target {
 
 /// Locks a user's row for the rest of the transaction; `NotFound` if there is none.
 pub async fn lock(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<Target, AppError> {
-    sqlx::query_as(
-        "SELECT id, username, role, is_active FROM deltran.users WHERE id = $1 FOR UPDATE",
+    sqlx::query_as!(
+        Target,
+        r#"SELECT id, username, role AS "role: Role", is_active FROM deltran.users
+           WHERE id = $1 FOR UPDATE"#,
+        id,
     )
-    .bind(id)
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(AppError::NotFound)
@@ -382,7 +370,7 @@ pub async fn lock(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<Target
 /// that two admins demoting or deactivating each other at once are serialised: the second
 /// sees the first's change and finds itself the last admin.
 pub async fn lock_active_admins(tx: &mut Transaction<'_, Postgres>) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT id FROM deltran.users WHERE role = 'admin' AND is_active ORDER BY id FOR UPDATE",
     )
     .fetch_all(&mut **tx)
@@ -392,11 +380,13 @@ pub async fn lock_active_admins(tx: &mut Transaction<'_, Postgres>) -> sqlx::Res
 /// A user's role, unlocked (to decide what a change needs before its transaction starts);
 /// `NotFound` if there is no such user.
 pub async fn role_of(db: &PgPool, id: Uuid) -> Result<Role, AppError> {
-    sqlx::query_scalar("SELECT role FROM deltran.users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db)
-        .await?
-        .ok_or(AppError::NotFound)
+    sqlx::query_scalar!(
+        r#"SELECT role AS "role: Role" FROM deltran.users WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await?
+    .ok_or(AppError::NotFound)
 }
 
 pub async fn set_role(
@@ -404,11 +394,13 @@ pub async fn set_role(
     id: Uuid,
     role: Role,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE deltran.users SET role = $2 WHERE id = $1")
-        .bind(id)
-        .bind(role)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE deltran.users SET role = $2 WHERE id = $1",
+        id,
+        role as Role
+    )
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -417,11 +409,13 @@ pub async fn set_active(
     id: Uuid,
     active: bool,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE deltran.users SET is_active = $2 WHERE id = $1")
-        .bind(id)
-        .bind(active)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE deltran.users SET is_active = $2 WHERE id = $1",
+        id,
+        active
+    )
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -430,11 +424,13 @@ pub async fn set_password_hash(
     id: Uuid,
     password_hash: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE deltran.users SET password_hash = $2 WHERE id = $1")
-        .bind(id)
-        .bind(password_hash)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE deltran.users SET password_hash = $2 WHERE id = $1",
+        id,
+        password_hash
+    )
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -447,15 +443,15 @@ pub async fn request_role_change(
     reason: &str,
     requested_by: Uuid,
 ) -> Result<Uuid, AppError> {
-    let inserted = sqlx::query_scalar::<_, Uuid>(
+    let inserted = sqlx::query_scalar!(
         "INSERT INTO deltran.role_change_requests (user_id, from_role, to_role, reason, requested_by) \
          VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        user.id,
+        user.role as Role,
+        to_role as Role,
+        reason,
+        requested_by,
     )
-    .bind(user.id)
-    .bind(user.role)
-    .bind(to_role)
-    .bind(reason)
-    .bind(requested_by)
     .fetch_one(&mut **tx)
     .await;
     inserted.map_err(|err| match violated_constraint(&err) {
@@ -468,7 +464,7 @@ pub async fn request_role_change(
 }
 
 /// A pending role-change request, locked for the transaction.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct PendingRequest {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -480,11 +476,12 @@ pub async fn lock_pending_request(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,
 ) -> Result<PendingRequest, AppError> {
-    sqlx::query_as(
-        "SELECT id, user_id, to_role, requested_by FROM deltran.role_change_requests \
-         WHERE id = $1 AND status = 'pending' FOR UPDATE",
+    sqlx::query_as!(
+        PendingRequest,
+        r#"SELECT id, user_id, to_role AS "to_role: Role", requested_by
+           FROM deltran.role_change_requests WHERE id = $1 AND status = 'pending' FOR UPDATE"#,
+        id,
     )
-    .bind(id)
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(AppError::NotFound)
@@ -497,13 +494,13 @@ pub async fn decide_role_change(
     status: &str,
     decided_by: Uuid,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE deltran.role_change_requests \
          SET status = $2, decided_by = $3, decided_at = now() WHERE id = $1",
+        id,
+        status,
+        decided_by,
     )
-    .bind(id)
-    .bind(status)
-    .bind(decided_by)
     .execute(&mut **tx)
     .await?;
     Ok(())
