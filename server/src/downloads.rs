@@ -24,7 +24,7 @@ use app::{
 use axum::{
     body::Body,
     extract::{Query, Request},
-    http::{header, HeaderMap, StatusCode, Uri},
+    http::{header, HeaderMap, Uri},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
@@ -107,28 +107,7 @@ impl<E: Into<AppError>> From<E> for DownloadError {
 
 impl IntoResponse for DownloadError {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let message = match &self.0 {
-            AppError::Validation { field_errors } => field_errors
-                .iter()
-                .map(|(field, m)| format!("{field}: {m}"))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            e => e.to_string(),
-        };
-        let mut response = (
-            status,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            message,
-        )
-            .into_response();
-        if let Some(secs) = self.0.retry_after() {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
-        }
-        response
+        crate::errors::respond(&self.0, crate::errors::Reader::Text)
     }
 }
 

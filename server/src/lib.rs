@@ -8,6 +8,7 @@ pub mod backup;
 pub mod cli;
 pub mod db;
 pub mod downloads;
+pub mod errors;
 pub mod metrics;
 pub mod middleware;
 pub mod permissions;

@@ -185,13 +185,7 @@ pub async fn server_fn_status(request: Request, next: Next) -> Response {
         .await
         .unwrap_or_default();
     if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
-        parts.status =
-            StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if let Some(secs) = err.retry_after() {
-            parts
-                .headers
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
+        crate::errors::set_head(&err, &mut parts.status, &mut parts.headers);
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }
@@ -247,15 +241,7 @@ fn server_fn_access(path: &str) -> Option<app::auth::ServerFnAccess> {
 
 /// An error answered the way server functions answer theirs.
 fn server_fn_error(err: AppError) -> Response {
-    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = serde_json::to_string(&err).unwrap_or_default();
-    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-    if let Some(secs) = err.retry_after() {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    }
-    response
+    crate::errors::respond(&err, crate::errors::Reader::ServerFn)
 }
 
 /// The sign-in server function: a cross-site form must not sign a victim's browser in to an

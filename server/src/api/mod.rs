@@ -12,18 +12,17 @@ pub mod openapi;
 
 use app::{
     auth::Permission,
-    backend::{auth::authorize, auth::Identity, context::request_id, state::AppState, tokens},
+    backend::{auth::authorize, auth::Identity, state::AppState, tokens},
     error::AppError,
 };
 use axum::{
     extract::{FromRequestParts, Request},
-    http::{header, request::Parts, HeaderValue, Method, StatusCode},
+    http::{header, request::Parts, Method},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::MethodRouter,
-    Extension, Json, Router,
+    Extension, Router,
 };
-use serde_json::json;
 
 /// An error answered in the API's shape.
 #[derive(Debug)]
@@ -37,20 +36,7 @@ impl<E: Into<AppError>> From<E> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = json!({ "error": {
-            "code": self.0.code(),
-            "message": self.0.to_string(),
-            "request_id": request_id(),
-        }});
-        let mut response = (status, Json(body)).into_response();
-        if let Some(secs) = self.0.retry_after() {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response
+        crate::errors::respond(&self.0, crate::errors::Reader::Api)
     }
 }
 
