@@ -9,7 +9,7 @@ use std::{collections::HashMap, fmt, fmt::Write as _, time::Instant};
 
 use anyhow::Context;
 use app::backend::{
-    audit::{jsonb_text, Actor, AuditEvent, AuditRow, GENESIS_HASH},
+    audit::{jsonb_text, Actor, AuditEvent, AuditRow, Severity, GENESIS_HASH},
     context::RequestContext,
     passwords,
 };
@@ -1007,7 +1007,7 @@ async fn insert_audit(tx: &mut PgConnection, w: &World) -> anyhow::Result<u64> {
                     app::backend::audit::Outcome::Failure,
                     Some("invalid credentials".into()),
                 )
-                .severity("warning")
+                .severity(Severity::Warning)
                 .metadata(json!({"username": "admin"}));
             events.push((day + Duration::hours(7), ev, ctx(d as u64 * 8 + 5)));
         }
@@ -1050,7 +1050,7 @@ async fn insert_audit(tx: &mut PgConnection, w: &World) -> anyhow::Result<u64> {
             Some(w.bank_ids[23].to_string()),
         )
         .metadata(json!({"action": "freeze", "reason": "Sanctions list match under investigation"}))
-        .severity("warning"),
+        .severity(Severity::Warning),
         ctx(1),
     ));
     events.push((
@@ -1064,7 +1064,7 @@ async fn insert_audit(tx: &mut PgConnection, w: &World) -> anyhow::Result<u64> {
         .metadata(
             json!({"action": "block", "reason": "Repeated sanctions hits on outbound payments"}),
         )
-        .severity("notice"),
+        .severity(Severity::Notice),
         ctx(2),
     ));
     events.sort_by_key(|e| e.0);

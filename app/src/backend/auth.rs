@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{
-    audit::{self, Actor, AuditEvent, Outcome},
+    audit::{self, Actor, ActorKind, AuditEvent, Outcome, Severity},
     context::RequestContext,
     db::{
         logins::{self, Attempt, LockoutRule},
@@ -172,7 +172,7 @@ pub async fn authorize(
         Some(permission.name().into()),
     )
     .outcome(Outcome::Denied, Some(why))
-    .severity("warning");
+    .severity(Severity::Warning);
     super::denials::record(db, &identity, permission, event, &ctx).await?;
     Err(error)
 }
@@ -428,7 +428,7 @@ async fn record_failure(
     let ctx = RequestContext::current();
     let actor = Actor {
         id: user_id,
-        kind: "user",
+        kind: ActorKind::User,
         name: username.unwrap_or("-").to_string(),
     };
     let result = async {
@@ -437,7 +437,7 @@ async fn record_failure(
             &mut tx,
             &AuditEvent::new(actor.clone(), "auth.login", "session", None)
                 .outcome(Outcome::Failure, Some("invalid credentials".into()))
-                .severity("notice")
+                .severity(Severity::Notice)
                 .metadata(json!({ "reason": reason, "failures": failures })),
             &ctx,
         )
@@ -452,7 +452,7 @@ async fn record_failure(
                     "user",
                     user_id.map(|u| u.to_string()),
                 )
-                .severity("warning")
+                .severity(Severity::Warning)
                 .metadata(json!({ "failures": failures, "lockout_seconds": seconds })),
                 &ctx,
             )
@@ -578,7 +578,7 @@ pub async fn second_factor_ok(state: &AppState, user_id: Uuid, code: &str) -> bo
                     if used {
                         let actor = Actor {
                             id: Some(user_id),
-                            kind: "user",
+                            kind: ActorKind::User,
                             name: String::new(),
                         };
                         audit::record(
@@ -589,7 +589,7 @@ pub async fn second_factor_ok(state: &AppState, user_id: Uuid, code: &str) -> bo
                                 "user",
                                 Some(user_id.to_string()),
                             )
-                            .severity("notice"),
+                            .severity(Severity::Notice),
                         )
                         .await?;
                     }

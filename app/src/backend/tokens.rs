@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{
-    audit::{self, Actor, AuditEvent, Outcome},
+    audit::{self, Actor, AuditEvent, Outcome, Severity},
     auth::{resolve_session, Identity, SignedInUser},
     config::Secret,
     context::RequestContext,
@@ -158,7 +158,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenPair, App
                     Outcome::Denied,
                     Some("a used refresh token was presented; session revoked".into()),
                 )
-                .severity("critical"),
+                .severity(Severity::Critical),
             )
             .await?;
             tx.commit().await?;

@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{
-    audit::{self, Actor, AuditEvent},
+    audit::{self, Actor, AuditEvent, Severity},
     auth::{self, Identity},
     db::{sessions, twofactor, users},
     passwords,
@@ -331,7 +331,7 @@ pub async fn reset_password(
             "user",
             Some(user.id.to_string()),
         )
-        .severity("notice")
+        .severity(Severity::Notice)
         .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
     )
     .await?;
@@ -364,7 +364,7 @@ pub async fn reset_two_factor(
             "user",
             Some(user.id.to_string()),
         )
-        .severity("notice")
+        .severity(Severity::Notice)
         .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
     )
     .await?;

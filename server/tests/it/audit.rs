@@ -9,7 +9,7 @@ use app::backend::audit::{
     export::{self, AuditFilter, ExportFormat},
     partitions, record,
     verify::{self, reason, VerifyReport},
-    Actor, AuditEvent,
+    Actor, ActorKind, AuditEvent,
 };
 use app::backend::db::{
     audit::{self as audit_db, AuditLog},
@@ -388,10 +388,10 @@ async fn a_change_whose_audit_append_fails_is_rolled_back() {
     .execute(&mut *tx)
     .await
     .unwrap();
-    // A severity the CHECK constraint refuses: the audit insert fails.
+    // Text Postgres refuses (a NUL byte): the audit insert fails.
     let err = record(
         &mut tx,
-        AuditEvent::new(Actor::system("test"), "user.create", "user", None).severity("bogus"),
+        AuditEvent::new(Actor::system("test"), "user.create\u{0}", "user", None),
     )
     .await;
     assert!(err.is_err());
@@ -497,7 +497,7 @@ async fn csv_cells_from_clients_cannot_run_as_formulas_and_json_lines_stay_exact
         &AuditEvent::new(
             Actor {
                 id: None,
-                kind: "user",
+                kind: ActorKind::User,
                 name: username.into(),
             },
             "auth.login",

@@ -12,6 +12,45 @@ use sqlx::AssertSqlSafe;
 
 use crate::common::TestDb;
 
+/// The values a `CHECK (column IN ('a', 'b', …))` constraint of `deltran.audit_log` allows.
+async fn allowed_by(pool: &sqlx::PgPool, constraint: &str) -> Vec<String> {
+    let definition: String = sqlx::query_scalar(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = $1",
+    )
+    .bind(constraint)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let mut values: Vec<String> = definition
+        .split('\'')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    values.sort();
+    values
+}
+
+#[tokio::test]
+async fn the_audit_vocabulary_is_the_constraints_vocabulary() {
+    use app::backend::audit::{ActorKind, Outcome, Severity};
+    use strum::VariantArray;
+    let t = TestDb::migrated().await;
+    fn names<T: Copy + Into<&'static str>>(all: &[T]) -> Vec<String> {
+        let mut v: Vec<String> = all.iter().map(|x| (*x).into().to_string()).collect();
+        v.sort();
+        v
+    }
+    for (constraint, rust) in [
+        ("audit_log_severity_check", names(Severity::VARIANTS)),
+        ("audit_log_actor_type_check", names(ActorKind::VARIANTS)),
+        ("audit_log_result_check", names(Outcome::VARIANTS)),
+    ] {
+        assert_eq!(allowed_by(&t.pool, constraint).await, rust, "{constraint}");
+    }
+    t.drop_db().await;
+}
+
 /// Everything a migration could change, as text: tables, columns, constraints, indexes,
 /// triggers, functions and views of the deltran schema.
 async fn catalog(pool: &sqlx::PgPool) -> Vec<String> {

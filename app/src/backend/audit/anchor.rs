@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use sqlx::PgPool;
 
-use super::{Actor, AuditEvent, Outcome};
+use super::{Actor, AuditEvent, Outcome, Severity};
 
 /// The Redis key holding a copy of the latest anchor (JSON).
 pub fn redis_key(prefix: &str) -> String {
@@ -197,7 +197,7 @@ async fn refuse(db: &PgPool, previous: &Anchor, head_id: i64, why: String) -> an
         "audit_log",
         None,
     )
-    .severity("critical")
+    .severity(Severity::Critical)
     .outcome(Outcome::Failure, Some(why.clone()))
     .metadata(serde_json::json!({
         "anchor_last_id": previous.last_id,

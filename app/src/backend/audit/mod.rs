@@ -35,7 +35,7 @@ pub mod verify_job;
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// An audit row's `result`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantArray)]
 #[strum(serialize_all = "snake_case")]
 pub enum Outcome {
     Success,
@@ -50,12 +50,30 @@ impl Outcome {
     }
 }
 
+/// How much an event matters; the names are the `audit_log_severity_check` constraint's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Notice,
+    Warning,
+    Critical,
+}
+
+/// What kind of actor did it; the names are the `audit_log_actor_type_check` constraint's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
+pub enum ActorKind {
+    User,
+    System,
+    ApiClient,
+}
+
 /// Who did it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Actor {
     pub id: Option<Uuid>,
-    /// `user`, `system` or `api_client`.
-    pub kind: &'static str,
+    pub kind: ActorKind,
     pub name: String,
 }
 
@@ -63,7 +81,7 @@ impl Actor {
     pub fn system(name: &str) -> Self {
         Actor {
             id: None,
-            kind: "system",
+            kind: ActorKind::System,
             name: name.to_string(),
         }
     }
@@ -71,7 +89,7 @@ impl Actor {
     pub fn user(id: Uuid, username: &str) -> Self {
         Actor {
             id: Some(id),
-            kind: "user",
+            kind: ActorKind::User,
             name: username.to_string(),
         }
     }
@@ -86,7 +104,7 @@ pub struct AuditEvent {
     pub resource_type: String,
     pub resource_id: Option<String>,
     pub result: Outcome,
-    pub severity: &'static str,
+    pub severity: Severity,
     pub error_message: Option<String>,
     pub metadata: Value,
 }
@@ -104,7 +122,7 @@ impl AuditEvent {
             resource_type: resource_type.to_string(),
             resource_id,
             result: Outcome::Success,
-            severity: "info",
+            severity: Severity::Info,
             error_message: None,
             metadata: Value::Object(Default::default()),
         }
@@ -115,7 +133,7 @@ impl AuditEvent {
         self
     }
 
-    pub fn severity(mut self, severity: &'static str) -> Self {
+    pub fn severity(mut self, severity: Severity) -> Self {
         self.severity = severity;
         self
     }
@@ -152,9 +170,9 @@ impl AuditRow {
                 .next()
                 .unwrap_or("event")
                 .to_string(),
-            severity: event.severity.to_string(),
+            severity: <&str>::from(event.severity).to_string(),
             actor_id: event.actor.id,
-            actor_type: event.actor.kind.to_string(),
+            actor_type: <&str>::from(event.actor.kind).to_string(),
             actor_name: event.actor.name.clone(),
             action: event.action.clone(),
             resource_type: event.resource_type.clone(),

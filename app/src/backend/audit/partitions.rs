@@ -7,7 +7,7 @@ use chrono::{DateTime, Months, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, PgPool};
 
-use super::{record, Actor, AuditEvent};
+use super::{record, Actor, AuditEvent, Severity};
 use crate::backend::jobs::month_start;
 
 /// The action of the audit row a detach writes.
@@ -141,7 +141,7 @@ pub async fn detach_partitions_before(
                 "audit_partition",
                 Some(p.name.clone()),
             )
-            .severity("notice")
+            .severity(Severity::Notice)
             .metadata(metadata),
         )
         .await?;
