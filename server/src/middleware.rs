@@ -291,17 +291,20 @@ pub fn from_this_host(headers: &HeaderMap) -> bool {
     }
 }
 
+/// Request headers made of `(name, value)` pairs, for the unit tests of the server's
+/// request checks.
+#[cfg(test)]
+pub(crate) fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.insert(*k, HeaderValue::from_static(v));
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_static(v));
-        }
-        h
-    }
 
     #[test]
     fn only_this_host_counts_as_same_origin() {

@@ -105,15 +105,7 @@ pub async fn metrics(State(state): State<AppState>, request: Request) -> Respons
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_static(v));
-        }
-        h
-    }
+    use crate::middleware::headers;
 
     #[test]
     fn metrics_answer_this_machine_or_the_token_only() {
