@@ -1,4 +1,4 @@
-//! The dashboard's figures.
+//! The dashboard's figures (SQL checked at compile time: `query!`, data in `.sqlx/`).
 
 use chrono::{Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -16,13 +16,16 @@ pub async fn summary(db: &PgPool, days: i64) -> sqlx::Result<DashboardSummary> {
     let today = as_of.date_naive();
     let first_day = today - Duration::days(days - 1);
 
-    let by_status: Vec<(PaymentStatus, i64)> = sqlx::query_as(
-        "SELECT status, count(*) FROM deltran.payments \
-         WHERE created_at >= $1::date::timestamp AT TIME ZONE 'UTC' GROUP BY status",
+    let by_status: Vec<(PaymentStatus, i64)> = sqlx::query!(
+        r#"SELECT status AS "status: PaymentStatus", count(*) AS "count!" FROM deltran.payments
+           WHERE created_at >= $1::date::timestamp AT TIME ZONE 'UTC' GROUP BY status"#,
+        today,
     )
-    .bind(today)
     .fetch_all(db)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.status, r.count))
+    .collect();
     let today_counts = PaymentStatus::ALL
         .into_iter()
         .map(|status| StatusCount {
@@ -34,25 +37,30 @@ pub async fn summary(db: &PgPool, days: i64) -> sqlx::Result<DashboardSummary> {
         })
         .collect();
 
-    let rows: Vec<(NaiveDate, Currency, i64, Decimal)> = sqlx::query_as(
-        "SELECT (created_at AT TIME ZONE 'UTC')::date AS day, currency, count(*), sum(amount) \
-         FROM deltran.payments \
-         WHERE created_at >= $1::date::timestamp AT TIME ZONE 'UTC' \
-           AND status NOT IN ('failed', 'cancelled') \
-         GROUP BY 1, 2",
+    let rows: Vec<(NaiveDate, Currency, i64, Decimal)> = sqlx::query!(
+        r#"SELECT (created_at AT TIME ZONE 'UTC')::date AS "day!", currency AS "currency: Currency",
+                count(*) AS "count!", sum(amount) AS "amount!"
+           FROM deltran.payments
+           WHERE created_at >= $1::date::timestamp AT TIME ZONE 'UTC'
+             AND status NOT IN ('failed', 'cancelled')
+           GROUP BY 1, 2"#,
+        first_day,
     )
-    .bind(first_day)
     .fetch_all(db)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.day, r.currency, r.count, r.amount))
+    .collect();
     let volume = volume_series(&rows, first_day, days);
 
-    let (open_reviews, active_banks): (i64, i64) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM deltran.compliance_checks \
-                 WHERE requires_review AND reviewed_at IS NULL), \
-                (SELECT count(*) FROM deltran.banks WHERE is_active)",
+    let counts = sqlx::query!(
+        r#"SELECT (SELECT count(*) FROM deltran.compliance_checks
+                   WHERE requires_review AND reviewed_at IS NULL) AS "open_reviews!",
+                  (SELECT count(*) FROM deltran.banks WHERE is_active) AS "active_banks!""#,
     )
     .fetch_one(db)
     .await?;
+    let (open_reviews, active_banks) = (counts.open_reviews, counts.active_banks);
 
     Ok(DashboardSummary {
         today: today_counts,
