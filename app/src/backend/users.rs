@@ -112,13 +112,7 @@ pub async fn change_role(
         let request = users::request_role_change(&mut tx, &user, role, &reason, me.user_id).await?;
         audit::record(
             &mut tx,
-            AuditEvent::new(
-                me.actor(),
-                "user.role_change_requested",
-                "user",
-                Some(user.id.to_string()),
-            )
-            .metadata(json!({
+            about(me, "user.role_change_requested", user.id).metadata(json!({
                 "request_id": request.to_string(),
                 "from": user.role.as_str(),
                 "to": role.as_str(),
@@ -133,13 +127,7 @@ pub async fn change_role(
         let ended = sessions::revoke_all_of(&mut tx, user.id, None, "role changed").await?;
         audit::record(
             &mut tx,
-            AuditEvent::new(
-                me.actor(),
-                "user.role_changed",
-                "user",
-                Some(user.id.to_string()),
-            )
-            .metadata(json!({
+            about(me, "user.role_changed", user.id).metadata(json!({
                 "from": user.role.as_str(),
                 "to": role.as_str(),
                 "reason": reason,
@@ -193,7 +181,7 @@ pub async fn decide_role_change(
     };
     audit::record(
         &mut tx,
-        AuditEvent::new(me.actor(), action, "user", Some(user.id.to_string())).metadata(
+        about(me, action, user.id).metadata(
             json!({ "request_id": request.id.to_string(), "to": request.to_role.as_str() }),
         ),
     )
@@ -201,13 +189,7 @@ pub async fn decide_role_change(
     if let Some(ended) = ended {
         audit::record(
             &mut tx,
-            AuditEvent::new(
-                me.actor(),
-                "user.role_changed",
-                "user",
-                Some(user.id.to_string()),
-            )
-            .metadata(json!({
+            about(me, "user.role_changed", user.id).metadata(json!({
                 "from": user.role.as_str(),
                 "to": request.to_role.as_str(),
                 "request_id": request.id.to_string(),
@@ -238,13 +220,8 @@ pub async fn deactivate(state: &AppState, me: &Identity, user_id: Uuid) -> Resul
     let ended = sessions::revoke_all_of(&mut tx, user.id, None, "user deactivated").await?;
     audit::record(
         &mut tx,
-        AuditEvent::new(
-            me.actor(),
-            "user.deactivate",
-            "user",
-            Some(user.id.to_string()),
-        )
-        .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
+        about(me, "user.deactivate", user.id)
+            .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
     )
     .await?;
     tx.commit().await?;
@@ -261,10 +238,8 @@ pub async fn activate(
     own_code: Option<String>,
 ) -> Result<(), AppError> {
     not_self(me, user_id, "reactivate")?;
-    let asked = reauthenticate_for(state, me, user_id, own_password, own_code).await?;
-    let mut tx = state.db.begin().await?;
-    let user = users::lock(&mut tx, user_id).await?;
-    reauthenticated(&user, asked)?;
+    let (mut tx, user) =
+        begin_reauthenticated(state, me, user_id, (own_password, own_code)).await?;
     if user.is_active {
         return Err(AppError::Conflict(format!(
             "{} is already active.",
@@ -274,13 +249,7 @@ pub async fn activate(
     users::set_active(&mut tx, user.id, true).await?;
     audit::record(
         &mut tx,
-        AuditEvent::new(
-            me.actor(),
-            "user.activate",
-            "user",
-            Some(user.id.to_string()),
-        )
-        .metadata(json!({ "username": user.username })),
+        about(me, "user.activate", user.id).metadata(json!({ "username": user.username })),
     )
     .await?;
     tx.commit().await?;
@@ -288,15 +257,13 @@ pub async fn activate(
 }
 
 /// Ends a sign-in lockout: forgets the username's failed sign-ins.
-///
 pub async fn unlock(state: &AppState, me: &Identity, user_id: Uuid) -> Result<(), AppError> {
     let mut tx = state.db.begin().await?;
     let user = users::lock(&mut tx, user_id).await?;
     crate::backend::db::logins::clear(&mut tx, &user.username).await?;
     audit::record(
         &mut tx,
-        AuditEvent::new(me.actor(), "user.unlock", "user", Some(user.id.to_string()))
-            .metadata(json!({ "username": user.username })),
+        about(me, "user.unlock", user.id).metadata(json!({ "username": user.username })),
     )
     .await?;
     tx.commit().await?;
@@ -316,23 +283,16 @@ pub async fn reset_password(
 ) -> Result<(), AppError> {
     not_self(me, user_id, "reset the password of")?;
     check_password(&password)?;
-    let asked = reauthenticate_for(state, me, user_id, own_password, own_code).await?;
     let password_hash = passwords::hash(password).await?;
-    let mut tx = state.db.begin().await?;
-    let user = users::lock(&mut tx, user_id).await?;
-    reauthenticated(&user, asked)?;
+    let (mut tx, user) =
+        begin_reauthenticated(state, me, user_id, (own_password, own_code)).await?;
     users::set_password_hash(&mut tx, user.id, &password_hash).await?;
     let ended = sessions::revoke_all_of(&mut tx, user.id, None, "password reset").await?;
     audit::record(
         &mut tx,
-        AuditEvent::new(
-            me.actor(),
-            "user.password_reset",
-            "user",
-            Some(user.id.to_string()),
-        )
-        .severity(Severity::Notice)
-        .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
+        about(me, "user.password_reset", user.id)
+            .severity(Severity::Notice)
+            .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
     )
     .await?;
     tx.commit().await?;
@@ -350,22 +310,15 @@ pub async fn reset_two_factor(
     own_code: Option<String>,
 ) -> Result<(), AppError> {
     not_self(me, user_id, "reset two-factor sign-in of")?;
-    let asked = reauthenticate_for(state, me, user_id, own_password, own_code).await?;
-    let mut tx = state.db.begin().await?;
-    let user = users::lock(&mut tx, user_id).await?;
-    reauthenticated(&user, asked)?;
+    let (mut tx, user) =
+        begin_reauthenticated(state, me, user_id, (own_password, own_code)).await?;
     twofactor::disable(&mut tx, user.id).await?;
     let ended = sessions::revoke_all_of(&mut tx, user.id, None, "two-factor reset").await?;
     audit::record(
         &mut tx,
-        AuditEvent::new(
-            me.actor(),
-            "user.2fa_reset",
-            "user",
-            Some(user.id.to_string()),
-        )
-        .severity(Severity::Notice)
-        .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
+        about(me, "user.2fa_reset", user.id)
+            .severity(Severity::Notice)
+            .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
     )
     .await?;
     tx.commit().await?;
@@ -374,6 +327,27 @@ pub async fn reset_two_factor(
 
 /// Refuses changes an admin makes to their own account from this page (they could lock
 /// themselves out; their own profile is the place for that).
+/// The audit row of a change `me` made to a user (resource `user`, its id).
+fn about(me: &Identity, action: &str, user_id: Uuid) -> AuditEvent {
+    AuditEvent::new(me.actor(), action, "user", Some(user_id.to_string()))
+}
+
+/// The start of a change to another user's account that an admin's takes re-authentication
+/// for (after `not_self`): the caller's password and code when the user is an admin, then the
+/// user's row locked in a new transaction (refused if they became an admin meanwhile).
+async fn begin_reauthenticated(
+    state: &AppState,
+    me: &Identity,
+    user_id: Uuid,
+    own: (Option<String>, Option<String>),
+) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, users::Target), AppError> {
+    let asked = reauthenticate_for(state, me, user_id, own.0, own.1).await?;
+    let mut tx = state.db.begin().await?;
+    let user = users::lock(&mut tx, user_id).await?;
+    reauthenticated(&user, asked)?;
+    Ok((tx, user))
+}
+
 fn not_self(me: &Identity, user_id: uuid::Uuid, what: &str) -> Result<(), AppError> {
     if me.user_id == user_id {
         return Err(AppError::Conflict(format!(
