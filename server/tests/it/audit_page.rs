@@ -30,24 +30,16 @@ async fn the_list_keeps_the_list_contract() {
     let app = TestApp::spawn(test_config(&t.url)).await;
     let auditor = signed_in(&app, "auditor", DEMO_PASSWORD).await;
     let newest = "\"timestamp\" DESC, id DESC";
-    let cases = [
-        Case {
-            args: &[("result", "success")],
-            condition: "result = 'success'",
-            order: newest,
-        },
-        Case {
-            args: &[("actor", "operator"), ("from", "2000-01-01T00:00")],
-            condition: "actor_name = 'operator'",
-            order: newest,
-        },
-        Case {
-            args: &[("action", "no.such.action")],
-            condition: "false",
-            order: newest,
-        },
+    let cases: [Case; 3] = [
+        (&[("result", "success")], "result = 'success'", newest),
+        (
+            &[("actor", "operator"), ("from", "2000-01-01T00:00")],
+            "actor_name = 'operator'",
+            newest,
+        ),
+        (&[("action", "no.such.action")], "false", newest),
     ];
-    let successes = AUDIT.expected(&t.pool, cases[0].condition, newest).await;
+    let successes = AUDIT.expected(&t.pool, cases[0].1, newest).await;
     assert!(successes.len() > 100, "the first case spans pages");
     AUDIT
         .pages_every_row_once(&app, &auditor, &t.pool, &cases)

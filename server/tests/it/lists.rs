@@ -25,12 +25,9 @@ pub struct ListArea {
     pub label: &'static str,
 }
 
-/// Arguments of the server function, the same rows in SQL, and their order in SQL.
-pub struct Case<'a> {
-    pub args: &'a [(&'a str, &'a str)],
-    pub condition: &'a str,
-    pub order: &'a str,
-}
+/// Arguments of the server function, the same rows in SQL (a condition), and their order in
+/// SQL.
+pub type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
 
 /// A row's id as text, whatever its JSON type.
 fn id_text(v: &Value) -> String {
@@ -118,12 +115,12 @@ impl ListArea {
         pool: &PgPool,
         cases: &[Case<'_>],
     ) {
-        for case in cases {
-            let got = self.walk(app, client, case.args).await;
+        for &(args, condition, order) in cases {
+            let got = self.walk(app, client, args).await;
             let unique: std::collections::HashSet<_> = got.iter().collect();
-            assert_eq!(unique.len(), got.len(), "{:?}: a row twice", case.args);
-            let expected = self.expected(pool, case.condition, case.order).await;
-            assert_eq!(got, expected, "{:?}", case.args);
+            assert_eq!(unique.len(), got.len(), "{args:?}: a row twice");
+            let expected = self.expected(pool, condition, order).await;
+            assert_eq!(got, expected, "{args:?}");
         }
     }
 

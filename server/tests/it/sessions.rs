@@ -75,8 +75,7 @@ async fn the_list_filters_sorts_and_pages_every_live_session_exactly_once() {
     assert_eq!(live.len(), 160 - 22 - 14 + 2 + 1);
 
     // (arguments, the same condition in SQL, the order in SQL)
-    type Table<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
-    let table: &[Table] = &[
+    let cases: &[Case] = &[
         (&[], "true", BY_ACTIVITY),
         (&[("sort", "last_activity")], "true", BY_ACTIVITY),
         (&[("sort", "created")], "true", BY_CREATED),
@@ -99,16 +98,8 @@ async fn the_list_filters_sorts_and_pages_every_live_session_exactly_once() {
         // Blank values are no filter (what the GET form sends for "Any").
         (&[("user", ""), ("kind", " ")], "true", BY_ACTIVITY),
     ];
-    let cases: Vec<Case> = table
-        .iter()
-        .map(|&(args, condition, order)| Case {
-            args,
-            condition,
-            order,
-        })
-        .collect();
     SESSIONS
-        .pages_every_row_once(&app, &admin, &t.pool, &cases)
+        .pages_every_row_once(&app, &admin, &t.pool, cases)
         .await;
     let everyone = SESSIONS.walk(&app, &admin, &[("sort", "created")]).await;
     assert_eq!(

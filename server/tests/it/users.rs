@@ -948,8 +948,7 @@ async fn the_list_filters_searches_sorts_and_pages_every_user_exactly_once() {
     let by_created = "created_at DESC, id DESC";
     let active = "is_active AND NOT coalesce(locked_until > now(), false)";
     // (arguments, the same condition in SQL, the order in SQL)
-    type Table<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
-    let table: &[Table] = &[
+    let cases: &[Case] = &[
         (&[], "true", by_username),
         (&[("sort", "username")], "true", by_username),
         (&[("sort", "last_sign_in")], "true", by_sign_in),
@@ -993,16 +992,8 @@ async fn the_list_filters_searches_sorts_and_pages_every_user_exactly_once() {
             by_username,
         ),
     ];
-    let cases: Vec<Case> = table
-        .iter()
-        .map(|&(args, condition, order)| Case {
-            args,
-            condition,
-            order,
-        })
-        .collect();
     USERS
-        .pages_every_row_once(&app, &auditor, &t.pool, &cases)
+        .pages_every_row_once(&app, &auditor, &t.pool, cases)
         .await;
     let everyone = USERS
         .walk(&app, &auditor, &[("sort", "last_sign_in")])
