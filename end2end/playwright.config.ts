@@ -45,5 +45,12 @@ export default defineConfig({
       name: 'chromium',
       use: { ...devices['Desktop Chrome'] },
     },
+    // The read-only specs (tagged @no-js) once more without JavaScript: the server-rendered
+    // pages, their GET filter forms and links must work without the wasm.
+    {
+      name: 'no-javascript',
+      grep: /@no-js/,
+      use: { ...devices['Desktop Chrome'], javaScriptEnabled: false },
+    },
   ],
 });

@@ -210,13 +210,7 @@ pub fn format_money(value: Decimal, currency: Currency) -> String {
     let rounded = value.round_dp(currency.minor_units());
     let text = format!("{:.*}", currency.minor_units() as usize, rounded.abs());
     let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
-    let mut grouped = String::with_capacity(int.len() + int.len() / 3);
-    for (i, ch) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
+    let grouped = thousands(int);
     let sign = if rounded.is_sign_negative() && !rounded.is_zero() {
         "-"
     } else {
@@ -227,6 +221,18 @@ pub fn format_money(value: Decimal, currency: Currency) -> String {
     } else {
         format!("{sign}{grouped}.{frac}")
     }
+}
+
+/// Digits with a comma between each group of three: `1234567` → `1,234,567`.
+pub fn thousands(digits: &str) -> String {
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    grouped
 }
 
 /// Where a payment is in its life (`deltran.payment_status`).
@@ -278,6 +284,87 @@ impl FromStr for PaymentStatus {
             .into_iter()
             .find(|p| p.as_str() == s.trim())
             .ok_or_else(|| invalid(format!("unknown payment status {s:?}")))
+    }
+}
+
+/// What a compliance check concluded (`deltran.compliance_status`); `review` waits for a
+/// person.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumString,
+    strum::VariantArray,
+    strum::EnumCount,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type))]
+#[cfg_attr(
+    feature = "ssr",
+    sqlx(type_name = "deltran.compliance_status", rename_all = "snake_case")
+)]
+pub enum ComplianceStatus {
+    Pending,
+    Pass,
+    Fail,
+    Review,
+}
+
+impl ComplianceStatus {
+    pub const ALL: [ComplianceStatus; ComplianceStatus::COUNT] = all(ComplianceStatus::VARIANTS);
+
+    /// The database's and the URL's name: `pending`, `pass`, `fail`, `review`.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// Where a settlement batch is in its life (`deltran.settlement_status`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumString,
+    strum::VariantArray,
+    strum::EnumCount,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type))]
+#[cfg_attr(
+    feature = "ssr",
+    sqlx(type_name = "deltran.settlement_status", rename_all = "snake_case")
+)]
+pub enum SettlementStatus {
+    Draft,
+    Ready,
+    Submitted,
+    Settled,
+    Failed,
+    Cancelled,
+}
+
+impl SettlementStatus {
+    pub const ALL: [SettlementStatus; SettlementStatus::COUNT] = all(SettlementStatus::VARIANTS);
+
+    /// The database's and the URL's name: `draft`, `ready`, …
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 

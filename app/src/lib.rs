@@ -7,6 +7,7 @@ pub mod components;
 pub mod dashboard;
 pub mod domain;
 pub mod error;
+pub mod payments;
 pub mod profile;
 pub mod sessions;
 pub mod users;
@@ -81,6 +82,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=SignedIn ssr=SsrMode::Async>
                     <Route path=path!("/") view=dashboard::page::DashboardPage ssr=SsrMode::Async/>
+                    <Route path=path!("/payments") view=payments::page::PaymentsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/payments/:id") view=payments::page::PaymentPage ssr=SsrMode::Async/>
                     <Route path=path!("/audit") view=audit::page::AuditPage ssr=SsrMode::Async/>
                     <Route path=path!("/audit/:id") view=audit::page::AuditEntryPage ssr=SsrMode::Async/>
                     <Route path=path!("/profile") view=profile::page::ProfilePage ssr=SsrMode::Async/>

@@ -241,8 +241,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     route.path
                 );
             }
-            for (path, permission, _) in crate::downloads::ROUTES {
-                println!("GET     {path:40} {}", permission.name());
+            for d in crate::downloads::ROUTES {
+                let names: Vec<_> = d.permissions.iter().map(|p| p.name()).collect();
+                println!("GET     {:40} {}", d.path, names.join(" + "));
             }
             for f in app::auth::server_fns() {
                 let (path, access) = (f.path, f.access);

@@ -1,6 +1,6 @@
 //! Downloads for the browser: files a page links to, authenticated by the browser session
 //! (the REST API under /api/v1 takes bearer tokens only). Each route is declared once, with
-//! its permission, in `ROUTES`; only a navigation from the console's own pages reaches a
+//! its permissions and handler, in `ROUTES`; only a navigation from the console's own pages reaches a
 //! handler, which checks the permission first (a denial is audited) and only then reads the
 //! query; every download is itself audited.
 
@@ -12,7 +12,8 @@ use app::{
         auth::{authorize, session_identity, Identity},
         config::Secret,
         db::{
-            list::{self, CsvExport},
+            list::{self, CsvExport, KeysetList},
+            payments::PaymentList,
             sessions::SessionList,
             users::UserList,
         },
@@ -23,11 +24,11 @@ use app::{
 };
 use axum::{
     body::Body,
-    extract::{Query, Request},
+    extract::Request,
     http::{header, HeaderMap, Uri},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, MethodRouter},
     Extension, Router,
 };
 use chrono::Utc;
@@ -35,38 +36,57 @@ use serde::{de::DeserializeOwned, Deserialize};
 use tokio::io::AsyncReadExt;
 use tower_sessions::Session;
 
-/// Every download with its permission (the matrix test and `deltran-console routes` read it).
-pub const ROUTES: &[(&str, Permission, &str)] = &[
-    (
-        "/downloads/audit",
-        Permission::AuditExport,
-        "The filtered audit rows as CSV or JSON lines (format=csv|jsonl)",
-    ),
-    (
-        "/downloads/audit-evidence",
-        Permission::AuditExport,
-        "An evidence pack (tar): the filtered rows, their verification and a signed manifest",
-    ),
-    (
-        "/downloads/users.csv",
-        Permission::UsersView,
-        "The Users list with the page's filters and sort (q, role, status, tfa, sort) as CSV; \
-         also needs export.csv",
-    ),
-    (
-        "/downloads/sessions.csv",
-        Permission::SessionsManage,
-        "The live sessions with the Sessions page's filters and sort (user, kind, sort) as CSV; \
-         also needs export.csv",
-    ),
+/// A download: its path, what it takes (every one of these permissions), what it is and its
+/// handler. The router, the matrix test and `deltran-console routes` read `ROUTES`.
+pub struct Download {
+    pub path: &'static str,
+    pub permissions: &'static [Permission],
+    pub summary: &'static str,
+    handler: fn() -> MethodRouter,
+}
+
+/// Every download.
+pub const ROUTES: &[Download] = &[
+    Download {
+        path: "/downloads/audit",
+        permissions: &[Permission::AuditExport],
+        summary: "The filtered audit rows as CSV or JSON lines (format=csv|jsonl)",
+        handler: || get(audit_rows),
+    },
+    Download {
+        path: "/downloads/audit-evidence",
+        permissions: &[Permission::AuditExport],
+        summary: "An evidence pack (tar): the filtered rows, their verification and a signed \
+                  manifest",
+        handler: || get(audit_evidence),
+    },
+    Download {
+        path: "/downloads/users.csv",
+        permissions: &[UserList::PERMISSION, Permission::ExportCsv],
+        summary: "The Users list with the page's filters and sort (q, role, status, tfa, sort)",
+        handler: || get(list_csv::<UserList>),
+    },
+    Download {
+        path: "/downloads/sessions.csv",
+        permissions: &[SessionList::PERMISSION, Permission::ExportCsv],
+        summary: "The live sessions with the Sessions page's filters and sort (user, kind, sort)",
+        handler: || get(list_csv::<SessionList>),
+    },
+    Download {
+        path: "/downloads/payments.csv",
+        permissions: &[PaymentList::PERMISSION, Permission::ExportCsv],
+        summary: "The payments with the Payments page's filters and sort (the keys of \
+                  GET /api/v1/payments)",
+        handler: || get(list_csv::<PaymentList>),
+    },
 ];
 
 pub fn router() -> Router {
-    Router::new()
-        .route(ROUTES[0].0, get(audit_rows))
-        .route(ROUTES[1].0, get(audit_evidence))
-        .route(ROUTES[2].0, get(list_csv::<UserList>))
-        .route(ROUTES[3].0, get(list_csv::<SessionList>))
+    ROUTES
+        .iter()
+        .fold(Router::new(), |router, d| {
+            router.route(d.path, (d.handler)())
+        })
         .route_layer(middleware::from_fn(same_origin_only))
 }
 
@@ -223,9 +243,8 @@ fn file_body(file: tokio::fs::File) -> Body {
 /// A download's query, read from the URL only once the caller is known to be allowed, so an
 /// anonymous caller learns nothing from a malformed query string.
 fn list_query<T: DeserializeOwned>(uri: &Uri) -> Result<T, AppError> {
-    let Query(query) =
-        Query::<T>::try_from_uri(uri).map_err(|e| AppError::field("query", e.body_text()))?;
-    Ok(query)
+    app::components::list::parse_query(uri.query().unwrap_or_default())
+        .map_err(|e| AppError::field("query", e))
 }
 
 /// A list's CSV, streamed as `<stem>-<time>.csv` and never cached.

@@ -6,13 +6,13 @@
 pub mod api;
 pub mod page;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
     auth::Permission,
-    components::list::ListQuery,
+    components::list::{time_range, ListQuery},
     error::{AppError, FieldErrors},
 };
 
@@ -46,11 +46,12 @@ pub struct AuditRow {
 impl AuditRow {
     /// The console page of the resource the row names, when there is one, and the
     /// permission that page needs.
-    pub fn resource_link(&self) -> Option<(&'static str, Permission)> {
-        match self.resource_type.as_str() {
-            "user" => Some(("/users", Permission::UsersView)),
-            "session" => Some(("/sessions", Permission::SessionsManage)),
-            "audit_log" | "audit_partition" => Some(("/audit", Permission::AuditView)),
+    pub fn resource_link(&self) -> Option<(String, Permission)> {
+        match (self.resource_type.as_str(), &self.resource_id) {
+            ("payment", Some(id)) => Some((format!("/payments/{id}"), Permission::PaymentsView)),
+            ("user", _) => Some(("/users".into(), Permission::UsersView)),
+            ("session", _) => Some(("/sessions".into(), Permission::SessionsManage)),
+            ("audit_log" | "audit_partition", _) => Some(("/audit".into(), Permission::AuditView)),
             _ => None,
         }
     }
@@ -182,13 +183,7 @@ impl AuditQuery {
                 .then(|| r.to_string())
                 .ok_or_else(|| "use success, failure or denied".to_string())
         });
-        let from = refused.check("from", &self.from, parse_time);
-        let to = refused.check("to", &self.to, parse_time);
-        if let (Some(from), Some(to)) = (from, to) {
-            if from >= to {
-                refused.refuse("to", "must be after From");
-            }
-        }
+        let (from, to) = time_range(refused, &self.from, &self.to);
         AuditFilter {
             actor: text(&self.actor),
             action: text(&self.action),
@@ -214,18 +209,6 @@ impl ListQuery for AuditQuery {
             ..self.clone()
         }
     }
-}
-
-/// Parses a time as RFC 3339, or as `YYYY-MM-DDTHH:MM[:SS]` in UTC.
-fn parse_time(v: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
-        .map(|t| t.and_utc())
-        .ok_or_else(|| "a time like 2026-11-30T14:00 (UTC) or 2026-11-30T14:00:00Z".into())
 }
 
 /// One page of the audit log.

@@ -13,6 +13,7 @@ pub mod error;
 pub mod jobs;
 pub mod metrics;
 pub mod passwords;
+pub mod payments;
 pub mod recovery;
 pub mod sessions;
 pub mod state;

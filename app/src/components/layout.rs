@@ -10,6 +10,7 @@ use crate::auth::{api::Logout, Me, Permission};
 /// here only once it works end to end.
 const NAV: &[(&str, &str, Permission)] = &[
     ("Dashboard", "/", Permission::DashboardView),
+    ("Payments", "/payments", Permission::PaymentsView),
     ("Audit log", "/audit", Permission::AuditView),
     ("Users", "/users", Permission::UsersView),
     ("Sessions", "/sessions", Permission::SessionsManage),

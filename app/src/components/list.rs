@@ -3,8 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, NaiveDateTime, Utc};
 use leptos::prelude::*;
 use serde::{de::DeserializeOwned, Serialize};
+
+use crate::error::FieldErrors;
 
 /// Rows per page of a list.
 pub const PAGE_SIZE: u32 = 50;
@@ -33,6 +36,76 @@ fn without_blanks(pairs: Vec<(String, String)>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Reads a query string (without `?`) into `T`: blank values dropped, and a parameter given
+/// more than once (a group of checkboxes) read as its values joined by commas, the form a
+/// list parameter such as `status=pending,failed` takes (any other parameter refuses it).
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, String> {
+    let pairs =
+        serde_urlencoded::from_str::<Vec<(String, String)>>(query).map_err(|e| e.to_string())?;
+    let mut merged: Vec<(String, String)> = Vec::new();
+    for (key, value) in without_blanks(pairs) {
+        match merged.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, values)) => {
+                values.push(',');
+                values.push_str(&value);
+            }
+            None => merged.push((key, value)),
+        }
+    }
+    let clean = serde_urlencoded::to_string(merged).map_err(|e| e.to_string())?;
+    serde_urlencoded::from_str(&clean).map_err(|e| e.to_string())
+}
+
+/// A URL's time: RFC 3339, or `YYYY-MM-DDTHH:MM[:SS]` read as UTC (what a `datetime-local`
+/// field sends).
+pub fn parse_time(v: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
+        .map(|t| t.and_utc())
+        .ok_or_else(|| "a time like 2026-11-30T14:00 (UTC) or 2026-11-30T14:00:00Z".into())
+}
+
+/// The `from` (inclusive) and `to` (exclusive) parameters of a list, checked: each a time
+/// (`parse_time`), and `to` after `from`.
+pub fn time_range(
+    refused: &mut FieldErrors,
+    from: &Option<String>,
+    to: &Option<String>,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    let from = refused.check("from", from, parse_time);
+    let to = refused.check("to", to, parse_time);
+    if let (Some(from), Some(to)) = (from, to) {
+        if from >= to {
+            refused.refuse("to", "must be after From");
+        }
+    }
+    (from, to)
+}
+
+/// How many rows a list's filters match, as far as counting them is cheap: exact up to a
+/// thousand, else the planner's estimate (`backend::db::list::total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub enum Total {
+    Exactly(u64),
+    About(u64),
+}
+
+impl Total {
+    /// "1 payment", "1,234 payments", "about 980,000 payments".
+    pub fn describe(self, one: &str, many: &str) -> String {
+        let grouped = |n: u64| crate::domain::thousands(&n.to_string());
+        match self {
+            Total::Exactly(1) => format!("1 {one}"),
+            Total::Exactly(n) => format!("{} {many}", grouped(n)),
+            Total::About(n) => format!("about {} {many}", grouped(n)),
+        }
+    }
+}
+
 /// The URL state of a list page: its filters, sort and cursor, as serde reads and writes
 /// them from and to the query string (field names are the parameters; `None` and blank
 /// values are left out). Everything a page, its pager and its download link need follows.
@@ -46,15 +119,10 @@ pub trait ListQuery: Clone + Default + Serialize + DeserializeOwned {
     /// The same filters and sort, on the page after `after` (`None`: the first page).
     fn at(&self, after: Option<String>) -> Self;
 
-    /// Reads a query string (without `?`), blank values dropped; what cannot be read (a
-    /// parameter given twice) is the unfiltered list.
+    /// Reads a query string (without `?`) as `parse_query` does; what cannot be read is the
+    /// unfiltered list.
     fn from_query(query: &str) -> Self {
-        serde_urlencoded::from_str::<Vec<(String, String)>>(query)
-            .ok()
-            .map(without_blanks)
-            .and_then(|pairs| serde_urlencoded::to_string(pairs).ok())
-            .and_then(|clean| serde_urlencoded::from_str(&clean).ok())
-            .unwrap_or_default()
+        parse_query(query).unwrap_or_default()
     }
 
     /// The page's URL state, from the router's query map.
@@ -88,6 +156,99 @@ pub trait ListQuery: Clone + Default + Serialize + DeserializeOwned {
     /// A download at `path` of every row of this view (all pages).
     fn download(&self, path: &str) -> String {
         href(path, &self.at(None).to_query_string())
+    }
+}
+
+/// A list's filters: a GET form, so applying them changes the URL (a new history entry, back
+/// to the first page) and works without the wasm too, with "Apply" and "Clear filters". Its
+/// fields are `TextFilter`, `SelectFilter` and `CheckFilter`s; the page draws it anew when the
+/// URL changes, so back and forward show the values in effect.
+#[component]
+pub fn FilterForm(
+    /// The list's path.
+    action: &'static str,
+    /// The form's accessible name ("Filter payments").
+    label: &'static str,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <leptos_router::components::Form method="get" action=action attr:aria-label=label attr:class="card mb-6 flex flex-wrap gap-3 items-end">
+            {children()}
+            <button type="submit" class="btn-primary">"Apply"</button>
+            <a class="link" href=action>"Clear filters"</a>
+        </leptos_router::components::Form>
+    }
+}
+
+/// A text parameter of a list: `<input name=name>` labelled `label`, showing `value`.
+#[component]
+pub fn TextFilter(
+    name: &'static str,
+    label: &'static str,
+    value: Option<String>,
+    #[prop(optional)] placeholder: &'static str,
+    /// The input's type (`search` unless given: `datetime-local`, `number`, …).
+    #[prop(default = "search")]
+    kind: &'static str,
+) -> impl IntoView {
+    let id = format!("filter-{name}");
+    view! {
+        <div>
+            <label class="field-label" for=id.clone()>{label}</label>
+            <input class="field" id=id name=name type=kind placeholder=placeholder value=value.unwrap_or_default()/>
+        </div>
+    }
+}
+
+/// A parameter with a few values: a select of `options` (`(value, label)`), first "`any`"
+/// (the blank value) unless `any` is empty, with `value` selected.
+#[component]
+pub fn SelectFilter(
+    name: &'static str,
+    label: &'static str,
+    #[prop(optional)] any: &'static str,
+    options: Vec<(&'static str, &'static str)>,
+    value: Option<String>,
+) -> impl IntoView {
+    let id = format!("filter-{name}");
+    let chosen = value.unwrap_or_default();
+    view! {
+        <div>
+            <label class="field-label" for=id.clone()>{label}</label>
+            <select class="field" id=id name=name>
+                {(!any.is_empty()).then(|| view! { <option value="" selected=chosen.is_empty()>{any}</option> })}
+                {options.into_iter().map(|(v, l)| view! { <option value=v selected=chosen == v>{l}</option> }).collect_view()}
+            </select>
+        </div>
+    }
+}
+
+/// A list parameter that takes several values (`status=pending,failed`): a group of
+/// checkboxes, one per `(value, label)`, ticked for the values in `value`.
+#[component]
+pub fn CheckFilter(
+    name: &'static str,
+    label: &'static str,
+    options: Vec<(&'static str, &'static str)>,
+    value: Option<String>,
+) -> impl IntoView {
+    let chosen: Vec<String> = value
+        .unwrap_or_default()
+        .split(',')
+        .map(|v| v.trim().to_string())
+        .collect();
+    view! {
+        <fieldset>
+            <legend class="field-label">{label}</legend>
+            <div class="flex flex-wrap gap-x-3 gap-y-1 py-2 text-sm">
+                {options.into_iter().map(|(v, l)| view! {
+                    <label class="inline-flex items-center gap-1">
+                        <input type="checkbox" name=name value=v checked=chosen.iter().any(|c| c == v)/>
+                        {l}
+                    </label>
+                }).collect_view()}
+            </div>
+        </fieldset>
     }
 }
 
@@ -199,7 +360,11 @@ mod tests {
         assert_eq!(q.to_query_string(), "q=a%26b+c&after=u.x");
         assert_eq!(q.at(None).href(), "/q?q=a%26b+c");
         assert_eq!(Q::default().href(), "/q");
-        assert_eq!(Q::from_query("q=a&q=b"), Q::default(), "given twice");
+        assert_eq!(
+            Q::from_query("role=a&q=x&role=b&role=").role.as_deref(),
+            Some("a,b"),
+            "given twice: both values"
+        );
         let blank = Q {
             role: Some(" ".into()),
             ..Q::default()

@@ -52,14 +52,7 @@ pub async fn list(
     Query(q): Query<ApiAuditQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require(Permission::AuditView)?;
-    let limit = match q.limit.as_deref() {
-        None => 100,
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|l| (1..=500).contains(l))
-            .ok_or_else(|| AppError::field("limit", "between 1 and 500"))?,
-    };
+    let limit = super::limit(q.limit.as_deref(), 100)?;
     let Page { rows, next } = list::page::<AuditLog>(&state.db, &q.query, limit).await?;
     Ok(Json(json!({
         "items": rows.iter().map(row_json).collect::<Vec<_>>(),

@@ -9,7 +9,7 @@ use app::{auth::Me, auth::Permission};
 use axum::{extract::State, http::StatusCode, Json};
 use serde::Deserialize;
 
-use super::{ApiError, ApiResult, Caller};
+use super::{ApiError, ApiResult, Body, Caller};
 
 #[derive(Debug, Deserialize)]
 pub struct TokenRequest {
@@ -22,7 +22,7 @@ pub struct TokenRequest {
 /// when locked out; 422 (field `otp`) when the account needs its one-time code.
 pub async fn token(
     State(state): State<AppState>,
-    Json(req): Json<TokenRequest>,
+    Body(req): Body<TokenRequest>,
 ) -> ApiResult<Json<TokenPair>> {
     let policy = LoginPolicy::from_config(&state.config);
     let user = authenticate(
@@ -45,7 +45,7 @@ pub struct RefreshRequest {
 /// Public: the refresh token is the credential.
 pub async fn refresh(
     State(state): State<AppState>,
-    Json(req): Json<RefreshRequest>,
+    Body(req): Body<RefreshRequest>,
 ) -> ApiResult<Json<TokenPair>> {
     Ok(Json(tokens::refresh(&state, &req.refresh_token).await?))
 }

@@ -9,6 +9,7 @@
 mod audit;
 mod auth;
 pub mod openapi;
+mod payments;
 
 use app::{
     auth::Permission,
@@ -16,13 +17,14 @@ use app::{
     error::AppError,
 };
 use axum::{
-    extract::{FromRequestParts, Request},
+    extract::{FromRequest, FromRequestParts, Request},
     http::{header, request::Parts, Method},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::MethodRouter,
-    Extension, Router,
+    Extension, Json, Router,
 };
+use serde::de::DeserializeOwned;
 
 /// An error answered in the API's shape.
 #[derive(Debug)]
@@ -41,6 +43,48 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A JSON request body; one that is missing, not JSON or of the wrong shape is a 422 naming
+/// `body`, in the API's error shape (axum's own rejection is plain text).
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(body)) => Ok(Body(body)),
+            Err(rejection) => Err(ApiError(AppError::field("body", rejection.body_text()))),
+        }
+    }
+}
+
+/// A query string read as the pages read theirs (`components::list::parse_query`: blank
+/// values dropped, a repeated parameter's values joined); one that cannot be read is a 422
+/// naming `query`.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        app::components::list::parse_query(parts.uri.query().unwrap_or_default())
+            .map(Params)
+            .map_err(|e| ApiError(AppError::field("query", e)))
+    }
+}
+
+/// The API's `limit` parameter: 1 to 500, `default` when not given.
+pub fn limit(given: Option<&str>, default: u32) -> Result<u32, ApiError> {
+    match given {
+        None => Ok(default),
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=500).contains(l))
+            .ok_or_else(|| ApiError(AppError::field("limit", "between 1 and 500"))),
+    }
+}
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +197,27 @@ pub fn api() -> Api {
         Requires(Permission::SelfService),
         "The caller: username, role and permissions",
         get(auth::me),
+    )
+    .route(
+        Method::GET,
+        "/payments",
+        Requires(Permission::PaymentsView),
+        "Payments, newest first unless `sort` says otherwise; filters q, status (comma-separated), currency, bank, account, batch, from, to, min_amount, max_amount, min_risk, compliance; `limit` up to 500, cursor `after`",
+        get(payments::list),
+    )
+    .route(
+        Method::GET,
+        "/payments/{id}",
+        Requires(Permission::PaymentsView),
+        "A payment with its compliance checks and its timeline",
+        get(payments::detail),
+    )
+    .route(
+        Method::POST,
+        "/payments/{id}/cancel",
+        Requires(Permission::PaymentsCancel),
+        "Cancel a pending payment with a reason (1-500 characters); 409 unless pending",
+        post(payments::cancel),
     )
     .route(
         Method::GET,

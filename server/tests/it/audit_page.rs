@@ -16,7 +16,8 @@ use crate::lists::{Case, ListArea};
 /// The audit log's list, for the list contract (`crate::lists`).
 const AUDIT: ListArea = ListArea {
     function: "/api/audit/list_audit",
-    rows: "rows",
+    rows: "/rows",
+    next: "/next",
     from: "FROM deltran.audit_log WHERE true",
     id: "id",
     args_in: Some("query"),
@@ -396,11 +397,12 @@ async fn downloads_refuse_other_sites_and_check_the_permission_before_the_query(
     }
     assert_eq!(exports().await, before + 2);
 
-    // A malformed query tells an anonymous caller nothing: 401 comes first.
+    // A malformed query tells an anonymous caller nothing: 401 comes first. (A repeated
+    // parameter reads as its values joined by commas, which `format` refuses.)
     let anonymous = app.new_client();
     for path in [
         "/downloads/audit?format=csv&format=jsonl",
-        "/downloads/audit-evidence?actor=a&actor=b",
+        "/downloads/audit-evidence?from=yesterday",
     ] {
         let r = anonymous.get(app.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 401, "{path}");

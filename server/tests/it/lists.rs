@@ -11,8 +11,9 @@ use crate::common::{assert_field_error, audit_count, call, page_html, TestApp};
 pub struct ListArea {
     /// The server function answering one page.
     pub function: &'static str,
-    /// The key of the rows in its answer.
+    /// Where its answer holds the rows and the next page's cursor (JSON pointers).
     pub rows: &'static str,
+    pub next: &'static str,
     /// `FROM … WHERE <what every row of the list satisfies>` of the SQL the expected rows
     /// come from.
     pub from: &'static str,
@@ -60,13 +61,15 @@ impl ListArea {
         let r = call(app, client, self.function, &form).await;
         assert_eq!(r.status(), 200, "{} {args:?}", self.function);
         let body: Value = r.json().await.unwrap();
-        let ids = body[self.rows]
-            .as_array()
+        let ids = body
+            .pointer(self.rows)
+            .and_then(Value::as_array)
             .unwrap_or_else(|| panic!("no {} in {body}", self.rows))
             .iter()
             .map(|row| id_text(&row["id"]))
             .collect();
-        (ids, body["next"].as_str().map(str::to_string))
+        let next = body.pointer(self.next).and_then(Value::as_str);
+        (ids, next.map(str::to_string))
     }
 
     /// Every page with `args`, following `next`: pages of 50, only the last one short.

@@ -11,6 +11,7 @@ mod http;
 mod jobs;
 mod lists;
 mod matrix;
+mod payments;
 mod profile;
 mod schema;
 mod sessions;

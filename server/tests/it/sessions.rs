@@ -52,7 +52,8 @@ async fn bulk_sessions(pool: &PgPool, n: i32) {
 /// The Sessions list, for the list contract (`crate::lists`).
 const SESSIONS: ListArea = ListArea {
     function: "/api/sessions/list_sessions",
-    rows: "rows",
+    rows: "/rows",
+    next: "/next",
     from: "FROM deltran.sessions s JOIN deltran.users u ON u.id = s.user_id \
            WHERE s.revoked_at IS NULL AND s.expires_at > now()",
     id: "s.id",

@@ -926,7 +926,8 @@ async fn bulk_users(pool: &PgPool, n: i32) {
 /// The Users list, for the list contract (`crate::lists`).
 const USERS: ListArea = ListArea {
     function: "/api/users/list_users",
-    rows: "users",
+    rows: "/users",
+    next: "/next",
     from: "FROM deltran.users WHERE true",
     id: "id",
     args_in: None,

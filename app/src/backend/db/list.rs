@@ -16,7 +16,7 @@ use serde_json::json;
 use sqlx::{postgres::PgRow, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-pub use crate::components::list::Page;
+pub use crate::components::list::{Page, Total};
 use crate::{
     auth::Permission,
     backend::audit::{
@@ -108,6 +108,59 @@ pub async fn page<L: KeysetList>(
         rows,
         next: next.map(|k| L::encode(&k)),
     })
+}
+
+/// The page of `query` as `page` reads it, and how many rows its filters match in all
+/// (`total`), read side by side.
+pub async fn page_with_total<L: KeysetList>(
+    db: &PgPool,
+    query: &L::Query,
+    limit: u32,
+) -> Result<(Page<L::Row>, Total), AppError> {
+    let (filter, after) = parse::<L>(query)?;
+    let ((rows, next), total) = futures::try_join!(
+        fetch::<L>(db, &filter, after.as_ref(), limit),
+        total::<L>(db, &filter)
+    )?;
+    let page = Page {
+        rows,
+        next: next.map(|k| L::encode(&k)),
+    };
+    Ok((page, total))
+}
+
+/// Rows a count reads before it turns to an estimate.
+const EXACT_UP_TO: u64 = 1000;
+
+/// How many rows `filter` matches, at no more cost than reading a few pages: counted exactly
+/// up to a thousand; beyond, the planner's estimate (to two significant digits, and never
+/// below a thousand). An exact `count(*)` of a million rows would cost a hundred pages.
+pub async fn total<L: KeysetList>(db: &PgPool, filter: &L::Filter) -> sqlx::Result<Total> {
+    let mut q = QueryBuilder::new("SELECT count(*) FROM (");
+    q.push(L::SELECT);
+    L::push_conditions(filter, &mut q);
+    q.push(format_args!(" LIMIT {}) counted", EXACT_UP_TO + 1));
+    let counted: i64 = q.build_query_scalar().fetch_one(db).await?;
+    if counted as u64 <= EXACT_UP_TO {
+        return Ok(Total::Exactly(counted as u64));
+    }
+    let mut q = QueryBuilder::new("EXPLAIN (FORMAT JSON) ");
+    q.push(L::SELECT);
+    L::push_conditions(filter, &mut q);
+    let plan: serde_json::Value = q.build_query_scalar().fetch_one(db).await?;
+    let estimate = plan[0]["Plan"]["Plan Rows"].as_f64().unwrap_or(0.0) as u64;
+    Ok(Total::About(two_digits(estimate.max(EXACT_UP_TO + 1))))
+}
+
+/// `n` rounded to two significant digits (`987_654` → `990_000`).
+fn two_digits(n: u64) -> u64 {
+    match n.checked_ilog10() {
+        Some(digits) if digits >= 2 => {
+            let unit = 10u64.pow(digits - 1);
+            (n + unit / 2) / unit * unit
+        }
+        _ => n,
+    }
 }
 
 /// The rows matching `filter` in its order after `after` (exclusive), at most `limit`
@@ -244,6 +297,14 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn estimates_keep_two_digits() {
+        assert_eq!(two_digits(987_654), 990_000);
+        assert_eq!(two_digits(1_001), 1_000);
+        assert_eq!(two_digits(1_051), 1_100);
+        assert_eq!(two_digits(42), 42);
+    }
 
     #[test]
     fn cursor_parts_parse() {

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod dashboard;
 pub mod list;
 pub mod logins;
+pub mod payments;
 pub mod sessions;
 pub mod twofactor;
 pub mod users;
