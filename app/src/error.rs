@@ -93,6 +93,11 @@ impl FieldErrors {
     }
 }
 
+/// An id from a URL or a form; a malformed one is a field error on `id` ("not a bank id").
+pub fn parse_id(id: &str, what: &str) -> Result<uuid::Uuid, AppError> {
+    uuid::Uuid::parse_str(id.trim()).map_err(|_| AppError::field("id", format!("not a {what} id")))
+}
+
 impl AppError {
     /// A validation error about one field.
     pub fn field(field: &str, message: impl Into<String>) -> Self {

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod banks;
 pub mod components;
 pub mod dashboard;
 pub mod domain;
@@ -10,6 +11,7 @@ pub mod error;
 pub mod payments;
 pub mod profile;
 pub mod sessions;
+pub mod settlements;
 pub mod users;
 
 #[cfg(feature = "ssr")]
@@ -84,6 +86,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=dashboard::page::DashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("/payments") view=payments::page::PaymentsPage ssr=SsrMode::Async/>
                     <Route path=path!("/payments/:id") view=payments::page::PaymentPage ssr=SsrMode::Async/>
+                    <Route path=path!("/banks") view=banks::page::BanksPage ssr=SsrMode::Async/>
+                    <Route path=path!("/banks/:id") view=banks::page::BankPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settlements") view=settlements::page::SettlementsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settlements/:id") view=settlements::page::BatchPageView ssr=SsrMode::Async/>
+                    <Route path=path!("/settlements/days/:day") view=settlements::page::NettingDayPage ssr=SsrMode::Async/>
                     <Route path=path!("/audit") view=audit::page::AuditPage ssr=SsrMode::Async/>
                     <Route path=path!("/audit/:id") view=audit::page::AuditEntryPage ssr=SsrMode::Async/>
                     <Route path=path!("/profile") view=profile::page::ProfilePage ssr=SsrMode::Async/>

@@ -47,3 +47,18 @@ test('an unknown address gets a not-found page', async ({ page }) => {
   await page.getByRole('link', { name: 'Back to the dashboard' }).click();
   await expect(page.getByRole('heading', { name: 'Dashboard', level: 1 })).toBeVisible();
 });
+
+test('each figure opens the list it counts, filtered @no-js', async ({ page }) => {
+  await page.goto('/');
+  const pending = page.getByRole('table', { name: 'Payments today by status' }).getByRole('row').filter({ hasText: 'pending' });
+  const count = (await pending.getByRole('link').textContent())!.trim();
+  await pending.getByRole('link').click();
+  await expect(page).toHaveURL(/\/payments\?status=pending&from=\d{4}-\d{2}-\d{2}T00:00$/);
+  await expect(page.getByRole('status').filter({ hasText: /payments?$/ })).toHaveText(
+    `${Number(count).toLocaleString('en-US')} payment${count === '1' ? '' : 's'}`,
+  );
+  await page.goto('/');
+  await page.getByRole('link', { name: /Active banks/ }).click();
+  await expect(page).toHaveURL('/banks?active=true');
+  await expect(page.getByRole('table', { name: 'Banks' }).locator('tbody tr')).toHaveCount(23);
+});

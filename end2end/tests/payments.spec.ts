@@ -18,7 +18,7 @@ test.describe('as a viewer', () => {
   test('a viewer finds a payment by its reference and reads its timeline @no-js', async ({ page }) => {
     await page.goto('/payments?status=settled');
     const table = page.getByRole('table', { name: 'Payments' });
-    const first = table.getByRole('row').nth(1).getByRole('link');
+    const first = table.getByRole('row').nth(1).getByRole('link').first();
     const reference = (await first.textContent())!.trim();
     expect(reference).toMatch(/^DT\d{8}\d{8}$/);
 
@@ -55,7 +55,7 @@ test.describe('as a viewer', () => {
 
   test('the server refuses a viewer who calls cancel anyway', async ({ page }) => {
     await page.goto('/payments?status=pending');
-    const href = await page.getByRole('table', { name: 'Payments' }).getByRole('row').nth(1).getByRole('link').getAttribute('href');
+    const href = await page.getByRole('table', { name: 'Payments' }).getByRole('row').nth(1).getByRole('link').first().getAttribute('href');
     const id = href!.split('/').pop()!;
     const res = await page.request.post('/api/payments/cancel_payment', {
       form: { id, reason: 'not mine to cancel' },
@@ -63,14 +63,14 @@ test.describe('as a viewer', () => {
     expect(res.status()).toBe(403);
     await page.goto(href!);
     await expect(page.getByRole('heading', { name: /^Payment / })).toBeVisible();
-    await expect(page.locator('header .badge')).toHaveText('pending');
+    await expect(page.getByRole('main').locator('header .badge')).toHaveText('pending');
   });
 });
 
 test('an operator cancels a pending payment with a reason; the timeline and the audit log show it', async ({ browser }) => {
   const { context, page } = await as(browser, 'operator');
   await page.goto('/payments?status=pending&sort=oldest');
-  const link = page.getByRole('table', { name: 'Payments' }).getByRole('row').nth(1).getByRole('link');
+  const link = page.getByRole('table', { name: 'Payments' }).getByRole('row').nth(1).getByRole('link').first();
   const reference = (await link.textContent())!.trim();
   await link.click();
   await expect(page.getByRole('heading', { name: `Payment ${reference}` })).toBeVisible();
@@ -83,7 +83,7 @@ test('an operator cancels a pending payment with a reason; the timeline and the 
   await expect(confirm).toContainText(`Cancel payment ${reference}?`);
   await confirm.getByRole('button', { name: 'Confirm' }).click();
   await expect(page.getByRole('status').filter({ hasText: `Payment ${reference} cancelled.` })).toBeVisible();
-  await expect(page.locator('header .badge')).toHaveText('cancelled');
+  await expect(page.getByRole('main').locator('header .badge')).toHaveText('cancelled');
   await expect(page.getByRole('button', { name: 'Cancel payment' })).toHaveCount(0);
   const timeline = page.getByRole('list', { name: 'Timeline' });
   await expect(timeline).toContainText(`by operator: ${reason}`);

@@ -12,9 +12,11 @@ use app::{
         auth::{authorize, session_identity, Identity},
         config::Secret,
         db::{
+            banks::BankList,
             list::{self, CsvExport, KeysetList},
             payments::PaymentList,
             sessions::SessionList,
+            settlements::BatchList,
             users::UserList,
         },
         error::internal,
@@ -78,6 +80,20 @@ pub const ROUTES: &[Download] = &[
         summary: "The payments with the Payments page's filters and sort (the keys of \
                   GET /api/v1/payments)",
         handler: || get(list_csv::<PaymentList>),
+    },
+    Download {
+        path: "/downloads/banks.csv",
+        permissions: &[BankList::PERMISSION, Permission::ExportCsv],
+        summary: "The banks with the Banks page's filters and sort (q, country, kyc, risk, \
+                  active, sort)",
+        handler: || get(list_csv::<BankList>),
+    },
+    Download {
+        path: "/downloads/settlements.csv",
+        permissions: &[BatchList::PERMISSION, Permission::ExportCsv],
+        summary: "The settlement batches with the Settlements page's filters and sort (status, \
+                  currency, corridor, batch_type, bank, from, to, sort)",
+        handler: || get(list_csv::<BatchList>),
     },
 ];
 

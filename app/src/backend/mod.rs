@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod banks;
 pub mod config;
 pub mod context;
 pub mod crypto;
@@ -16,6 +17,7 @@ pub mod passwords;
 pub mod payments;
 pub mod recovery;
 pub mod sessions;
+pub mod settlements;
 pub mod state;
 pub mod tokens;
 pub mod totp;

@@ -11,6 +11,8 @@ use crate::auth::{api::Logout, Me, Permission};
 const NAV: &[(&str, &str, Permission)] = &[
     ("Dashboard", "/", Permission::DashboardView),
     ("Payments", "/payments", Permission::PaymentsView),
+    ("Banks", "/banks", Permission::BanksView),
+    ("Settlements", "/settlements", Permission::SettlementsView),
     ("Audit log", "/audit", Permission::AuditView),
     ("Users", "/users", Permission::UsersView),
     ("Sessions", "/sessions", Permission::SessionsManage),

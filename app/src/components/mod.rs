@@ -9,7 +9,7 @@ pub use layout::{Layout, ThemeToggle};
 
 use leptos::prelude::*;
 
-use crate::error::AppError;
+use crate::{domain::PaymentStatus, error::AppError};
 
 /// A time as the tables show it: UTC, to the minute.
 pub fn format_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
@@ -55,6 +55,25 @@ pub fn FieldError(#[prop(into)] message: Signal<Option<String>>) -> impl IntoVie
             .get()
             .map(|m| view! { <p role="alert" class="mt-1 text-xs text-rose-700 dark:text-rose-300">{m}</p> })
     }
+}
+
+/// A payment's status as a coloured badge.
+#[component]
+pub fn StatusBadge(status: PaymentStatus) -> impl IntoView {
+    let colour = match status {
+        PaymentStatus::Pending => {
+            "bg-amber-100 text-amber-900 dark:bg-amber-900 dark:text-amber-100"
+        }
+        PaymentStatus::Processing => "bg-sky-100 text-sky-900 dark:bg-sky-900 dark:text-sky-100",
+        PaymentStatus::Settled => {
+            "bg-emerald-100 text-emerald-900 dark:bg-emerald-900 dark:text-emerald-100"
+        }
+        PaymentStatus::Failed => "bg-rose-100 text-rose-900 dark:bg-rose-900 dark:text-rose-100",
+        PaymentStatus::Cancelled => {
+            "bg-slate-200 text-slate-800 dark:bg-slate-700 dark:text-slate-100"
+        }
+    };
+    view! { <span class=format!("badge {colour}")>{status.as_str()}</span> }
 }
 
 /// The page for a path that does not exist.

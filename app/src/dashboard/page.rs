@@ -6,8 +6,8 @@ use rust_decimal::prelude::ToPrimitive;
 
 use super::{api::get_summary, CurrencyVolume, DashboardSummary};
 use crate::{
-    components::{ErrorPanel, Loading},
-    domain::{format_money, Currency, PaymentStatus},
+    components::{ErrorPanel, Loading, StatusBadge},
+    domain::{format_money, Currency},
 };
 
 #[component]
@@ -34,13 +34,15 @@ pub fn DashboardPage() -> impl IntoView {
 #[component]
 fn Summary(summary: DashboardSummary) -> impl IntoView {
     let total = summary.today_total();
+    // The server's day: the browser's clock is not asked (and the wasm has none).
+    let today = summary.as_of.date_naive();
     let volume = summary.volume.clone();
     let days = summary.volume_days;
     view! {
         <section aria-label="Key figures" class="grid gap-4 sm:grid-cols-3 mb-6">
-            <Figure label="Payments today" value=total.to_string()/>
-            <Figure label="Open compliance reviews" value=summary.open_reviews.to_string()/>
-            <Figure label="Active banks" value=summary.active_banks.to_string()/>
+            <Figure label="Payments today" value=total.to_string() href=today_payments(today, "")/>
+            <Figure label="Open compliance reviews" value=summary.open_reviews.to_string() href="/payments?compliance=review".into()/>
+            <Figure label="Active banks" value=summary.active_banks.to_string() href="/banks?active=true".into()/>
         </section>
         <section class="card mb-6">
             <h2 class="text-lg font-semibold mb-3">"Payments today by status"</h2>
@@ -61,7 +63,9 @@ fn Summary(summary: DashboardSummary) -> impl IntoView {
                             view! {
                                 <tr>
                                     <td><StatusBadge status=s.status/></td>
-                                    <td class="text-right tabular-nums">{s.count}</td>
+                                    <td class="text-right tabular-nums">
+                                        <a class="link" href=today_payments(today, &format!("status={}&", s.status.as_str()))>{s.count}</a>
+                                    </td>
                                     <td>
                                         <div class="h-2 rounded bg-slate-200 dark:bg-slate-700">
                                             <div
@@ -81,35 +85,23 @@ fn Summary(summary: DashboardSummary) -> impl IntoView {
     }
 }
 
+/// The Payments list of `today` (UTC) with `filters` (`status=pending&`, or nothing).
+fn today_payments(today: chrono::NaiveDate, filters: &str) -> String {
+    format!("/payments?{filters}from={today}T00:00")
+}
+
+/// A key figure, linked to the list it counts.
 #[component]
-fn Figure(label: &'static str, value: String) -> impl IntoView {
+fn Figure(label: &'static str, value: String, href: String) -> impl IntoView {
     view! {
-        <div class="card">
+        <a class="card block hover:border-sky-400" href=href>
             <div class="text-sm text-slate-500 dark:text-slate-400">{label}</div>
             <div class="text-3xl font-semibold tabular-nums" aria-label=label>{value}</div>
-        </div>
+        </a>
     }
 }
 
 /// A coloured badge with a payment status's name.
-#[component]
-pub fn StatusBadge(status: PaymentStatus) -> impl IntoView {
-    let colour = match status {
-        PaymentStatus::Pending => {
-            "bg-amber-100 text-amber-900 dark:bg-amber-900 dark:text-amber-100"
-        }
-        PaymentStatus::Processing => "bg-sky-100 text-sky-900 dark:bg-sky-900 dark:text-sky-100",
-        PaymentStatus::Settled => {
-            "bg-emerald-100 text-emerald-900 dark:bg-emerald-900 dark:text-emerald-100"
-        }
-        PaymentStatus::Failed => "bg-rose-100 text-rose-900 dark:bg-rose-900 dark:text-rose-100",
-        PaymentStatus::Cancelled => {
-            "bg-slate-200 text-slate-800 dark:bg-slate-700 dark:text-slate-100"
-        }
-    };
-    view! { <span class=format!("badge {colour}")>{status.as_str()}</span> }
-}
-
 const CHART_W: f64 = 720.0;
 const CHART_H: f64 = 220.0;
 const PAD_L: f64 = 70.0;
@@ -217,6 +209,12 @@ fn Bars(cv: CurrencyVolume) -> impl IntoView {
             }
         })
         .collect_view();
+    // The payments the chart sums (bars are not links: an <a> in SVG is another element).
+    let these = cv.days.first().zip(cv.days.last()).map(|(first, last)| {
+        let to = last.day + chrono::Duration::days(1);
+        let href = format!("/payments?currency={currency}&from={}T00:00&to={to}T00:00", first.day);
+        view! { <p class="mt-2 text-sm"><a class="link" href=href>{format!("The {currency} payments of these days")}</a></p> }
+    });
     view! {
         <svg
             viewBox=format!("0 0 {CHART_W} {CHART_H}")
@@ -227,6 +225,7 @@ fn Bars(cv: CurrencyVolume) -> impl IntoView {
             {grid}
             {bars}
         </svg>
+        {these}
     }
 }
 

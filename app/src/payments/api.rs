@@ -34,7 +34,7 @@ crate::guard!(GetPayment, PaymentsView);
 pub async fn get_payment(id: String) -> Result<PaymentDetail, AppError> {
     use crate::backend::{auth::require_for, payments, state};
     require_for::<GetPayment>().await?;
-    let id = parse_id(&id)?;
+    let id = crate::error::parse_id(&id, "payment")?;
     let state = state::current()?;
     payments::detail(&state.db, id).await
 }
@@ -47,12 +47,7 @@ crate::guard!(CancelPayment, PaymentsCancel);
 pub async fn cancel_payment(id: String, reason: String) -> Result<(), AppError> {
     use crate::backend::{auth::require_for, payments, state};
     let me = require_for::<CancelPayment>().await?;
-    let id = parse_id(&id)?;
+    let id = crate::error::parse_id(&id, "payment")?;
     let state = state::current()?;
     payments::cancel(&state.db, &me, id, &reason).await
-}
-
-/// A payment id as a URL or a form gives it.
-pub fn parse_id(id: &str) -> Result<uuid::Uuid, AppError> {
-    uuid::Uuid::parse_str(id.trim()).map_err(|_| AppError::field("id", "not a payment id"))
 }

@@ -20,7 +20,7 @@ use crate::{
         list::{
             BadFilters, CheckFilter, FilterForm, ListQuery, ListTable, SelectFilter, TextFilter,
         },
-        ErrorPanel, Loading,
+        ErrorPanel, Loading, StatusBadge,
     },
     domain::{ComplianceStatus, Currency, PaymentStatus},
     error::AppError,
@@ -143,30 +143,12 @@ fn PaymentLine(p: PaymentRow) -> impl IntoView {
             <td><a class="link" href=format!("/payments/{}", p.id)>{p.payment_reference}</a></td>
             <td><StatusBadge status=p.status/></td>
             <td class="text-right tabular-nums whitespace-nowrap">{money}</td>
-            <td>{p.sender_bic}</td>
-            <td>{p.receiver_bic}</td>
+            <td><a class="link" href=format!("/banks/{}", p.sender_bank_id)>{p.sender_bic}</a></td>
+            <td><a class="link" href=format!("/banks/{}", p.receiver_bank_id)>{p.receiver_bic}</a></td>
             <td class="text-right tabular-nums">{p.risk_score.map(|r| r.to_string()).unwrap_or_else(|| "—".into())}</td>
             <td>{p.compliance_status.map(|c| c.as_str()).unwrap_or("—")}</td>
         </tr>
     }
-}
-
-#[component]
-fn StatusBadge(status: PaymentStatus) -> impl IntoView {
-    let colour = match status {
-        PaymentStatus::Pending => {
-            "bg-amber-100 text-amber-900 dark:bg-amber-900 dark:text-amber-100"
-        }
-        PaymentStatus::Processing => "bg-sky-100 text-sky-900 dark:bg-sky-900 dark:text-sky-100",
-        PaymentStatus::Settled => {
-            "bg-emerald-100 text-emerald-900 dark:bg-emerald-900 dark:text-emerald-100"
-        }
-        PaymentStatus::Failed => "bg-rose-100 text-rose-900 dark:bg-rose-900 dark:text-rose-100",
-        PaymentStatus::Cancelled => {
-            "bg-slate-200 text-slate-800 dark:bg-slate-700 dark:text-slate-100"
-        }
-    };
-    view! { <span class=format!("badge {colour}")>{status.as_str()}</span> }
 }
 
 /// Cancelling a payment, once its reason is typed.
@@ -236,42 +218,46 @@ fn PaymentView(detail: PaymentDetail, changes: Changes<CancelOp>) -> impl IntoVi
     }
 }
 
+/// A line of a payment's fields: its label, its text, and a link with the link's text.
+type Field = (&'static str, String, Option<(String, &'static str)>);
+
 #[component]
 fn Fields(p: Payment) -> impl IntoView {
     let dash = |v: Option<String>| v.unwrap_or_else(|| "—".into());
     let time = |t| format_time(t);
-    let payments_of = |query: String| format!("/payments?{query}");
-    // (label, text, link)
-    let fields: Vec<(&str, String, Option<String>)> = vec![
+    let payments_of = |query: String| Some((format!("/payments?{query}"), "its payments"));
+    let bank = |id| Some((format!("/banks/{id}"), "the bank"));
+    let fields: Vec<Field> = vec![
         ("Reference", p.payment_reference.clone(), None),
         ("Amount", p.money(), None),
         ("Status", p.status.as_str().into(), None),
         (
             "Sender bank",
             format!("{} · {}", p.sender_bic, p.sender_name),
-            Some(payments_of(format!("bank={}", p.sender_bank_id))),
+            bank(p.sender_bank_id),
         ),
         (
             "Sender account",
             dash(p.sender_account_number.clone()),
             p.sender_account_id
-                .map(|a| payments_of(format!("account={a}"))),
+                .and_then(|a| payments_of(format!("account={a}"))),
         ),
         (
             "Receiver bank",
             format!("{} · {}", p.receiver_bic, p.receiver_name),
-            Some(payments_of(format!("bank={}", p.receiver_bank_id))),
+            bank(p.receiver_bank_id),
         ),
         (
             "Receiver account",
             dash(p.receiver_account_number.clone()),
             p.receiver_account_id
-                .map(|a| payments_of(format!("account={a}"))),
+                .and_then(|a| payments_of(format!("account={a}"))),
         ),
         (
             "Settlement batch",
             dash(p.batch_reference.clone()),
-            p.batch_id.map(|b| payments_of(format!("batch={b}"))),
+            p.batch_id
+                .map(|b| (format!("/settlements/{b}"), "the batch")),
         ),
         (
             "Risk score",
@@ -311,7 +297,7 @@ fn Fields(p: Payment) -> impl IntoView {
                     <dt class="font-medium text-slate-500 dark:text-slate-400">{k}</dt>
                     <dd class="break-all">
                         {v}
-                        {link.map(|href| view! { " " <a class="link" href=href>"its payments"</a> })}
+                        {link.map(|(href, text)| view! { " " <a class="link" href=href>{text}</a> })}
                     </dd>
                 }).collect_view()}
             </dl>

@@ -8,8 +8,10 @@
 
 mod audit;
 mod auth;
+mod banks;
 pub mod openapi;
 mod payments;
+mod settlements;
 
 use app::{
     auth::Permission,
@@ -218,6 +220,34 @@ pub fn api() -> Api {
         Requires(Permission::PaymentsCancel),
         "Cancel a pending payment with a reason (1-500 characters); 409 unless pending",
         post(payments::cancel),
+    )
+    .route(
+        Method::GET,
+        "/banks",
+        Requires(Permission::BanksView),
+        "Banks by name unless `sort` says otherwise (bic, country); filters q (name or BIC), country, kyc, risk, active; `limit` up to 500, cursor `after`",
+        get(banks::list),
+    )
+    .route(
+        Method::GET,
+        "/banks/{id}/accounts",
+        Requires(Permission::BanksView),
+        "A bank's settlement accounts with their balance, available and reserved amounts",
+        get(banks::accounts),
+    )
+    .route(
+        Method::GET,
+        "/settlements",
+        Requires(Permission::SettlementsView),
+        "Settlement batches, newest first unless `sort` says otherwise (oldest, largest); filters status (comma-separated), currency, corridor, batch_type, bank, from, to; `limit` up to 500, cursor `after`",
+        get(settlements::list),
+    )
+    .route(
+        Method::GET,
+        "/settlements/{id}",
+        Requires(Permission::SettlementsView),
+        "A batch with every participating bank's sends, receives and net position, its netting and what disagrees with its payments",
+        get(settlements::detail),
     )
     .route(
         Method::GET,

@@ -8,7 +8,8 @@ use app::{
         payments,
         state::AppState,
     },
-    payments::{api::parse_id, PaymentDetail, PaymentQuery},
+    error::parse_id,
+    payments::{PaymentDetail, PaymentQuery},
 };
 use axum::{
     extract::{Path, State},
@@ -49,7 +50,9 @@ pub async fn detail(
     Path(id): Path<String>,
 ) -> ApiResult<Json<PaymentDetail>> {
     caller.require(Permission::PaymentsView)?;
-    Ok(Json(payments::detail(&state.db, parse_id(&id)?).await?))
+    Ok(Json(
+        payments::detail(&state.db, parse_id(&id, "payment")?).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,7 +68,7 @@ pub async fn cancel(
     Body(req): Body<CancelRequest>,
 ) -> ApiResult<StatusCode> {
     let me = caller.require(Permission::PaymentsCancel)?;
-    let id = parse_id(&id)?;
+    let id = parse_id(&id, "payment")?;
     payments::cancel(&state.db, me, id, &req.reason).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,10 +2,12 @@
 //! types; a mutation and its audit row share one transaction.
 
 pub mod audit;
+pub mod banks;
 pub mod dashboard;
 pub mod list;
 pub mod logins;
 pub mod payments;
 pub mod sessions;
+pub mod settlements;
 pub mod twofactor;
 pub mod users;

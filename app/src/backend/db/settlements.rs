@@ -1,0 +1,302 @@
+//! Settlement batches' SQL: the Settlements list (`BatchList` for `db::list`), a batch, the
+//! batches of a netting day, and the net positions of the banks in a set of batches.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::{
+    auth::Permission,
+    backend::db::list::{self, csv_time, from_micros, time_and_id, CsvExport, KeysetList},
+    components::list::time_range,
+    domain::{Currency, SettlementStatus},
+    error::FieldErrors,
+    settlements::{Batch, BatchQuery, BatchRow, BatchSort, Position},
+};
+
+/// The Settlements list (`db::list`).
+pub struct BatchList;
+
+/// The Settlements list's filters, checked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchFilter {
+    pub statuses: Vec<SettlementStatus>,
+    pub currency: Option<Currency>,
+    pub corridor: Option<String>,
+    pub batch_type: Option<String>,
+    pub bank: Option<Uuid>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub sort: BatchSort,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchCursor {
+    Newest(DateTime<Utc>, Uuid),
+    Oldest(DateTime<Utc>, Uuid),
+    Largest(Decimal, Uuid),
+}
+
+const MAX_TEXT: usize = 100;
+
+fn text(v: &str) -> Result<String, String> {
+    (v.chars().count() <= MAX_TEXT)
+        .then(|| v.to_string())
+        .ok_or_else(|| format!("at most {MAX_TEXT} characters"))
+}
+
+impl KeysetList for BatchList {
+    type Query = BatchQuery;
+    type Filter = BatchFilter;
+    type Key = BatchCursor;
+    type Row = BatchRow;
+
+    const PERMISSION: Permission = Permission::SettlementsView;
+    const SELECT: &'static str = "SELECT s.id, s.batch_reference, s.corridor_id, \
+         s.netting_window_id, s.batch_type, s.status, s.currency, s.total_payments, \
+         s.gross_amount, s.net_amount, s.created_at, s.settled_at \
+         FROM deltran.settlement_batches s WHERE true";
+
+    fn filter(query: &BatchQuery, refused: &mut FieldErrors) -> BatchFilter {
+        let (from, to) = time_range(refused, &query.from, &query.to);
+        BatchFilter {
+            statuses: refused
+                .check("status", &query.status, |s| {
+                    let mut statuses = Vec::new();
+                    for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                        let status = name.parse::<SettlementStatus>().map_err(|_| {
+                            format!("unknown status {name:?} (draft, ready, submitted, settled, failed or cancelled)")
+                        })?;
+                        if !statuses.contains(&status) {
+                            statuses.push(status);
+                        }
+                    }
+                    Ok(statuses)
+                })
+                .unwrap_or_default(),
+            currency: refused.check("currency", &query.currency, |c| {
+                c.parse::<Currency>().map_err(|e| e.to_string())
+            }),
+            corridor: refused.check("corridor", &query.corridor, text),
+            batch_type: refused.check("batch_type", &query.batch_type, text),
+            bank: refused.check("bank", &query.bank, |b| {
+                Uuid::parse_str(b).map_err(|_| "not a bank id".to_string())
+            }),
+            from,
+            to,
+            sort: refused
+                .check("sort", &query.sort, |s| {
+                    s.parse::<BatchSort>()
+                        .map_err(|_| format!("unknown sort {s:?} (newest, oldest or largest)"))
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    fn after(query: &BatchQuery) -> &Option<String> {
+        &query.after
+    }
+
+    fn push_conditions(f: &BatchFilter, q: &mut QueryBuilder<Postgres>) {
+        if !f.statuses.is_empty() {
+            q.push(" AND s.status = ANY(")
+                .push_bind(f.statuses.clone())
+                .push(")");
+        }
+        if let Some(c) = f.currency {
+            q.push(" AND s.currency = ").push_bind(c);
+        }
+        if let Some(c) = &f.corridor {
+            q.push(" AND s.corridor_id = ").push_bind(c.clone());
+        }
+        if let Some(t) = &f.batch_type {
+            q.push(" AND s.batch_type = ").push_bind(t.clone());
+        }
+        if let Some(bank) = f.bank {
+            q.push(
+                " AND EXISTS (SELECT 1 FROM deltran.payments p WHERE p.batch_id = s.id \
+                 AND (p.sender_bank_id = ",
+            )
+            .push_bind(bank)
+            .push(" OR p.receiver_bank_id = ")
+            .push_bind(bank)
+            .push("))");
+        }
+        if let Some(from) = f.from {
+            q.push(" AND s.created_at >= ").push_bind(from);
+        }
+        if let Some(to) = f.to {
+            q.push(" AND s.created_at < ").push_bind(to);
+        }
+    }
+
+    fn order_by(f: &BatchFilter) -> &'static str {
+        match f.sort {
+            BatchSort::Newest => "s.created_at DESC, s.id DESC",
+            BatchSort::Oldest => "s.created_at ASC, s.id ASC",
+            BatchSort::Largest => "s.gross_amount DESC, s.id DESC",
+        }
+    }
+
+    fn key(r: &BatchRow, f: &BatchFilter) -> BatchCursor {
+        match f.sort {
+            BatchSort::Newest => BatchCursor::Newest(r.created_at, r.id),
+            BatchSort::Oldest => BatchCursor::Oldest(r.created_at, r.id),
+            BatchSort::Largest => BatchCursor::Largest(r.gross_amount, r.id),
+        }
+    }
+
+    /// `n.<microseconds>.<id>`, `o.<microseconds>.<id>` or `l.<gross>.<id>`.
+    fn encode(key: &BatchCursor) -> String {
+        match key {
+            BatchCursor::Newest(at, id) => format!("n.{}.{id}", at.timestamp_micros()),
+            BatchCursor::Oldest(at, id) => format!("o.{}.{id}", at.timestamp_micros()),
+            BatchCursor::Largest(gross, id) => format!("l.{gross}.{id}"),
+        }
+    }
+
+    fn decode(text: &str, f: &BatchFilter) -> Option<BatchCursor> {
+        let (kind, rest) = text.split_once('.')?;
+        let at_id = || {
+            let (micros, id) = time_and_id(rest)?;
+            Some((from_micros(micros)?, id))
+        };
+        match (kind, f.sort) {
+            ("n", BatchSort::Newest) => at_id().map(|(at, id)| BatchCursor::Newest(at, id)),
+            ("o", BatchSort::Oldest) => at_id().map(|(at, id)| BatchCursor::Oldest(at, id)),
+            ("l", BatchSort::Largest) => {
+                let (gross, id) = rest.rsplit_once('.')?;
+                let id = Uuid::parse_str(id).ok()?;
+                Some(BatchCursor::Largest(gross.parse().ok()?, id))
+            }
+            _ => None,
+        }
+    }
+
+    fn push_after(key: &BatchCursor, q: &mut QueryBuilder<Postgres>) {
+        let id = match key {
+            BatchCursor::Newest(at, id) => {
+                q.push(" AND (s.created_at, s.id) < (").push_bind(*at);
+                id
+            }
+            BatchCursor::Oldest(at, id) => {
+                q.push(" AND (s.created_at, s.id) > (").push_bind(*at);
+                id
+            }
+            BatchCursor::Largest(gross, id) => {
+                q.push(" AND (s.gross_amount, s.id) < (").push_bind(*gross);
+                id
+            }
+        };
+        q.push(", ").push_bind(*id).push(")");
+    }
+}
+
+impl CsvExport for BatchList {
+    const EXPORT_ACTION: &'static str = "settlements.export";
+    const RESOURCE_TYPE: &'static str = "settlement_batch";
+    const FILE_NAME: &'static str = "settlements";
+    const CSV_COLUMNS: &'static [&'static str] = &[
+        "created_at",
+        "batch_reference",
+        "status",
+        "currency",
+        "corridor_id",
+        "batch_type",
+        "total_payments",
+        "gross_amount",
+        "net_amount",
+        "settled_at",
+        "id",
+    ];
+
+    fn cells(r: &BatchRow) -> Vec<Option<String>> {
+        vec![
+            Some(csv_time(r.created_at)),
+            Some(r.batch_reference.clone()),
+            Some(r.status.as_str().into()),
+            Some(r.currency.code().into()),
+            r.corridor_id.clone(),
+            Some(r.batch_type.clone()),
+            Some(r.total_payments.to_string()),
+            Some(r.gross_amount.to_string()),
+            Some(r.net_amount.to_string()),
+            r.settled_at.map(csv_time),
+            Some(r.id.to_string()),
+        ]
+    }
+
+    fn metadata(f: &BatchFilter) -> serde_json::Value {
+        list::metadata(&[
+            (
+                "status",
+                (!f.statuses.is_empty()).then(|| {
+                    let names: Vec<_> = f.statuses.iter().map(|s| s.as_str()).collect();
+                    names.join(",")
+                }),
+            ),
+            ("currency", f.currency.map(|c| c.code().into())),
+            ("corridor", f.corridor.clone()),
+            ("batch_type", f.batch_type.clone()),
+            ("bank", f.bank.map(|b| b.to_string())),
+            ("from", f.from.map(csv_time)),
+            ("to", f.to.map(csv_time)),
+            ("sort", Some(f.sort.as_str().into())),
+        ])
+    }
+}
+
+/// A batch with the number of payments that name it, or `None`.
+pub async fn get(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Batch>> {
+    sqlx::query_as!(
+        Batch,
+        r#"SELECT s.id, s.batch_reference, s.corridor_id, s.netting_window_id, s.batch_type,
+                s.status AS "status: SettlementStatus", s.currency AS "currency: Currency",
+                s.total_payments, s.gross_amount, s.net_amount, s.metadata::text AS "metadata!",
+                s.created_at, s.updated_at, s.finalized_at, s.submitted_at, s.settled_at,
+                (SELECT count(*) FROM deltran.payments p WHERE p.batch_id = s.id)
+                    AS "payment_count!"
+         FROM deltran.settlement_batches s WHERE s.id = $1"#,
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The ids of the batches created on `day` (UTC).
+pub async fn of_day(db: &PgPool, day: NaiveDate) -> sqlx::Result<Vec<Uuid>> {
+    let start = day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    sqlx::query_scalar!(
+        "SELECT id FROM deltran.settlement_batches \
+         WHERE created_at >= $1 AND created_at < $1 + interval '1 day' ORDER BY id",
+        start
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Every bank's sends and receives, per currency, over the payments of `batches`: by
+/// currency, then largest net position first.
+pub async fn positions(db: &PgPool, batches: &[Uuid]) -> sqlx::Result<Vec<Position>> {
+    sqlx::query_as!(
+        Position,
+        r#"WITH legs AS (
+             SELECT sender_bank_id AS bank_id, currency, 1 AS sent_n, amount AS sent,
+                    0 AS received_n, 0::numeric AS received
+             FROM deltran.payments WHERE batch_id = ANY($1)
+             UNION ALL
+             SELECT receiver_bank_id, currency, 0, 0::numeric, 1, amount
+             FROM deltran.payments WHERE batch_id = ANY($1))
+         SELECT b.id AS "bank_id!", b.bic_code AS "bic_code!", b.name AS "name!",
+                l.currency AS "currency!: Currency",
+                sum(l.sent_n)::bigint AS "payments_sent!", sum(l.sent) AS "sent!",
+                sum(l.received_n)::bigint AS "payments_received!", sum(l.received) AS "received!"
+         FROM legs l JOIN deltran.banks b ON b.id = l.bank_id
+         GROUP BY b.id, b.bic_code, b.name, l.currency
+         ORDER BY l.currency, sum(l.received) - sum(l.sent) DESC, b.bic_code"#,
+        batches
+    )
+    .fetch_all(db)
+    .await
+}
