@@ -49,7 +49,7 @@ test e2e: TOOLS_FLAGS += --browser
 
 .PHONY: help tools tools-bg services services-stop build migrate seed run test-scripts \
         sqlx-prepare sqlx-check \
-        fmt fmt-check clippy lint test test-rust e2e bench clean-data
+        fmt fmt-check clippy lint test test-rust api-fuzz e2e bench clean-data
 
 help: ## Show this help
 	@echo "DelTran Console — make targets:"
@@ -110,12 +110,15 @@ lint: fmt-check clippy sqlx-check ## fmt-check, clippy and the checked queries' 
 test-rust: tools-bg services ## Unit and integration tests (cargo test --workspace)
 	$(WITH_SERVICES) cargo test --workspace
 
+api-fuzz: services ## Schemathesis over the REST API's OpenAPI document, as each role (scripts/api-fuzz.sh)
+	$(WITH_SERVICES) scripts/api-fuzz.sh
+
 test-scripts: ## The install script's background mode, against a fake cargo (scripts/test-tools-background.sh)
 	bash scripts/test-tools-background.sh
 
 # In this order (.NOTPARALLEL): the slow installs start first and run while fmt, clippy and
 # cargo test compile and run; e2e's `tools` waits for them before the wasm build.
-test: tools-bg services fmt-check clippy sqlx-check test-rust test-scripts e2e ## Everything CI runs: fmt, clippy, .sqlx, cargo test, the scripts' test, browser tests
+test: tools-bg services fmt-check clippy sqlx-check test-rust test-scripts api-fuzz e2e ## Everything CI runs: fmt, clippy, .sqlx, cargo test, the scripts' test, schemathesis, browser tests
 
 # Browser tests: a fresh database $(E2E_DB) on the same server, migrated and seeded (plus
 # `newadmin`, an admin without 2FA yet), a data directory (audit anchors, ledger) and Redis

@@ -45,6 +45,7 @@ const fn all<T: Copy, const N: usize>(variants: &[T]) -> [T; N] {
 )]
 #[cfg_attr(feature = "ssr", derive(sqlx::Type))]
 #[cfg_attr(feature = "ssr", sqlx(type_name = "deltran.currency_code"))]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Currency {
     USD,
     EUR,
@@ -259,6 +260,7 @@ pub fn thousands(digits: &str) -> String {
     feature = "ssr",
     sqlx(type_name = "deltran.payment_status", rename_all = "snake_case")
 )]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum PaymentStatus {
     Pending,
     Processing,
@@ -311,6 +313,7 @@ impl FromStr for PaymentStatus {
     feature = "ssr",
     sqlx(type_name = "deltran.compliance_status", rename_all = "snake_case")
 )]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum ComplianceStatus {
     Pending,
     Pass,
@@ -350,6 +353,7 @@ impl ComplianceStatus {
     feature = "ssr",
     sqlx(type_name = "deltran.settlement_status", rename_all = "snake_case")
 )]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum SettlementStatus {
     Draft,
     Ready,
@@ -390,6 +394,7 @@ impl SettlementStatus {
     feature = "ssr",
     sqlx(type_name = "deltran.user_role", rename_all = "snake_case")
 )]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Role {
     Admin,
     Operator,

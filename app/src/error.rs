@@ -41,6 +41,9 @@ pub enum AppError {
     Transport(String),
 }
 
+/// Why a value with a NUL character is refused.
+pub const NUL_REFUSED: &str = "must not contain a NUL character";
+
 /// Field errors gathered while checking a form or a URL, so that every refused value is
 /// reported at once rather than the first only.
 #[derive(Debug, Default)]
@@ -67,6 +70,11 @@ impl FieldErrors {
         value: &str,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
+        // No text the database keeps or compares may hold a NUL (Postgres refuses it).
+        if value.contains('\0') {
+            self.refuse(field, NUL_REFUSED);
+            return None;
+        }
         parse(value).map_err(|why| self.refuse(field, why)).ok()
     }
 
@@ -176,6 +184,17 @@ mod tests {
             "Something went wrong on our side (request r-1)."
         );
         assert_eq!(e.status(), 500);
+    }
+
+    #[test]
+    fn a_nul_character_is_refused_whatever_the_parser() {
+        let mut refused = FieldErrors::default();
+        let text = refused.check("q", &Some("a\0b".into()), |v| Ok(v.to_string()));
+        assert_eq!(text, None);
+        let Err(AppError::Validation { field_errors }) = refused.finish(()) else {
+            panic!("a NUL passed");
+        };
+        assert_eq!(field_errors["q"], NUL_REFUSED);
     }
 
     #[test]

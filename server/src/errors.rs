@@ -32,12 +32,18 @@ pub fn set_head(err: &AppError, status: &mut StatusCode, headers: &mut HeaderMap
 pub fn respond(err: &AppError, reader: Reader) -> Response {
     let response = match reader {
         Reader::ServerFn => Json(err).into_response(),
-        Reader::Api => Json(serde_json::json!({ "error": {
-            "code": err.code(),
-            "message": err.to_string(),
-            "request_id": request_id(),
-        }}))
-        .into_response(),
+        Reader::Api => {
+            let mut error = serde_json::json!({
+                "code": err.code(),
+                "message": err.to_string(),
+                "request_id": request_id(),
+            });
+            // A refusal names each refused field, as the pages do.
+            if let AppError::Validation { field_errors } = err {
+                error["fields"] = serde_json::json!(field_errors);
+            }
+            Json(serde_json::json!({ "error": error })).into_response()
+        }
         Reader::Text => {
             let message = match err {
                 AppError::Validation { field_errors } => field_errors

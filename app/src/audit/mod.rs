@@ -19,6 +19,7 @@ use crate::{
 /// A complete audit row, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AuditRow {
     pub id: i64,
     pub event_id: Uuid,
@@ -36,7 +37,8 @@ pub struct AuditRow {
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
-    /// `jsonb` in its text form.
+    /// `jsonb` in its text form (which the REST API sends parsed, as an object).
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
     pub metadata: String,
     pub previous_hash: String,
     pub event_hash: String,
@@ -94,6 +96,9 @@ impl AuditFilter {
         }
     }
 }
+
+/// The longest text a filter takes.
+const MAX_TEXT: usize = 200;
 
 /// The results a row can have.
 pub const RESULTS: [&str; 3] = ["success", "failure", "denied"];
@@ -171,12 +176,16 @@ impl AuditQuery {
 
     /// The filter; each value that does not parse is refused in `refused`.
     pub fn check(&self, refused: &mut FieldErrors) -> AuditFilter {
-        let text = |v: &Option<String>| {
-            v.as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_string)
+        let mut text = |field: &str, v: &Option<String>| {
+            refused.check(field, v, |v| {
+                (v.chars().count() <= MAX_TEXT)
+                    .then(|| v.to_string())
+                    .ok_or_else(|| format!("at most {MAX_TEXT} characters"))
+            })
         };
+        let (actor, action) = (text("actor", &self.actor), text("action", &self.action));
+        let resource_type = text("resource_type", &self.resource_type);
+        let resource_id = text("resource_id", &self.resource_id);
         let result = refused.check("result", &self.result, |r| {
             RESULTS
                 .contains(&r)
@@ -185,10 +194,10 @@ impl AuditQuery {
         });
         let (from, to) = time_range(refused, &self.from, &self.to);
         AuditFilter {
-            actor: text(&self.actor),
-            action: text(&self.action),
-            resource_type: text(&self.resource_type),
-            resource_id: text(&self.resource_id),
+            actor,
+            action,
+            resource_type,
+            resource_id,
             result,
             from,
             to,
@@ -216,6 +225,7 @@ pub type AuditPage = crate::components::list::Page<AuditRow>;
 
 /// The first row where the chain breaks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct BrokenRow {
     /// The row found broken: for a gap, the first row after it; for "head behind the
     /// anchor", the first id that should exist and does not.
@@ -229,6 +239,7 @@ pub struct BrokenRow {
 /// The outcome of a verification; serialises as the REST API's `{ok, checked, first_broken}`
 /// (plus `anchor`, the creation time of the anchor compared against, if any).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct VerifyReport {
     pub ok: bool,
     pub checked: u64,

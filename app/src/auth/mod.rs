@@ -11,6 +11,7 @@ use crate::domain::Role;
 
 /// Everything the console lets someone do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Permission {
     DashboardView,
     BanksView,
@@ -193,6 +194,7 @@ macro_rules! guard {
 
 /// The signed-in user, as the browser sees them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Me {
     pub username: String,
     pub role: Role,

@@ -233,6 +233,9 @@ pub async fn cancel(db: &PgPool, me: &Identity, id: Uuid, reason: &str) -> Resul
             format!("give a reason of 1 to {MAX_REASON} characters"),
         ));
     }
+    if reason.contains('\0') {
+        return Err(AppError::field("reason", crate::error::NUL_REFUSED));
+    }
     let mut tx = db.begin().await?;
     let Some(cancelled) = payments::cancel(&mut tx, id, me.user_id, reason).await? else {
         return Err(match payments::status(&mut tx, id).await? {

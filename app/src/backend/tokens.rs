@@ -42,7 +42,7 @@ struct Claims {
 }
 
 /// What `POST /api/v1/auth/token` and `/refresh` answer.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct TokenPair {
     pub access_token: String,
     pub token_type: String,

@@ -21,6 +21,7 @@ use crate::{
 /// A row of the Banks list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct BankRow {
     pub id: Uuid,
     pub bic_code: String,
@@ -138,6 +139,7 @@ pub struct Bank {
 /// A settlement account of a bank.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Account {
     pub id: Uuid,
     pub account_number: String,

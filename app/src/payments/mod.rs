@@ -20,6 +20,7 @@ use crate::{
 /// A row of the Payments list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PaymentRow {
     pub id: Uuid,
     pub payment_reference: String,
@@ -151,6 +152,7 @@ pub struct PaymentList {
 /// A payment with everything it names, for its page and `GET /api/v1/payments/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Payment {
     pub id: Uuid,
     pub payment_reference: String,
@@ -202,6 +204,7 @@ impl Payment {
 /// A compliance check of a payment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Check {
     pub id: Uuid,
     /// sanctions, aml, kyc, pep or travel_rule.
@@ -222,6 +225,7 @@ pub struct Check {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Source {
     /// The payment row's own times: created, processed, settled, cancelled, failed.
     Payment,
@@ -250,6 +254,7 @@ impl Source {
 
 /// One thing that happened to a payment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TimelineEntry {
     pub at: DateTime<Utc>,
     pub source: Source,
@@ -261,6 +266,7 @@ pub struct TimelineEntry {
 
 /// A payment's page: the payment, its checks and its timeline, oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PaymentDetail {
     pub payment: Payment,
     pub checks: Vec<Check>,

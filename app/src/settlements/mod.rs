@@ -20,6 +20,7 @@ use crate::{
 /// A row of the Settlements list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct BatchRow {
     pub id: Uuid,
     pub batch_reference: String,
@@ -117,6 +118,7 @@ pub type BatchPage = Page<BatchRow>;
 /// A bank's part in a batch (or a netting day, per currency).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Position {
     pub bank_id: Uuid,
     pub bic_code: String,
@@ -137,6 +139,7 @@ impl Position {
 
 /// What the positions of one currency add up to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Netting {
     pub currency: Currency,
     /// Every payment once.
@@ -174,6 +177,7 @@ impl Netting {
 /// A batch, whole.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Batch {
     pub id: Uuid,
     pub batch_reference: String,
@@ -198,6 +202,7 @@ pub struct Batch {
 
 /// What a batch's page flags: where the stored figures disagree with its payments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Discrepancy {
     /// The net positions do not sum to zero (by this much).
     Unbalanced(Decimal),
@@ -230,6 +235,7 @@ impl Discrepancy {
 
 /// A batch's page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct BatchDetail {
     pub batch: Batch,
     /// Every participating bank, largest net position first.

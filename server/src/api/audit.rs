@@ -14,15 +14,11 @@ use app::{
     },
     error::AppError,
 };
-use axum::{
-    extract::{Query, State},
-    response::Response,
-    Json,
-};
+use axum::{extract::State, response::Response, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{ApiResult, Caller};
+use super::{ApiResult, Caller, Params};
 
 /// The filters of `AuditQuery` plus the API's own `limit` and `format`.
 #[derive(Debug, Default, Deserialize)]
@@ -49,7 +45,7 @@ fn row_json(r: &AuditRow) -> Value {
 pub async fn list(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<ApiAuditQuery>,
+    Params(q): Params<ApiAuditQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require(Permission::AuditView)?;
     let limit = super::limit(q.limit.as_deref(), 100)?;
@@ -65,7 +61,7 @@ pub async fn list(
 pub async fn verify_chain(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<ApiAuditQuery>,
+    Params(q): Params<ApiAuditQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.require(Permission::AuditVerify)?;
     let range = q.query.filter()?.time_range();
@@ -79,7 +75,7 @@ pub async fn verify_chain(
 pub async fn export_rows(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<ApiAuditQuery>,
+    Params(q): Params<ApiAuditQuery>,
 ) -> ApiResult<Response> {
     let me = caller.require(Permission::AuditExport)?;
     let filter = q.query.filter()?;

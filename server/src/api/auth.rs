@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{ApiError, ApiResult, Body, Caller};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {
     username: String,
     password: String,
@@ -37,7 +37,7 @@ pub async fn token(
     Ok(Json(tokens::issue(&state, &user).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RefreshRequest {
     refresh_token: String,
 }

@@ -26,7 +26,9 @@ use axum::{
     routing::MethodRouter,
     Extension, Json, Router,
 };
+use openapi::{amount, integer, one_of, paging, path_id, query, query_list, text, time, Doc};
 use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
 
 /// An error answered in the API's shape.
 #[derive(Debug)]
@@ -105,6 +107,8 @@ pub struct RouteDoc {
     pub path: &'static str,
     pub access: Access,
     pub summary: &'static str,
+    /// Its parameters, body and answers, for the OpenAPI document.
+    pub doc: Doc,
 }
 
 /// The caller of an authenticated route, as the guard resolved it.
@@ -143,138 +147,210 @@ pub struct Api {
 impl Api {
     fn route(
         mut self,
-        method: Method,
-        path: &'static str,
+        (method, path): (Method, &'static str),
         access: Access,
         summary: &'static str,
+        doc: Doc,
         handler: MethodRouter<AppState>,
     ) -> Self {
-        let axum_path = path.to_string();
         let guarded = handler.route_layer(middleware::from_fn(move |req: Request, next: Next| {
             guard(access, req, next)
         }));
-        self.router = self.router.route(&axum_path, guarded);
+        self.router = self.router.route(path, guarded);
         self.routes.push(RouteDoc {
             method,
             path,
             access,
             summary,
+            doc,
         });
         self
     }
 }
 
+/// The audit log's filters (`AuditQuery`), for the document.
+fn audit_filters() -> Vec<Value> {
+    vec![
+        query("actor", "A user id, or an actor's name exactly", text(200)),
+        query("action", "An action exactly (`payment.cancel`)", text(200)),
+        query(
+            "resource_type",
+            "A resource type exactly (`payment`)",
+            text(200),
+        ),
+        query("resource_id", "A resource id exactly", text(200)),
+        query("result", "The outcome", one_of(&app::audit::RESULTS)),
+        query("from", "At or after this time", time()),
+        query("to", "Before this time", time()),
+    ]
+}
+
 /// The API's route table.
 pub fn api() -> Api {
+    use app::{domain::*, payments::PaymentSort};
     use axum::routing::{get, post};
     use Access::*;
+    use Method as M;
+    let payment_statuses: Vec<&str> = PaymentStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let currencies: Vec<&str> = Currency::ALL.iter().map(|c| c.code()).collect();
+    let compliance: Vec<&str> = ComplianceStatus::ALL.iter().map(|c| c.as_str()).collect();
+    let batch_statuses: Vec<&str> = SettlementStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let payment_sorts: Vec<&str> = PaymentSort::ALL.iter().map(|s| s.as_str()).collect();
     Api {
         router: Router::new(),
         routes: Vec::new(),
     }
     .route(
-        Method::POST,
-        "/auth/token",
+        (M::POST, "/auth/token"),
         Public,
         "Exchange username, password (and one-time code) for an access and a refresh token",
+        Doc::new().body::<auth::TokenRequest>().json::<app::backend::tokens::TokenPair>().errors(&[401]),
         post(auth::token),
     )
     .route(
-        Method::POST,
-        "/auth/refresh",
+        (M::POST, "/auth/refresh"),
         Public,
         "Exchange a refresh token for a new pair; the old one stops working",
+        Doc::new().body::<auth::RefreshRequest>().json::<app::backend::tokens::TokenPair>().errors(&[401]),
         post(auth::refresh),
     )
     .route(
-        Method::POST,
-        "/auth/revoke",
+        (M::POST, "/auth/revoke"),
         Requires(Permission::SelfService),
         "End the session of the presented access token",
+        Doc::new().no_content(),
         post(auth::revoke),
     )
     .route(
-        Method::GET,
-        "/me",
+        (M::GET, "/me"),
         Requires(Permission::SelfService),
         "The caller: username, role and permissions",
+        Doc::new().json::<app::auth::Me>(),
         get(auth::me),
     )
     .route(
-        Method::GET,
-        "/payments",
+        (M::GET, "/payments"),
         Requires(Permission::PaymentsView),
-        "Payments, newest first unless `sort` says otherwise; filters q, status (comma-separated), currency, bank, account, batch, from, to, min_amount, max_amount, min_risk, compliance; `limit` up to 500, cursor `after`",
+        "Payments, newest first unless `sort` says otherwise",
+        Doc::new()
+            .params([
+                query("q", "The start of a reference, idempotency key or SWIFT message id", text(140)),
+                query_list("status", "Any of these statuses", &payment_statuses),
+                query("currency", "ISO 4217", one_of(&currencies)),
+                query("bank", "The sender or receiver bank: its id, its BIC or part of its name", text(140)),
+                query("account", "The sender or receiver account's id", json!({ "type": "string", "format": "uuid" })),
+                query("batch", "A settlement batch's id or reference", text(140)),
+                query("from", "Created at or after", time()),
+                query("to", "Created before", time()),
+                query("min_amount", "At least this amount", amount()),
+                query("max_amount", "At most this amount", amount()),
+                query("min_risk", "A risk score of at least this", integer(0, 100)),
+                query("compliance", "The deciding compliance check's status", one_of(&compliance)),
+                query("sort", "The order", one_of(&payment_sorts)),
+            ])
+            .params(paging())
+            .page::<app::payments::PaymentRow>(),
         get(payments::list),
     )
     .route(
-        Method::GET,
-        "/payments/{id}",
+        (M::GET, "/payments/{id}"),
         Requires(Permission::PaymentsView),
         "A payment with its compliance checks and its timeline",
+        Doc::new().params([path_id("payment")]).json::<app::payments::PaymentDetail>().errors(&[404]),
         get(payments::detail),
     )
     .route(
-        Method::POST,
-        "/payments/{id}/cancel",
+        (M::POST, "/payments/{id}/cancel"),
         Requires(Permission::PaymentsCancel),
         "Cancel a pending payment with a reason (1-500 characters); 409 unless pending",
+        Doc::new()
+            .params([path_id("payment")])
+            .body::<payments::CancelRequest>()
+            .no_content()
+            .errors(&[404, 409]),
         post(payments::cancel),
     )
     .route(
-        Method::GET,
-        "/banks",
+        (M::GET, "/banks"),
         Requires(Permission::BanksView),
-        "Banks by name unless `sort` says otherwise (bic, country); filters q (name or BIC), country, kyc, risk, active; `limit` up to 500, cursor `after`",
+        "Banks by name unless `sort` says otherwise",
+        Doc::new()
+            .params([
+                query("q", "Part of the name or BIC, any case", text(100)),
+                query("country", "ISO 3166 alpha-2", json!({ "type": "string", "pattern": "^[A-Za-z]{2}$" })),
+                query("kyc", "The KYC status", one_of(&app::banks::KYC_STATUSES)),
+                query("risk", "The risk rating", one_of(&app::banks::RISK_RATINGS)),
+                query("active", "Active or not", one_of(&["true", "false"])),
+                query("sort", "The order", one_of(&["name", "bic", "country"])),
+            ])
+            .params(paging())
+            .page::<app::banks::BankRow>(),
         get(banks::list),
     )
     .route(
-        Method::GET,
-        "/banks/{id}/accounts",
+        (M::GET, "/banks/{id}/accounts"),
         Requires(Permission::BanksView),
         "A bank's settlement accounts with their balance, available and reserved amounts",
+        Doc::new().params([path_id("bank")]).list::<app::banks::Account>().errors(&[404]),
         get(banks::accounts),
     )
     .route(
-        Method::GET,
-        "/settlements",
+        (M::GET, "/settlements"),
         Requires(Permission::SettlementsView),
-        "Settlement batches, newest first unless `sort` says otherwise (oldest, largest); filters status (comma-separated), currency, corridor, batch_type, bank, from, to; `limit` up to 500, cursor `after`",
+        "Settlement batches, newest first unless `sort` says otherwise",
+        Doc::new()
+            .params([
+                query_list("status", "Any of these statuses", &batch_statuses),
+                query("currency", "ISO 4217", one_of(&currencies)),
+                query("corridor", "The corridor, exactly", text(100)),
+                query("batch_type", "The batch type, exactly", text(100)),
+                query("bank", "Batches with a payment of this bank (its id)", json!({ "type": "string", "format": "uuid" })),
+                query("from", "Created at or after", time()),
+                query("to", "Created before", time()),
+                query("sort", "The order", one_of(&["newest", "oldest", "largest"])),
+            ])
+            .params(paging())
+            .page::<app::settlements::BatchRow>(),
         get(settlements::list),
     )
     .route(
-        Method::GET,
-        "/settlements/{id}",
+        (M::GET, "/settlements/{id}"),
         Requires(Permission::SettlementsView),
         "A batch with every participating bank's sends, receives and net position, its netting and what disagrees with its payments",
+        Doc::new().params([path_id("batch")]).json::<app::settlements::BatchDetail>().errors(&[404]),
         get(settlements::detail),
     )
     .route(
-        Method::GET,
-        "/audit",
+        (M::GET, "/audit"),
         Requires(Permission::AuditView),
-        "Audit rows, newest first; filters actor, action, resource_type, resource_id, result, from, to; cursor `after`",
+        "Audit rows, newest first",
+        Doc::new().params(audit_filters()).params(paging()).page::<app::audit::AuditRow>(),
         get(audit::list),
     )
     .route(
-        Method::GET,
-        "/audit/verify",
+        (M::GET, "/audit/verify"),
         Requires(Permission::AuditVerify),
         "Verify the hash chain (optionally from..to) against the latest signed anchor",
+        Doc::new()
+            .params([query("from", "From this time", time()), query("to", "Before this time", time())])
+            .json::<app::audit::VerifyReport>(),
         get(audit::verify_chain),
     )
     .route(
-        Method::GET,
-        "/audit/export",
+        (M::GET, "/audit/export"),
         Requires(Permission::AuditExport),
-        "Stream the filtered rows as CSV or JSON lines (format=csv|jsonl); the export is audited",
+        "Stream the filtered rows as CSV or JSON lines; the export is audited",
+        Doc::new()
+            .params(audit_filters())
+            .params([query("format", "The file's format (default csv)", one_of(&["csv", "jsonl"]))])
+            .file(&["text/csv", "application/x-ndjson"]),
         get(audit::export_rows),
     )
     .route(
-        Method::GET,
-        "/openapi.json",
+        (M::GET, "/openapi.json"),
         Public,
-        "This API's OpenAPI 3 description",
+        "This API's OpenAPI 3.1 description",
+        Doc::new().json_any(),
         get(openapi::document),
     )
 }

@@ -55,8 +55,10 @@ pub async fn detail(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+/// Why the payment is cancelled.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CancelRequest {
+    #[schema(min_length = 1, max_length = 500)]
     reason: String,
 }
 

@@ -156,9 +156,58 @@ async fn revoke_ends_the_presented_session_and_errors_have_one_shape() {
         .json()
         .await
         .unwrap();
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["openapi"], "3.1.0");
     assert_eq!(doc["paths"]["/api/v1/me"]["get"]["x-permission"], "self");
+    the_document_describes_every_route(&doc);
     t.drop_db().await;
+}
+
+/// Every route of the table is in the document with its answers (a success with its content,
+/// and the errors), and every schema it refers to is defined.
+fn the_document_describes_every_route(doc: &Value) {
+    for route in server::api::api().routes {
+        let op =
+            &doc["paths"][format!("/api/v1{}", route.path)][route.method.as_str().to_lowercase()];
+        let responses = op["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{} {}", route.method, route.path));
+        assert!(
+            responses.keys().any(|s| s.starts_with('2')),
+            "{} {}: a success",
+            route.method,
+            route.path
+        );
+        assert!(responses.contains_key("503"));
+        if route.path.contains("{id}") {
+            assert!(
+                responses.contains_key("404") && responses.contains_key("422"),
+                "{}",
+                route.path
+            );
+        }
+    }
+    let text = doc.to_string();
+    for reference in text.split(r##""$ref":"#/components/"##).skip(1) {
+        let path = reference.split('"').next().unwrap();
+        let mut node = &doc["components"];
+        for part in path.split('/') {
+            node = &node[part];
+        }
+        assert!(!node.is_null(), "{path} is referred to but not defined");
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for name in [
+        "PaymentRow",
+        "PaymentDetail",
+        "TimelineEntry",
+        "BankRow",
+        "Account",
+        "BatchDetail",
+        "AuditRow",
+        "TokenPair",
+    ] {
+        assert!(schemas.contains_key(name), "{name}");
+    }
 }
 
 #[tokio::test]

@@ -605,9 +605,16 @@ async fn the_rest_api_lists_reads_and_refuses_as_the_pages_do() {
         (status, body["error"]["code"].as_str()),
         (422, Some("validation_failed"))
     );
-    let (status, body) = get("/api/v1/payments?currency=XXX&min_risk=x".into()).await;
+    let (status, body) = get("/api/v1/payments?currency=XXX&min_risk=x&q=a%00b".into()).await;
     assert_eq!(status, 422);
-    assert!(body["error"]["message"].is_string());
+    let fields = body["error"]["fields"].as_object().unwrap();
+    let named: Vec<&str> = fields.keys().map(String::as_str).collect();
+    assert_eq!(
+        named,
+        ["currency", "min_risk", "q"],
+        "every refused field, by name"
+    );
+    assert_eq!(fields["q"], "must not contain a NUL character");
     let (status, _) = get(format!("/api/v1/payments/{}", ids[0])).await;
     assert_eq!(status, 200);
     let (status, _) = get("/api/v1/payments/nope".into()).await;
