@@ -139,9 +139,10 @@ e2e: tools services build ## Browser tests (Playwright + Chromium) against a fre
 	    --email newadmin@example.com --role admin --password-stdin; \
 	  cargo leptos end-to-end
 
-bench: ## Benchmarks: demo seed vs raw COPY, audit verification and list vs raw SQL
+bench: services ## Benchmarks: demo seed vs raw COPY, audit verification and list vs raw SQL, payments API and pages vs raw SQL and under load
 	bash scripts/bench.sh
 	bash scripts/bench-audit.sh
+	bash scripts/bench-payments.sh
 
 # --- cleanup -----------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ use app::{
         config::{Config, Secret},
         context::RequestContext,
         jobs::{self, Background},
-        sessions::RedisSessionStore,
+        session_store::RedisSessionStore,
         state::AppState,
     },
     shell, App,

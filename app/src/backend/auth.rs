@@ -20,7 +20,7 @@ use super::{
     },
     error::internal,
     passwords,
-    sessions::SESSION_ROW,
+    session_store::SESSION_ROW,
     state::{self, AppState},
 };
 use crate::{

@@ -12,7 +12,7 @@ pub const DEMO_SECRET: &str = "demo-only-secret-change-me-0123456789abcdef";
 /// using them cannot drift apart (a secret missing from a second list once went unchecked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Secret {
-    /// Keys the Redis names of browser sessions (`backend::sessions`).
+    /// Keys the Redis names of browser sessions (`backend::session_store`).
     Session,
     /// Signs API access tokens (HS256).
     Jwt,

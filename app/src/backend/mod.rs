@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod passwords;
 pub mod payments;
 pub mod recovery;
+pub mod session_store;
 pub mod sessions;
 pub mod settlements;
 pub mod state;

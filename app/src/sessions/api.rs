@@ -1,5 +1,5 @@
-//! The Sessions page's server functions, all under sessions.manage; revocations are audited
-//! in the same transaction as `session.revoke`.
+//! The Sessions page's server functions, all under sessions.manage; the revocations are
+//! `backend::sessions`'.
 
 use leptos::prelude::*;
 use uuid::Uuid;
@@ -40,31 +40,9 @@ crate::guard!(RevokeSession, SessionsManage);
 /// Revokes one live session; `NotFound` if it is not live. Permission: sessions.manage.
 #[server(prefix = "/api/sessions", endpoint = "revoke_session")]
 pub async fn revoke_session(session_id: Uuid) -> Result<(), AppError> {
-    use crate::backend::{
-        audit::{self, AuditEvent},
-        auth::require_for,
-        db::sessions,
-    };
+    use crate::backend::{auth::require_for, sessions, state};
     let me = require_for::<RevokeSession>().await?;
-    let state = crate::backend::state::current()?;
-    let mut tx = state.db.begin().await?;
-    let owner = sessions::owner_of_live(&mut tx, session_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    sessions::revoke(&mut tx, session_id, "revoked by an admin").await?;
-    audit::record(
-        &mut tx,
-        AuditEvent::new(
-            me.actor(),
-            "session.revoke",
-            "session",
-            Some(session_id.to_string()),
-        )
-        .metadata(serde_json::json!({ "user_id": owner.to_string() })),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    sessions::revoke(&state::current()?.db, &me, session_id).await
 }
 
 crate::guard!(RevokeUserSessions, SessionsManage);
@@ -73,27 +51,7 @@ crate::guard!(RevokeUserSessions, SessionsManage);
 /// many. Permission: sessions.manage.
 #[server(prefix = "/api/sessions", endpoint = "revoke_user_sessions")]
 pub async fn revoke_user_sessions(user_id: Uuid) -> Result<u64, AppError> {
-    use crate::backend::{
-        audit::{self, AuditEvent},
-        auth::require_for,
-        db::sessions,
-    };
+    use crate::backend::{auth::require_for, sessions, state};
     let me = require_for::<RevokeUserSessions>().await?;
-    let state = crate::backend::state::current()?;
-    let mut tx = state.db.begin().await?;
-    let keep = (user_id == me.user_id).then_some(me.session_id);
-    let n = sessions::revoke_all_of(&mut tx, user_id, keep, "revoked by an admin").await?;
-    audit::record(
-        &mut tx,
-        AuditEvent::new(
-            me.actor(),
-            "session.revoke",
-            "user",
-            Some(user_id.to_string()),
-        )
-        .metadata(serde_json::json!({ "all_of_user": true, "sessions_revoked": n })),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(n)
+    sessions::revoke_all_of(&state::current()?.db, &me, user_id).await
 }

@@ -13,6 +13,7 @@ use crate::components::list::ListQuery;
 /// A row of the Sessions table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SessionRow {
     pub id: Uuid,
     pub user_id: Uuid,

@@ -14,6 +14,7 @@ use crate::{components::list::ListQuery, domain::Role};
 /// A row of the Users table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UserRow {
     pub id: Uuid,
     pub username: String,
@@ -167,6 +168,7 @@ pub struct UsersOverview {
 
 /// What a role change came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum RoleChangeOutcome {
     /// The new role is in effect (and the user's sessions have ended).
     Changed,

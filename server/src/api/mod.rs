@@ -11,7 +11,9 @@ mod auth;
 mod banks;
 pub mod openapi;
 mod payments;
+mod sessions;
 mod settlements;
+mod users;
 
 use app::{
     auth::Permission,
@@ -188,7 +190,7 @@ fn audit_filters() -> Vec<Value> {
 /// The API's route table.
 pub fn api() -> Api {
     use app::{domain::*, payments::PaymentSort};
-    use axum::routing::{get, post};
+    use axum::routing::{delete, get, patch, post};
     use Access::*;
     use Method as M;
     let payment_statuses: Vec<&str> = PaymentStatus::ALL.iter().map(|s| s.as_str()).collect();
@@ -196,6 +198,7 @@ pub fn api() -> Api {
     let compliance: Vec<&str> = ComplianceStatus::ALL.iter().map(|c| c.as_str()).collect();
     let batch_statuses: Vec<&str> = SettlementStatus::ALL.iter().map(|s| s.as_str()).collect();
     let payment_sorts: Vec<&str> = PaymentSort::ALL.iter().map(|s| s.as_str()).collect();
+    let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
     Api {
         router: Router::new(),
         routes: Vec::new(),
@@ -345,6 +348,61 @@ pub fn api() -> Api {
             .params([query("format", "The file's format (default csv)", one_of(&["csv", "jsonl"]))])
             .file(&["text/csv", "application/x-ndjson"]),
         get(audit::export_rows),
+    )
+    .route(
+        (M::GET, "/users"),
+        Requires(Permission::UsersView),
+        "Users by username unless `sort` says otherwise",
+        Doc::new()
+            .params([
+                query("q", "Part of the username or e-mail, any case", text(100)),
+                query("role", "The role", one_of(&roles)),
+                query("status", "Active, inactive or locked", one_of(&["active", "inactive", "locked"])),
+                query("tfa", "Two-factor sign-in on or off", one_of(&["on", "off"])),
+                query("sort", "The order", one_of(&["username", "last_sign_in", "created"])),
+            ])
+            .params(paging())
+            .page::<app::users::UserRow>(),
+        get(users::list),
+    )
+    .route(
+        (M::POST, "/users"),
+        Requires(Permission::UsersManage),
+        "Create a user (not an admin: raising to admin takes a second admin); every refused field at once",
+        Doc::new().body::<users::NewUser>().created::<users::Created>(),
+        post(users::create),
+    )
+    .route(
+        (M::PATCH, "/users/{id}"),
+        Requires(Permission::UsersManage),
+        "Change a user: a role with a reason, or is_active; one change per request",
+        Doc::new()
+            .params([path_id("user")])
+            .body::<users::UserChange>()
+            .json::<users::ChangeOutcome>()
+            .errors(&[404, 409]),
+        patch(users::update),
+    )
+    .route(
+        (M::GET, "/sessions"),
+        Requires(Permission::SessionsManage),
+        "Everyone's live sessions, most recently active first unless `sort` says otherwise",
+        Doc::new()
+            .params([
+                query("user", "Part of the username, any case", text(100)),
+                query("kind", "Browser or API", one_of(&["browser", "api"])),
+                query("sort", "The order", one_of(&["last_activity", "created"])),
+            ])
+            .params(paging())
+            .page::<app::sessions::SessionRow>(),
+        get(sessions::list),
+    )
+    .route(
+        (M::DELETE, "/sessions/{id}"),
+        Requires(Permission::SessionsManage),
+        "Revoke a live session",
+        Doc::new().params([path_id("session")]).no_content().errors(&[404]),
+        delete(sessions::revoke),
     )
     .route(
         (M::GET, "/openapi.json"),

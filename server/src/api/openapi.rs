@@ -67,6 +67,13 @@ impl Doc {
         self
     }
 
+    /// 201 with a `T`.
+    pub fn created<T: ToSchema>(mut self) -> Doc {
+        self.ok = Some((201, Some(json_content(reference::<T>()))));
+        self.schemas.push(register::<T>);
+        self
+    }
+
     /// 200 with a JSON array of `T`.
     pub fn list<T: ToSchema>(mut self) -> Doc {
         let items = json!({ "type": "array", "items": reference::<T>() });
@@ -132,7 +139,7 @@ pub fn query(name: &str, description: &str, schema: Value) -> Value {
     json!({
         "name": name, "in": "query", "required": false,
         "description": format!("{description} (blank: any)"),
-        "schema": { "anyOf": [schema, { "type": "string", "maxLength": 0 }] }
+        "schema": { "anyOf": [schema, { "type": "string", "pattern": "^\\s*$" }] }
     })
 }
 

@@ -1159,3 +1159,109 @@ async fn the_csv_export_streams_the_filtered_users_and_is_audited() {
     assert_eq!(exports().await, 2, "refused exports write no export row");
     t.drop_db().await;
 }
+
+/// The REST API's user and session routes keep the pages' rules: every refused field at once,
+/// no admin on one admin's word, nobody changing their own account, one audit row per change.
+#[tokio::test]
+async fn the_rest_api_manages_users_and_sessions_by_the_pages_rules() {
+    use serde_json::{json, Value};
+    let t = TestDb::seeded(50).await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let admin = crate::api::token(&app, "admin").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let client = reqwest::Client::new();
+    let send = |req: reqwest::RequestBuilder| async {
+        let r = req.bearer_auth(&admin).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap_or(Value::Null))
+    };
+
+    let (status, body) = send(client.post(app.url("/api/v1/users")).json(&json!({
+        "username": "X", "email": "nope", "role": "admin", "password": "short"
+    })))
+    .await;
+    assert_eq!(status, 422);
+    let fields: Vec<&str> = body["error"]["fields"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        fields,
+        ["email", "password", "role", "username"],
+        "every refused field"
+    );
+    let (status, body) = send(client.post(app.url("/api/v1/users")).json(&json!({
+        "username": "api.made", "email": "api.made@example.com", "role": "viewer",
+        "password": "a long enough passphrase 2026"
+    })))
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        audit_count(&t.pool, "user.create", Some(id.parse().unwrap())).await,
+        1
+    );
+
+    let (status, body) = send(client.get(app.url("/api/v1/users?q=api.made"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["items"][0]["id"], id.as_str());
+
+    let patch = |body: Value| {
+        client
+            .patch(app.url(&format!("/api/v1/users/{id}")))
+            .json(&body)
+    };
+    let (status, body) = send(patch(
+        json!({ "role": "operator", "reason": "joins operations" }),
+    ))
+    .await;
+    assert_eq!((status, body["role"].as_str()), (200, Some("Changed")));
+    let (status, body) = send(patch(json!({ "role": "admin", "reason": "on call" }))).await;
+    assert_eq!(
+        (status, body["role"].as_str()),
+        (200, Some("Pending")),
+        "a second admin decides"
+    );
+    let (status, _) = send(patch(json!({ "role": "viewer", "is_active": false }))).await;
+    assert_eq!(status, 422, "one change per request");
+    let (status, _) = send(patch(json!({ "is_active": false }))).await;
+    assert_eq!(status, 200);
+    let me: String =
+        sqlx::query_scalar("SELECT id::text FROM deltran.users WHERE username = 'admin'")
+            .fetch_one(&t.pool)
+            .await
+            .unwrap();
+    let (status, _) = send(
+        client
+            .patch(app.url(&format!("/api/v1/users/{me}")))
+            .json(&json!({ "is_active": false })),
+    )
+    .await;
+    assert_eq!(status, 409, "not one's own account");
+
+    // Sessions: the list, and revoking one (then it is gone: 404).
+    let viewer = crate::api::token(&app, "viewer").await;
+    let (status, body) = send(client.get(app.url("/api/v1/sessions?user=viewer&kind=api"))).await;
+    assert_eq!(status, 200);
+    let session = body["items"][0]["id"].as_str().unwrap().to_string();
+    let (status, _) = send(client.delete(app.url(&format!("/api/v1/sessions/{session}")))).await;
+    assert_eq!(status, 204);
+    let (status, _) = send(client.delete(app.url(&format!("/api/v1/sessions/{session}")))).await;
+    assert_eq!(status, 404);
+    let r = client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(viewer["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "the revoked session's token no longer works"
+    );
+    t.drop_db().await;
+}

@@ -43,6 +43,15 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         samples: usize,
     },
+    /// Measure the payments API and pages of a running console (the demo viewer signs in,
+    /// with DEMO_PASSWORD) against the raw SQL of the same pages.
+    Payments {
+        /// The console's address, e.g. http://127.0.0.1:3200.
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 50)]
+        samples: usize,
+    },
 }
 
 #[tokio::main]
@@ -56,6 +65,7 @@ async fn main() -> ExitCode {
         match cli.command {
             Command::Generate { rows, days } => generate(&pool, rows, days).await,
             Command::Audit { samples } => bench(&pool, samples).await,
+            Command::Payments { url, samples } => payments::bench(&pool, &url, samples).await,
         }
     };
     match run.await {
@@ -194,6 +204,8 @@ async fn generate(pool: &PgPool, rows: u64, days: u32) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+mod payments;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
