@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     auth::Permission,
-    components::list::{time_range, ListQuery},
+    components::list::time_range,
     error::{AppError, FieldErrors},
 };
 
@@ -205,20 +205,7 @@ impl AuditQuery {
     }
 }
 
-impl ListQuery for AuditQuery {
-    const PATH: &'static str = "/audit";
-
-    fn after(&self) -> Option<&str> {
-        self.after.as_deref()
-    }
-
-    fn at(&self, after: Option<String>) -> AuditQuery {
-        AuditQuery {
-            after,
-            ..self.clone()
-        }
-    }
-}
+crate::list_query!(AuditQuery, "/audit");
 
 /// One page of the audit log.
 pub type AuditPage = crate::components::list::Page<AuditRow>;
@@ -286,6 +273,7 @@ impl VerifyProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::components::list::ListQuery;
 
     #[test]
     fn cursors_round_trip_and_reject_junk() {

@@ -16,7 +16,7 @@ use super::{
     context::RequestContext,
     db::{
         logins::{self, Attempt, LockoutRule},
-        sessions,
+        sessions, users,
     },
     error::internal,
     passwords,
@@ -238,16 +238,6 @@ fn unavailable(what: &'static str) -> impl Fn(&dyn std::fmt::Display) -> LoginRe
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-struct LoginUser {
-    id: Uuid,
-    username: String,
-    password_hash: String,
-    role: Role,
-    is_active: bool,
-    is_2fa_enabled: bool,
-}
-
 /// Who `authenticate` let in.
 #[derive(Debug, Clone)]
 pub struct SignedInUser {
@@ -354,14 +344,9 @@ pub async fn authenticate(
         Err(e) => return Err(unavailable("Postgres")(&e)),
     };
 
-    let user: Option<LoginUser> = sqlx::query_as(
-        "SELECT id, username, password_hash, role, is_active, is_2fa_enabled \
-         FROM deltran.users WHERE username = $1",
-    )
-    .bind(&username)
-    .fetch_optional(&state.db)
-    .await
-    .map_err(|e| unavailable("Postgres")(&e))?;
+    let user = users::login_user(&state.db, &username)
+        .await
+        .map_err(|e| unavailable("Postgres")(&e))?;
     let hash = user
         .as_ref()
         .map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
@@ -394,14 +379,7 @@ pub async fn authenticate(
         .map_err(|e| unavailable("Postgres")(&e))?;
     let signed_in = async {
         logins::clear(&mut tx, &username).await?;
-        sqlx::query(
-            "UPDATE deltran.users SET last_login_at = now(), last_login_ip = $2::text::inet \
-             WHERE id = $1",
-        )
-        .bind(user.id)
-        .bind(ip.map(|ip| ip.to_string()))
-        .execute(&mut *tx)
-        .await
+        users::record_sign_in(&mut tx, user.id, ip).await
     }
     .await;
     signed_in.map_err(|e| unavailable("Postgres")(&e))?;
@@ -613,10 +591,7 @@ pub async fn own_password_ok(
     password: &str,
 ) -> Result<bool, AppError> {
     let attempt = reserve_own(state, me).await?;
-    let hash: String = sqlx::query_scalar("SELECT password_hash FROM deltran.users WHERE id = $1")
-        .bind(me.user_id)
-        .fetch_one(&state.db)
-        .await?;
+    let hash = users::password_hash(&state.db, me.user_id).await?;
     let ok = passwords::verify(password.to_string(), hash).await?;
     settle(
         state,

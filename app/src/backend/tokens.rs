@@ -126,25 +126,22 @@ pub async fn issue(state: &AppState, user: &SignedInUser) -> Result<TokenPair, A
 pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenPair, AppError> {
     let hash = sha256_hex(presented.trim());
     let mut tx = state.db.begin().await?;
-    let live: Option<(Uuid, Uuid, String, Role)> = sqlx::query_as(
-        "SELECT s.id, u.id, u.username, u.role FROM deltran.sessions s JOIN deltran.users u ON u.id = s.user_id \
-         WHERE s.refresh_token_hash = $1 AND s.kind = 'api' AND s.revoked_at IS NULL AND s.expires_at > now() \
-           AND s.created_at > now() - make_interval(secs => $2) AND u.is_active FOR UPDATE OF s",
-    )
-    .bind(&hash)
-    .bind(absolute(state).num_seconds() as f64)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((sid, user_id, username, role)) = live else {
-        let reused: Option<(Uuid, Uuid, String)> = sqlx::query_as(
-            "SELECT s.id, u.id, u.username FROM deltran.used_refresh_tokens t \
-             JOIN deltran.sessions s ON s.id = t.session_id JOIN deltran.users u ON u.id = s.user_id \
-             WHERE t.token_hash = $1",
-        )
-        .bind(&hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some((sid, user_id, username)) = reused {
+    let live = sessions::lock_by_refresh_token(&mut tx, &hash, absolute(state)).await?;
+    let Some(sessions::RefreshSession {
+        session_id: sid,
+        user_id,
+        username,
+        role,
+    }) = live
+    else {
+        let reused = sessions::owner_of_used_refresh_token(&mut tx, &hash).await?;
+        if let Some(sessions::RefreshSession {
+            session_id: sid,
+            user_id,
+            username,
+            ..
+        }) = reused
+        {
             sessions::revoke(&mut tx, sid, "refresh token reuse").await?;
             audit::record(
                 &mut tx,
@@ -166,21 +163,12 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenPair, App
         return Err(AppError::Unauthorized);
     };
     let next = new_refresh_token();
-    sqlx::query("INSERT INTO deltran.used_refresh_tokens (token_hash, session_id) VALUES ($1, $2)")
-        .bind(&hash)
-        .bind(sid)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "UPDATE deltran.sessions SET refresh_token_hash = $2, last_activity_at = now(), \
-         expires_at = least(now() + make_interval(secs => $3), created_at + make_interval(secs => $4)) \
-         WHERE id = $1",
+    sessions::rotate_refresh_token(
+        &mut tx,
+        sid,
+        (&hash, &sha256_hex(&next)),
+        (REFRESH_TTL, absolute(state)),
     )
-    .bind(sid)
-    .bind(sha256_hex(&next))
-    .bind(REFRESH_TTL.num_seconds() as f64)
-    .bind(absolute(state).num_seconds() as f64)
-    .execute(&mut *tx)
     .await?;
     audit::record(
         &mut tx,

@@ -13,10 +13,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{
-    components::list::{ListQuery, Page},
-    domain::Currency,
-};
+use crate::{components::list::Page, domain::Currency};
 
 /// A row of the Banks list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,20 +94,7 @@ pub struct BankQuery {
     pub after: Option<String>,
 }
 
-impl ListQuery for BankQuery {
-    const PATH: &'static str = "/banks";
-
-    fn after(&self) -> Option<&str> {
-        self.after.as_deref()
-    }
-
-    fn at(&self, after: Option<String>) -> BankQuery {
-        BankQuery {
-            after,
-            ..self.clone()
-        }
-    }
-}
+crate::list_query!(BankQuery, "/banks");
 
 /// One page of the Banks list.
 pub type BankPage = Page<BankRow>;

@@ -14,11 +14,10 @@ use crate::{
     auth::{Me, Permission},
     components::{
         format_time,
-        list::{BadFilters, FilterForm, ListQuery, ListTable, SelectFilter, TextFilter},
+        list::{FilterForm, ListQuery, ListRows, ListTable, SelectFilter, TextFilter},
         ErrorPanel, Loading,
     },
     domain::format_money,
-    error::AppError,
 };
 
 #[component]
@@ -26,10 +25,6 @@ pub fn BanksPage() -> impl IntoView {
     let export = use_context::<Me>().is_some_and(|m| m.can(Permission::ExportCsv));
     let params = use_query_map();
     let query = Memo::new(move |_| params.with(BankQuery::from_params));
-    let banks = Resource::new(
-        move || query.get(),
-        |q| async move { Ok::<_, AppError>((q.clone(), list_banks(q).await?)) },
-    );
     view! {
         <Title text="Banks · DelTran Console"/>
         <header class="mb-6">
@@ -39,20 +34,12 @@ pub fn BanksPage() -> impl IntoView {
             </p>
         </header>
         <Filters query/>
-        <Transition fallback=|| view! { <Loading/> }>
-            <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
-                {move || Suspend::new(async move {
-                    match banks.await {
-                        Ok((query, page)) => Ok(view! { <BankTable page query export/> }.into_any()),
-                        Err(AppError::Validation { field_errors }) => Ok(view! {
-                            <BadFilters field_errors reset="/banks" reset_label="Show all banks"/>
-                        }
-                        .into_any()),
-                        Err(e) => Err(e),
-                    }
-                })}
-            </ErrorBoundary>
-        </Transition>
+        <ListRows
+            query
+            fetch=list_banks
+            table=move |page, query| view! { <BankTable page query export/> }
+            reset_label="Show all banks"
+        />
     }
 }
 

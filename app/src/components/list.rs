@@ -7,7 +7,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use leptos::prelude::*;
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::error::FieldErrors;
+use super::{ErrorPanel, Loading};
+use crate::error::{AppError, FieldErrors};
 
 /// Rows per page of a list.
 pub const PAGE_SIZE: u32 = 50;
@@ -159,6 +160,47 @@ pub trait ListQuery: Clone + Default + Serialize + DeserializeOwned {
     }
 }
 
+/// A list page's rows: what `fetch` (the list's server function) answers for the URL's view,
+/// drawn by `table` with the view it answers (so the pager's links always match the rows),
+/// kept in place while the next view loads (a transition). A refused value shows
+/// `BadFilters` with a link to the unfiltered list, labelled `reset_label`.
+#[component]
+pub fn ListRows<Q, T, F, Fut, G, V>(
+    query: Memo<Q>,
+    fetch: F,
+    table: G,
+    reset_label: &'static str,
+) -> impl IntoView
+where
+    Q: ListQuery + PartialEq + Send + Sync + 'static,
+    T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    F: Fn(Q) -> Fut + Copy + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<T, AppError>> + Send + 'static,
+    G: Fn(T, Q) -> V + Copy + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    let rows = Resource::new(
+        move || query.get(),
+        move |q| async move { Ok::<_, AppError>((q.clone(), fetch(q).await?)) },
+    );
+    view! {
+        <Transition fallback=|| view! { <Loading/> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
+                {move || Suspend::new(async move {
+                    match rows.await {
+                        Ok((query, answer)) => Ok(table(answer, query).into_any()),
+                        Err(AppError::Validation { field_errors }) => Ok(view! {
+                            <BadFilters field_errors reset=Q::PATH reset_label/>
+                        }
+                        .into_any()),
+                        Err(e) => Err(e),
+                    }
+                })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
 /// A list's filters: a GET form, so applying them changes the URL (a new history entry, back
 /// to the first page) and works without the wasm too, with "Apply" and "Clear filters". Its
 /// fields are `TextFilter`, `SelectFilter` and `CheckFilter`s; the page draws it anew when the
@@ -250,6 +292,81 @@ pub fn CheckFilter(
             </div>
         </fieldset>
     }
+}
+
+/// The orders of a list of amounts over time (payments, settlement batches); each ends with
+/// the id, so it is total.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum TimeOrAmount {
+    /// By creation time, newest first.
+    #[default]
+    Newest,
+    /// By creation time, oldest first.
+    Oldest,
+    /// By amount, largest first (amounts of different currencies compared as numbers).
+    Largest,
+}
+
+impl TimeOrAmount {
+    pub const ALL: [TimeOrAmount; 3] = [
+        TimeOrAmount::Newest,
+        TimeOrAmount::Oldest,
+        TimeOrAmount::Largest,
+    ];
+
+    /// The name in URLs.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// What the sort selector shows.
+    pub fn label(self) -> &'static str {
+        match self {
+            TimeOrAmount::Newest => "Newest first",
+            TimeOrAmount::Oldest => "Oldest first",
+            TimeOrAmount::Largest => "Largest amount first",
+        }
+    }
+
+    /// Reads a URL's `sort` (refused: a field error naming the three).
+    pub fn parse(s: &str) -> Result<TimeOrAmount, String> {
+        s.parse()
+            .map_err(|_| format!("unknown sort {s:?} (newest, oldest or largest)"))
+    }
+}
+
+/// `impl ListQuery` for a URL state struct whose cursor is its `after: Option<String>` field:
+/// `list_query!(PaymentQuery, "/payments");`.
+#[macro_export]
+macro_rules! list_query {
+    ($query:ident, $path:literal) => {
+        impl $crate::components::list::ListQuery for $query {
+            const PATH: &'static str = $path;
+
+            fn after(&self) -> Option<&str> {
+                self.after.as_deref()
+            }
+
+            fn at(&self, after: Option<String>) -> Self {
+                Self {
+                    after,
+                    ..self.clone()
+                }
+            }
+        }
+    };
 }
 
 /// A list's table: named for screen readers and tests (`label`), its column headers, the
@@ -344,6 +461,14 @@ mod tests {
                 ..self.clone()
             }
         }
+    }
+
+    #[test]
+    fn orders_round_trip_by_name() {
+        for s in TimeOrAmount::ALL {
+            assert_eq!(TimeOrAmount::parse(s.as_str()), Ok(s));
+        }
+        assert!(TimeOrAmount::parse("NEWEST").is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    components::list::{ListQuery, Page, Total},
+    components::list::{Page, Total},
     domain::{format_money, ComplianceStatus, Currency, PaymentStatus},
 };
 
@@ -48,51 +48,8 @@ impl PaymentRow {
     }
 }
 
-/// The orders the Payments list offers; each ends with the id, so it is total.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::EnumString,
-)]
-#[strum(serialize_all = "snake_case")]
-pub enum PaymentSort {
-    /// `created_at DESC, id DESC`.
-    #[default]
-    Newest,
-    /// `created_at ASC, id ASC`.
-    Oldest,
-    /// `amount DESC, id DESC` (amounts of different currencies compared as numbers).
-    Largest,
-}
-
-impl PaymentSort {
-    pub const ALL: [PaymentSort; 3] = [
-        PaymentSort::Newest,
-        PaymentSort::Oldest,
-        PaymentSort::Largest,
-    ];
-
-    /// The name in URLs.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    /// What the sort selector shows.
-    pub fn label(self) -> &'static str {
-        match self {
-            PaymentSort::Newest => "Newest first",
-            PaymentSort::Oldest => "Oldest first",
-            PaymentSort::Largest => "Largest amount first",
-        }
-    }
-}
+/// The orders the Payments list offers.
+pub type PaymentSort = crate::components::list::TimeOrAmount;
 
 /// The Payments list's filters, sort and page as the page's URL holds them, and as
 /// `GET /api/v1/payments` and the CSV download take them (the same keys everywhere): text as
@@ -127,20 +84,7 @@ pub struct PaymentQuery {
     pub after: Option<String>,
 }
 
-impl ListQuery for PaymentQuery {
-    const PATH: &'static str = "/payments";
-
-    fn after(&self) -> Option<&str> {
-        self.after.as_deref()
-    }
-
-    fn at(&self, after: Option<String>) -> PaymentQuery {
-        PaymentQuery {
-            after,
-            ..self.clone()
-        }
-    }
-}
+crate::list_query!(PaymentQuery, "/payments");
 
 /// One page of the Payments list, with what the filters match in all.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -279,14 +223,7 @@ pub const MAX_REASON: usize = 500;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sorts_round_trip_by_name() {
-        for s in PaymentSort::ALL {
-            assert_eq!(s.as_str().parse::<PaymentSort>(), Ok(s));
-        }
-        assert!("NEWEST".parse::<PaymentSort>().is_err());
-    }
+    use crate::components::list::ListQuery;
 
     #[test]
     fn a_status_group_reads_as_one_list_parameter() {

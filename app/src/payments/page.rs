@@ -17,9 +17,7 @@ use crate::{
     components::{
         change::{Change, ChangeOutcome, Changes, ConfirmChange},
         format_time,
-        list::{
-            BadFilters, CheckFilter, FilterForm, ListQuery, ListTable, SelectFilter, TextFilter,
-        },
+        list::{CheckFilter, FilterForm, ListQuery, ListRows, ListTable, SelectFilter, TextFilter},
         ErrorPanel, Loading, StatusBadge,
     },
     domain::{ComplianceStatus, Currency, PaymentStatus},
@@ -31,11 +29,6 @@ pub fn PaymentsPage() -> impl IntoView {
     let export = use_context::<Me>().is_some_and(|m| m.can(Permission::ExportCsv));
     let params = use_query_map();
     let query = Memo::new(move |_| params.with(PaymentQuery::from_params));
-    // The page comes back with the query it answers, so its links always match its rows.
-    let payments = Resource::new(
-        move || query.get(),
-        |q| async move { Ok::<_, AppError>((q.clone(), list_payments(q).await?)) },
-    );
     view! {
         <Title text="Payments · DelTran Console"/>
         <header class="mb-6">
@@ -45,21 +38,12 @@ pub fn PaymentsPage() -> impl IntoView {
             </p>
         </header>
         <Filters query/>
-        // A transition: while another page or filter loads, the current rows stay in place.
-        <Transition fallback=|| view! { <Loading/> }>
-            <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
-                {move || Suspend::new(async move {
-                    match payments.await {
-                        Ok((query, list)) => Ok(view! { <PaymentTable list query export/> }.into_any()),
-                        Err(AppError::Validation { field_errors }) => Ok(view! {
-                            <BadFilters field_errors reset="/payments" reset_label="Show all payments"/>
-                        }
-                        .into_any()),
-                        Err(e) => Err(e),
-                    }
-                })}
-            </ErrorBoundary>
-        </Transition>
+        <ListRows
+            query
+            fetch=list_payments
+            table=move |list, query| view! { <PaymentTable list query export/> }
+            reset_label="Show all payments"
+        />
     }
 }
 

@@ -43,13 +43,7 @@ pub async fn change_password(current: String, new: String, repeat: String) -> Re
     }
     let new_hash = passwords::hash(new).await?;
     let mut tx = state.db.begin().await?;
-    sqlx::query(
-        "UPDATE deltran.users SET password_hash = $2, password_changed_at = now() WHERE id = $1",
-    )
-    .bind(me.user_id)
-    .bind(&new_hash)
-    .execute(&mut *tx)
-    .await?;
+    db::users::set_password_hash(&mut tx, me.user_id, &new_hash).await?;
     let ended =
         db::sessions::revoke_all_of(&mut tx, me.user_id, Some(me.session_id), "password changed")
             .await?;
@@ -180,14 +174,7 @@ pub async fn revoke_own_session(id: Uuid) -> Result<(), AppError> {
     let me = auth::require_for::<RevokeOwnSession>().await?;
     let state = state::current()?;
     let mut tx = state.db.begin().await?;
-    let owned: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM deltran.sessions WHERE id = $1 AND user_id = $2)",
-    )
-    .bind(id)
-    .bind(me.user_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    if !owned {
+    if !db::sessions::is_of(&mut tx, id, me.user_id).await? {
         return Err(AppError::NotFound);
     }
     db::sessions::revoke(&mut tx, id, "revoked by its user").await?;

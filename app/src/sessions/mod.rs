@@ -8,8 +8,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::components::list::ListQuery;
-
 /// A row of the Sessions table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
@@ -101,20 +99,7 @@ pub struct SessionQuery {
     pub after: Option<String>,
 }
 
-impl ListQuery for SessionQuery {
-    const PATH: &'static str = "/sessions";
-
-    fn after(&self) -> Option<&str> {
-        self.after.as_deref()
-    }
-
-    fn at(&self, after: Option<String>) -> SessionQuery {
-        SessionQuery {
-            after,
-            ..self.clone()
-        }
-    }
-}
+crate::list_query!(SessionQuery, "/sessions");
 
 /// One page of the Sessions list (at most `components::list::PAGE_SIZE` live sessions).
 pub type SessionList = crate::components::list::Page<SessionRow>;

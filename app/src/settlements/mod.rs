@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    components::list::{ListQuery, Page},
+    components::list::Page,
     domain::{Currency, SettlementStatus},
 };
 
@@ -36,45 +36,8 @@ pub struct BatchRow {
     pub settled_at: Option<DateTime<Utc>>,
 }
 
-/// The orders the Settlements list offers; each ends with the id.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    strum::IntoStaticStr,
-    strum::EnumString,
-)]
-#[strum(serialize_all = "snake_case")]
-pub enum BatchSort {
-    /// `created_at DESC, id DESC`.
-    #[default]
-    Newest,
-    /// `created_at ASC, id ASC`.
-    Oldest,
-    /// `gross_amount DESC, id DESC`.
-    Largest,
-}
-
-impl BatchSort {
-    pub const ALL: [BatchSort; 3] = [BatchSort::Newest, BatchSort::Oldest, BatchSort::Largest];
-
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            BatchSort::Newest => "Newest first",
-            BatchSort::Oldest => "Oldest first",
-            BatchSort::Largest => "Largest gross first",
-        }
-    }
-}
+/// The orders the Settlements list offers (largest: by gross amount).
+pub type BatchSort = crate::components::list::TimeOrAmount;
 
 /// The Settlements list's filters, sort and page as the URL holds them (and
 /// `GET /api/v1/settlements` and the CSV take them).
@@ -98,20 +61,7 @@ pub struct BatchQuery {
     pub after: Option<String>,
 }
 
-impl ListQuery for BatchQuery {
-    const PATH: &'static str = "/settlements";
-
-    fn after(&self) -> Option<&str> {
-        self.after.as_deref()
-    }
-
-    fn at(&self, after: Option<String>) -> BatchQuery {
-        BatchQuery {
-            after,
-            ..self.clone()
-        }
-    }
-}
+crate::list_query!(BatchQuery, "/settlements");
 
 pub type BatchPage = Page<BatchRow>;
 

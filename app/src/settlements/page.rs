@@ -14,13 +14,10 @@ use crate::{
     auth::{Me, Permission},
     components::{
         format_time,
-        list::{
-            BadFilters, CheckFilter, FilterForm, ListQuery, ListTable, SelectFilter, TextFilter,
-        },
+        list::{CheckFilter, FilterForm, ListQuery, ListRows, ListTable, SelectFilter, TextFilter},
         ErrorPanel, Loading,
     },
     domain::{format_money, Currency, SettlementStatus},
-    error::AppError,
 };
 
 #[component]
@@ -28,10 +25,6 @@ pub fn SettlementsPage() -> impl IntoView {
     let export = use_context::<Me>().is_some_and(|m| m.can(Permission::ExportCsv));
     let params = use_query_map();
     let query = Memo::new(move |_| params.with(BatchQuery::from_params));
-    let batches = Resource::new(
-        move || query.get(),
-        |q| async move { Ok::<_, AppError>((q.clone(), list_batches(q).await?)) },
-    );
     view! {
         <Title text="Settlements · DelTran Console"/>
         <header class="mb-6">
@@ -41,20 +34,12 @@ pub fn SettlementsPage() -> impl IntoView {
             </p>
         </header>
         <Filters query/>
-        <Transition fallback=|| view! { <Loading/> }>
-            <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
-                {move || Suspend::new(async move {
-                    match batches.await {
-                        Ok((query, page)) => Ok(view! { <BatchTable page query export/> }.into_any()),
-                        Err(AppError::Validation { field_errors }) => Ok(view! {
-                            <BadFilters field_errors reset="/settlements" reset_label="Show all batches"/>
-                        }
-                        .into_any()),
-                        Err(e) => Err(e),
-                    }
-                })}
-            </ErrorBoundary>
-        </Transition>
+        <ListRows
+            query
+            fetch=list_batches
+            table=move |page, query| view! { <BatchTable page query export/> }
+            reset_label="Show all batches"
+        />
     }
 }
 

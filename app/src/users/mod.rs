@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{components::list::ListQuery, domain::Role};
+use crate::domain::Role;
 
 /// A row of the Users table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,20 +125,7 @@ pub struct UserQuery {
     pub after: Option<String>,
 }
 
-impl ListQuery for UserQuery {
-    const PATH: &'static str = "/users";
-
-    fn after(&self) -> Option<&str> {
-        self.after.as_deref()
-    }
-
-    fn at(&self, after: Option<String>) -> UserQuery {
-        UserQuery {
-            after,
-            ..self.clone()
-        }
-    }
-}
+crate::list_query!(UserQuery, "/users");
 
 /// A role change waiting for a second admin.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,45 +1,18 @@
-//! `/api/v1/banks`: the list and a bank's accounts, over the same backend calls as the Banks
-//! pages.
+//! `/api/v1/banks/{id}/accounts`, over the same backend calls as a bank's page (the list,
+//! `/api/v1/banks`, is `api::list_route`).
 
 use app::{
     auth::Permission,
-    backend::{
-        db::{banks, banks::BankList, list},
-        state::AppState,
-    },
-    banks::{Account, BankQuery},
+    backend::{db::banks, state::AppState},
+    banks::Account,
     error::{parse_id, AppError},
 };
 use axum::{
     extract::{Path, State},
     Json,
 };
-use serde::Deserialize;
-use serde_json::{json, Value};
 
-use super::{ApiResult, Caller, Params};
-
-/// The Banks page's parameters plus the API's own `limit`.
-#[derive(Debug, Default, Deserialize)]
-pub struct ApiBankQuery {
-    #[serde(flatten)]
-    query: BankQuery,
-    limit: Option<String>,
-}
-
-/// Permission: banks.view. `{items, next_cursor}`.
-pub async fn list(
-    caller: Caller,
-    State(state): State<AppState>,
-    Params(q): Params<ApiBankQuery>,
-) -> ApiResult<Json<Value>> {
-    caller.require(Permission::BanksView)?;
-    let limit = super::limit(q.limit.as_deref(), 50)?;
-    let page = list::page::<BankList>(&state.db, &q.query, limit).await?;
-    Ok(Json(
-        json!({ "items": page.rows, "next_cursor": page.next }),
-    ))
-}
+use super::{ApiResult, Caller};
 
 /// Permission: banks.view. 422 for a malformed id, 404 for an unknown bank.
 pub async fn accounts(

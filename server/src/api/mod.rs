@@ -17,11 +17,23 @@ mod users;
 
 use app::{
     auth::Permission,
-    backend::{auth::authorize, auth::Identity, state::AppState, tokens},
+    backend::{
+        auth::{authorize, Identity},
+        db::{
+            banks::BankList,
+            list::{self, KeysetList},
+            payments::PaymentList,
+            sessions::SessionList,
+            settlements::BatchList,
+            users::UserList,
+        },
+        state::AppState,
+        tokens,
+    },
     error::AppError,
 };
 use axum::{
-    extract::{FromRequest, FromRequestParts, Request},
+    extract::{FromRequest, FromRequestParts, Request, State},
     http::{header, request::Parts, Method},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -78,6 +90,33 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
             .map(Params)
             .map_err(|e| ApiError(AppError::field("query", e)))
     }
+}
+
+/// A list's parameters as the API takes them: its page's URL state, and `limit`.
+#[derive(Debug, serde::Deserialize)]
+pub struct ListParams<Q> {
+    #[serde(flatten)]
+    query: Q,
+    limit: Option<String>,
+}
+
+/// `GET` of a list (`backend::db::list`): the list's permission first, then a page of `limit`
+/// rows (default 50) as `{items, next_cursor}`, over the same engine as its page.
+pub async fn list_route<L: KeysetList>(
+    caller: Caller,
+    State(state): State<AppState>,
+    Params(p): Params<ListParams<L::Query>>,
+) -> ApiResult<Json<Value>>
+where
+    L::Query: DeserializeOwned,
+    L::Row: serde::Serialize,
+{
+    caller.require(L::PERMISSION)?;
+    let limit = limit(p.limit.as_deref(), 50)?;
+    let page = list::page::<L>(&state.db, &p.query, limit).await?;
+    Ok(Json(
+        json!({ "items": page.rows, "next_cursor": page.next }),
+    ))
 }
 
 /// The API's `limit` parameter: 1 to 500, `default` when not given.
@@ -253,7 +292,7 @@ pub fn api() -> Api {
             ])
             .params(paging())
             .page::<app::payments::PaymentRow>(),
-        get(payments::list),
+        get(list_route::<PaymentList>),
     )
     .route(
         (M::GET, "/payments/{id}"),
@@ -288,7 +327,7 @@ pub fn api() -> Api {
             ])
             .params(paging())
             .page::<app::banks::BankRow>(),
-        get(banks::list),
+        get(list_route::<BankList>),
     )
     .route(
         (M::GET, "/banks/{id}/accounts"),
@@ -314,7 +353,7 @@ pub fn api() -> Api {
             ])
             .params(paging())
             .page::<app::settlements::BatchRow>(),
-        get(settlements::list),
+        get(list_route::<BatchList>),
     )
     .route(
         (M::GET, "/settlements/{id}"),
@@ -363,7 +402,7 @@ pub fn api() -> Api {
             ])
             .params(paging())
             .page::<app::users::UserRow>(),
-        get(users::list),
+        get(list_route::<UserList>),
     )
     .route(
         (M::POST, "/users"),
@@ -395,7 +434,7 @@ pub fn api() -> Api {
             ])
             .params(paging())
             .page::<app::sessions::SessionRow>(),
-        get(sessions::list),
+        get(list_route::<SessionList>),
     )
     .route(
         (M::DELETE, "/sessions/{id}"),

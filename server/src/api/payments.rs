@@ -1,15 +1,11 @@
-//! `/api/v1/payments`: the list, a payment with its timeline, and cancellation, over the same
-//! backend calls as the Payments pages.
+//! `/api/v1/payments/{id}`: a payment with its timeline, and its cancellation, over the same
+//! backend calls as the payment's page (the list is `api::list_route`).
 
 use app::{
     auth::Permission,
-    backend::{
-        db::{list, payments::PaymentList},
-        payments,
-        state::AppState,
-    },
+    backend::{payments, state::AppState},
     error::parse_id,
-    payments::{PaymentDetail, PaymentQuery},
+    payments::PaymentDetail,
 };
 use axum::{
     extract::{Path, State},
@@ -17,31 +13,8 @@ use axum::{
     Json,
 };
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-use super::{ApiResult, Body, Caller, Params};
-
-/// The Payments page's parameters plus the API's own `limit`.
-#[derive(Debug, Default, Deserialize)]
-pub struct ApiPaymentQuery {
-    #[serde(flatten)]
-    query: PaymentQuery,
-    limit: Option<String>,
-}
-
-/// Permission: payments.view. `{items, next_cursor}`; at most `limit` (default 50) items.
-pub async fn list(
-    caller: Caller,
-    State(state): State<AppState>,
-    Params(q): Params<ApiPaymentQuery>,
-) -> ApiResult<Json<Value>> {
-    caller.require(Permission::PaymentsView)?;
-    let limit = super::limit(q.limit.as_deref(), 50)?;
-    let page = list::page::<PaymentList>(&state.db, &q.query, limit).await?;
-    Ok(Json(
-        json!({ "items": page.rows, "next_cursor": page.next }),
-    ))
-}
+use super::{ApiResult, Body, Caller};
 
 /// Permission: payments.view. 422 for a malformed id, 404 for an unknown one.
 pub async fn detail(

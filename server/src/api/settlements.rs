@@ -1,46 +1,18 @@
-//! `/api/v1/settlements`: the batches and a batch with its netting, over the same backend
-//! calls as the Settlements pages.
+//! `/api/v1/settlements/{id}`: a batch with its netting, over the same backend call as the
+//! batch's page (the list is `api::list_route`).
 
 use app::{
     auth::Permission,
-    backend::{
-        db::{list, settlements::BatchList},
-        settlements,
-        state::AppState,
-    },
+    backend::{settlements, state::AppState},
     error::parse_id,
-    settlements::{BatchDetail, BatchQuery},
+    settlements::BatchDetail,
 };
 use axum::{
     extract::{Path, State},
     Json,
 };
-use serde::Deserialize;
-use serde_json::{json, Value};
 
-use super::{ApiResult, Caller, Params};
-
-/// The Settlements page's parameters plus the API's own `limit`.
-#[derive(Debug, Default, Deserialize)]
-pub struct ApiBatchQuery {
-    #[serde(flatten)]
-    query: BatchQuery,
-    limit: Option<String>,
-}
-
-/// Permission: settlements.view. `{items, next_cursor}`.
-pub async fn list(
-    caller: Caller,
-    State(state): State<AppState>,
-    Params(q): Params<ApiBatchQuery>,
-) -> ApiResult<Json<Value>> {
-    caller.require(Permission::SettlementsView)?;
-    let limit = super::limit(q.limit.as_deref(), 50)?;
-    let page = list::page::<BatchList>(&state.db, &q.query, limit).await?;
-    Ok(Json(
-        json!({ "items": page.rows, "next_cursor": page.next }),
-    ))
-}
+use super::{ApiResult, Caller};
 
 /// Permission: settlements.view. 422 for a malformed id, 404 for an unknown one.
 pub async fn detail(

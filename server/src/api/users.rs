@@ -1,15 +1,12 @@
-//! `/api/v1/users`: the list, creating a user and changing one, over the same backend calls as
-//! the Users page (`backend::users`: its validation, rules and audit rows).
+//! `/api/v1/users`: creating a user and changing one, over the same backend calls as the Users
+//! page (`backend::users`: its validation, rules and audit rows; the list is
+//! `api::list_route`).
 
 use app::{
     auth::Permission,
-    backend::{
-        db::{list, users::UserList},
-        state::AppState,
-        users as service,
-    },
+    backend::{state::AppState, users as service},
     error::{parse_id, AppError},
-    users::{RoleChangeOutcome, UserQuery},
+    users::RoleChangeOutcome,
 };
 use axum::{
     extract::{Path, State},
@@ -17,31 +14,8 @@ use axum::{
     Json,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
-use super::{ApiResult, Body, Caller, Params};
-
-/// The Users page's parameters plus the API's own `limit`.
-#[derive(Debug, Default, Deserialize)]
-pub struct ApiUserQuery {
-    #[serde(flatten)]
-    query: UserQuery,
-    limit: Option<String>,
-}
-
-/// Permission: users.view. `{items, next_cursor}`.
-pub async fn list(
-    caller: Caller,
-    State(state): State<AppState>,
-    Params(q): Params<ApiUserQuery>,
-) -> ApiResult<Json<Value>> {
-    caller.require(Permission::UsersView)?;
-    let limit = super::limit(q.limit.as_deref(), 50)?;
-    let page = list::page::<UserList>(&state.db, &q.query, limit).await?;
-    Ok(Json(
-        json!({ "items": page.rows, "next_cursor": page.next }),
-    ))
-}
+use super::{ApiResult, Body, Caller};
 
 /// A new user. Nobody starts as admin here: raising to admin takes a second admin.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

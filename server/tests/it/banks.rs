@@ -7,7 +7,7 @@ use sqlx::PgPool;
 
 use crate::{
     api::token,
-    common::{call, page_html, signed_in, test_config, TestApp, TestDb, DEMO_PASSWORD},
+    common::{api_get, call, page_html, signed_in, test_config, TestApp, TestDb, DEMO_PASSWORD},
     lists::{Case, ListArea},
 };
 
@@ -243,18 +243,7 @@ async fn a_banks_page_adds_up_to_the_databases_own_figures() {
         .as_str()
         .unwrap()
         .to_string();
-    let get = |path: String| {
-        let (bearer, url) = (bearer.clone(), app.url(&path));
-        async move {
-            let r = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(bearer)
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap())
-        }
-    };
+    let get = |path: String| api_get(&app, &bearer, path);
     let (status, body) = get("/api/v1/banks?country=DE&limit=1".into()).await;
     assert_eq!(status, 200);
     assert_eq!(body["items"].as_array().unwrap().len(), 1);

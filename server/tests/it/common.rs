@@ -404,6 +404,17 @@ pub async fn page_html(app: &TestApp, client: &reqwest::Client, path: &str) -> S
         .unwrap()
 }
 
+/// GET `path` of the REST API with a bearer token: the status and the JSON body.
+pub async fn api_get(app: &TestApp, bearer: &str, path: String) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .get(app.url(&path))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
 /// Audit rows with `action` (and `resource_id`, when given).
 pub async fn audit_count(pool: &PgPool, action: &str, resource_id: Option<uuid::Uuid>) -> i64 {
     sqlx::query_scalar(

@@ -9,7 +9,8 @@ use sqlx::PgPool;
 use crate::{
     api::token,
     common::{
-        audit_count, call, error, page_html, signed_in, test_config, TestApp, TestDb, DEMO_PASSWORD,
+        api_get, audit_count, call, error, page_html, signed_in, test_config, TestApp, TestDb,
+        DEMO_PASSWORD,
     },
     lists::{Case, ListArea},
 };
@@ -564,19 +565,7 @@ async fn the_rest_api_lists_reads_and_refuses_as_the_pages_do() {
         .as_str()
         .unwrap()
         .to_string();
-    let get = |path: String| {
-        let bearer = bearer.clone();
-        let url = app.url(&path);
-        async move {
-            let r = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(bearer)
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap())
-        }
-    };
+    let get = |path: String| api_get(&app, &bearer, path);
     // Pages of `limit`, following next_cursor, hold exactly the filtered rows in order.
     let mut ids = Vec::new();
     let mut after: Option<String> = None;

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::{
     api::token,
-    common::{call, page_html, signed_in, test_config, TestApp, TestDb, DEMO_PASSWORD},
+    common::{api_get, call, page_html, signed_in, test_config, TestApp, TestDb, DEMO_PASSWORD},
     lists::{Case, ListArea},
 };
 
@@ -226,18 +226,7 @@ async fn every_seeded_batch_nets_to_zero_and_only_the_inconsistent_one_is_flagge
         .as_str()
         .unwrap()
         .to_string();
-    let get = |path: String| {
-        let (bearer, url) = (bearer.clone(), app.url(&path));
-        async move {
-            let r = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(bearer)
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap())
-        }
-    };
+    let get = |path: String| api_get(&app, &bearer, path);
     let (status, body) = get(format!("/api/v1/settlements/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(body["positions"], ok["positions"]);

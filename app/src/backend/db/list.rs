@@ -12,11 +12,12 @@ use std::future::Future;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::Stream;
+use rust_decimal::Decimal;
 use serde_json::json;
 use sqlx::{postgres::PgRow, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-pub use crate::components::list::{Page, Total};
+pub use crate::components::list::{Page, TimeOrAmount, Total};
 use crate::{
     auth::Permission,
     backend::audit::{
@@ -220,6 +221,84 @@ pub async fn export<L: CsvExport>(
     Ok(csv_stream(L::CSV_COLUMNS, batch, L::cells))
 }
 
+/// Where the next page of a `TimeOrAmount` list starts: the last row's creation time or
+/// amount, and its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeOrAmountKey {
+    Newest(DateTime<Utc>, Uuid),
+    Oldest(DateTime<Utc>, Uuid),
+    Largest(Decimal, Uuid),
+}
+
+/// A `TimeOrAmount` list's columns: creation time, amount, id (`p.created_at`, …).
+pub type TimeOrAmountColumns = (&'static str, &'static str, &'static str);
+
+impl TimeOrAmountKey {
+    /// The key of a row in `sort`'s order.
+    pub fn of(sort: TimeOrAmount, created: DateTime<Utc>, amount: Decimal, id: Uuid) -> Self {
+        match sort {
+            TimeOrAmount::Newest => TimeOrAmountKey::Newest(created, id),
+            TimeOrAmount::Oldest => TimeOrAmountKey::Oldest(created, id),
+            TimeOrAmount::Largest => TimeOrAmountKey::Largest(amount, id),
+        }
+    }
+
+    /// `n.<microseconds>.<id>`, `o.<microseconds>.<id>` or `l.<amount>.<id>`.
+    pub fn encode(&self) -> String {
+        match self {
+            TimeOrAmountKey::Newest(at, id) => format!("n.{}.{id}", at.timestamp_micros()),
+            TimeOrAmountKey::Oldest(at, id) => format!("o.{}.{id}", at.timestamp_micros()),
+            TimeOrAmountKey::Largest(amount, id) => format!("l.{amount}.{id}"),
+        }
+    }
+
+    /// Reads `encode`'s text for `sort`; `None` for anything else (another order's cursor).
+    pub fn decode(text: &str, sort: TimeOrAmount) -> Option<Self> {
+        let (kind, rest) = text.split_once('.')?;
+        let at_id = || {
+            let (micros, id) = time_and_id(rest)?;
+            Some((from_micros(micros)?, id))
+        };
+        match (kind, sort) {
+            ("n", TimeOrAmount::Newest) => at_id().map(|(at, id)| TimeOrAmountKey::Newest(at, id)),
+            ("o", TimeOrAmount::Oldest) => at_id().map(|(at, id)| TimeOrAmountKey::Oldest(at, id)),
+            ("l", TimeOrAmount::Largest) => {
+                // The amount has a point of its own; the id has none.
+                let (amount, id) = rest.rsplit_once('.')?;
+                let id = Uuid::parse_str(id).ok()?;
+                Some(TimeOrAmountKey::Largest(amount.parse().ok()?, id))
+            }
+            _ => None,
+        }
+    }
+
+    /// Appends ` AND <rows after this key>` over `columns`.
+    pub fn push_after(
+        &self,
+        q: &mut QueryBuilder<Postgres>,
+        (created, amount, id): TimeOrAmountColumns,
+    ) {
+        let row = match self {
+            TimeOrAmountKey::Newest(at, row) => {
+                q.push(format_args!(" AND ({created}, {id}) < ("))
+                    .push_bind(*at);
+                row
+            }
+            TimeOrAmountKey::Oldest(at, row) => {
+                q.push(format_args!(" AND ({created}, {id}) > ("))
+                    .push_bind(*at);
+                row
+            }
+            TimeOrAmountKey::Largest(value, row) => {
+                q.push(format_args!(" AND ({amount}, {id}) < ("))
+                    .push_bind(*value);
+                row
+            }
+        };
+        q.push(", ").push_bind(*row).push(")");
+    }
+}
+
 /// A time in a CSV cell: RFC 3339, whole seconds, UTC.
 pub fn csv_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -304,6 +383,34 @@ mod tests {
         assert_eq!(two_digits(1_001), 1_000);
         assert_eq!(two_digits(1_051), 1_100);
         assert_eq!(two_digits(42), 42);
+    }
+
+    #[test]
+    fn time_or_amount_keys_belong_to_their_order() {
+        let id = Uuid::new_v4();
+        let big = TimeOrAmountKey::Largest("1234.50".parse().unwrap(), id);
+        assert_eq!(
+            TimeOrAmountKey::decode(&big.encode(), TimeOrAmount::Largest),
+            Some(big.clone())
+        );
+        assert_eq!(
+            TimeOrAmountKey::decode(&big.encode(), TimeOrAmount::Newest),
+            None
+        );
+        let at = DateTime::from_timestamp_micros(1_790_000_000_000_001).unwrap();
+        let new = TimeOrAmountKey::Newest(at, id);
+        assert_eq!(
+            TimeOrAmountKey::decode(&new.encode(), TimeOrAmount::Newest),
+            Some(new.clone())
+        );
+        assert_eq!(
+            TimeOrAmountKey::decode(&new.encode(), TimeOrAmount::Oldest),
+            None
+        );
+        assert_eq!(
+            TimeOrAmountKey::decode("l.x.y", TimeOrAmount::Largest),
+            None
+        );
     }
 
     #[test]

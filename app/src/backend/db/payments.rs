@@ -8,7 +8,9 @@ use uuid::Uuid;
 
 use crate::{
     auth::Permission,
-    backend::db::list::{self, csv_time, from_micros, time_and_id, CsvExport, KeysetList},
+    backend::db::list::{
+        self, csv_time, CsvExport, KeysetList, TimeOrAmountColumns, TimeOrAmountKey,
+    },
     components::list::time_range,
     domain::{Bic, ComplianceStatus, Currency, PaymentStatus},
     error::FieldErrors,
@@ -54,13 +56,8 @@ pub struct PaymentFilter {
     pub sort: PaymentSort,
 }
 
-/// Where the next page starts: the last row shown, in its sort's order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PaymentCursor {
-    Newest(DateTime<Utc>, Uuid),
-    Oldest(DateTime<Utc>, Uuid),
-    Largest(Decimal, Uuid),
-}
+/// The Payments list's columns for its orders.
+const ORDER_COLUMNS: TimeOrAmountColumns = ("p.created_at", "p.amount", "p.id");
 
 /// The longest search text taken (references and keys are shorter).
 const MAX_Q: usize = 140;
@@ -93,7 +90,7 @@ fn id(what: &'static str) -> impl Fn(&str) -> Result<Uuid, String> {
 impl KeysetList for PaymentList {
     type Query = PaymentQuery;
     type Filter = PaymentFilter;
-    type Key = PaymentCursor;
+    type Key = TimeOrAmountKey;
     type Row = PaymentRow;
 
     const PERMISSION: Permission = Permission::PaymentsView;
@@ -173,10 +170,7 @@ impl KeysetList for PaymentList {
                     .map_err(|_| format!("unknown compliance status {c:?} (pending, pass, fail or review)"))
             }),
             sort: refused
-                .check("sort", &query.sort, |s| {
-                    s.parse::<PaymentSort>()
-                        .map_err(|_| format!("unknown sort {s:?} (newest, oldest or largest)"))
-                })
+                .check("sort", &query.sort, PaymentSort::parse)
                 .unwrap_or_default(),
         }
     }
@@ -278,58 +272,20 @@ impl KeysetList for PaymentList {
         }
     }
 
-    fn key(row: &PaymentRow, filter: &PaymentFilter) -> PaymentCursor {
-        match filter.sort {
-            PaymentSort::Newest => PaymentCursor::Newest(row.created_at, row.id),
-            PaymentSort::Oldest => PaymentCursor::Oldest(row.created_at, row.id),
-            PaymentSort::Largest => PaymentCursor::Largest(row.amount, row.id),
-        }
+    fn key(row: &PaymentRow, filter: &PaymentFilter) -> TimeOrAmountKey {
+        TimeOrAmountKey::of(filter.sort, row.created_at, row.amount, row.id)
     }
 
-    /// `n.<microseconds>.<id>`, `o.<microseconds>.<id>` or `l.<amount>.<id>`.
-    fn encode(key: &PaymentCursor) -> String {
-        match key {
-            PaymentCursor::Newest(at, id) => format!("n.{}.{id}", at.timestamp_micros()),
-            PaymentCursor::Oldest(at, id) => format!("o.{}.{id}", at.timestamp_micros()),
-            PaymentCursor::Largest(amount, id) => format!("l.{amount}.{id}"),
-        }
+    fn encode(key: &TimeOrAmountKey) -> String {
+        key.encode()
     }
 
-    fn decode(text: &str, filter: &PaymentFilter) -> Option<PaymentCursor> {
-        let (kind, rest) = text.split_once('.')?;
-        let at_id = || {
-            let (micros, id) = time_and_id(rest)?;
-            Some((from_micros(micros)?, id))
-        };
-        match (kind, filter.sort) {
-            ("n", PaymentSort::Newest) => at_id().map(|(at, id)| PaymentCursor::Newest(at, id)),
-            ("o", PaymentSort::Oldest) => at_id().map(|(at, id)| PaymentCursor::Oldest(at, id)),
-            ("l", PaymentSort::Largest) => {
-                // The amount has a point of its own; the id has none.
-                let (amount, id) = rest.rsplit_once('.')?;
-                let id = Uuid::parse_str(id).ok()?;
-                Some(PaymentCursor::Largest(amount.parse().ok()?, id))
-            }
-            _ => None,
-        }
+    fn decode(text: &str, filter: &PaymentFilter) -> Option<TimeOrAmountKey> {
+        TimeOrAmountKey::decode(text, filter.sort)
     }
 
-    fn push_after(key: &PaymentCursor, q: &mut QueryBuilder<Postgres>) {
-        let id = match key {
-            PaymentCursor::Newest(at, id) => {
-                q.push(" AND (p.created_at, p.id) < (").push_bind(*at);
-                id
-            }
-            PaymentCursor::Oldest(at, id) => {
-                q.push(" AND (p.created_at, p.id) > (").push_bind(*at);
-                id
-            }
-            PaymentCursor::Largest(amount, id) => {
-                q.push(" AND (p.amount, p.id) < (").push_bind(*amount);
-                id
-            }
-        };
-        q.push(", ").push_bind(*id).push(")");
+    fn push_after(key: &TimeOrAmountKey, q: &mut QueryBuilder<Postgres>) {
+        key.push_after(q, ORDER_COLUMNS);
     }
 }
 
@@ -628,27 +584,5 @@ mod tests {
     fn search_text_is_a_literal_prefix() {
         assert_eq!(prefix_pattern("DT2026"), "DT2026%");
         assert_eq!(prefix_pattern("a_b%c\\"), "a\\_b\\%c\\\\%");
-    }
-
-    #[test]
-    fn cursors_belong_to_their_sort() {
-        let id = Uuid::new_v4();
-        let newest = PaymentFilter::default();
-        let largest = PaymentFilter {
-            sort: PaymentSort::Largest,
-            ..Default::default()
-        };
-        let big = PaymentCursor::Largest("1234.50".parse().unwrap(), id);
-        let text = PaymentList::encode(&big);
-        assert_eq!(PaymentList::decode(&text, &largest), Some(big));
-        assert_eq!(PaymentList::decode(&text, &newest), None);
-        let at = DateTime::from_timestamp_micros(1_790_000_000_000_001).unwrap();
-        let text = PaymentList::encode(&PaymentCursor::Newest(at, id));
-        assert_eq!(
-            PaymentList::decode(&text, &newest),
-            Some(PaymentCursor::Newest(at, id))
-        );
-        assert_eq!(PaymentList::decode(&text, &largest), None);
-        assert_eq!(PaymentList::decode("l.x.y", &largest), None);
     }
 }

@@ -139,6 +139,96 @@ pub async fn revoke_all_of(
     .rows_affected())
 }
 
+/// An API session found by a refresh token, and its user.
+#[derive(Debug, Clone)]
+pub struct RefreshSession {
+    pub session_id: Uuid,
+    pub user_id: Uuid,
+    pub username: String,
+    pub role: Role,
+}
+
+/// The live API session whose current refresh token hashes to `hash`, younger than
+/// `absolute`, of an active user, locked for its rotation.
+pub async fn lock_by_refresh_token(
+    conn: &mut PgConnection,
+    hash: &str,
+    absolute: chrono::Duration,
+) -> sqlx::Result<Option<RefreshSession>> {
+    sqlx::query_as!(
+        RefreshSession,
+        r#"SELECT s.id AS session_id, u.id AS user_id, u.username, u.role AS "role: Role"
+         FROM deltran.sessions s JOIN deltran.users u ON u.id = s.user_id
+         WHERE s.refresh_token_hash = $1 AND s.kind = 'api' AND s.revoked_at IS NULL
+           AND s.expires_at > now() AND s.created_at > now() - make_interval(secs => $2)
+           AND u.is_active
+         FOR UPDATE OF s"#,
+        hash,
+        absolute.num_seconds() as f64,
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// The session, and its user, of a refresh token that was already exchanged.
+pub async fn owner_of_used_refresh_token(
+    conn: &mut PgConnection,
+    hash: &str,
+) -> sqlx::Result<Option<RefreshSession>> {
+    sqlx::query_as!(
+        RefreshSession,
+        r#"SELECT s.id AS session_id, u.id AS user_id, u.username, u.role AS "role: Role"
+         FROM deltran.used_refresh_tokens t
+         JOIN deltran.sessions s ON s.id = t.session_id JOIN deltran.users u ON u.id = s.user_id
+         WHERE t.token_hash = $1"#,
+        hash,
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Exchanges a session's refresh token `(used, next)` (hashes): the used one is remembered (to
+/// catch its reuse), the next one current, and the session lives `ttl` more, never past
+/// `absolute` from its creation.
+pub async fn rotate_refresh_token(
+    conn: &mut PgConnection,
+    session_id: Uuid,
+    (used, next): (&str, &str),
+    (ttl, absolute): (chrono::Duration, chrono::Duration),
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO deltran.used_refresh_tokens (token_hash, session_id) VALUES ($1, $2)",
+        used,
+        session_id,
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "UPDATE deltran.sessions SET refresh_token_hash = $2, last_activity_at = now(), \
+         expires_at = least(now() + make_interval(secs => $3), \
+                            created_at + make_interval(secs => $4)) \
+         WHERE id = $1",
+        session_id,
+        next,
+        ttl.num_seconds() as f64,
+        absolute.num_seconds() as f64,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Whether a session (live or not) is the user's.
+pub async fn is_of(conn: &mut PgConnection, session_id: Uuid, user_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM deltran.sessions WHERE id = $1 AND user_id = $2) AS "is!""#,
+        session_id,
+        user_id,
+    )
+    .fetch_one(conn)
+    .await
+}
+
 /// The owner of a live session, if it is live.
 pub async fn owner_of_live(
     conn: &mut PgConnection,

@@ -2,13 +2,14 @@
 //! batches of a netting day, and the net positions of the banks in a set of batches.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rust_decimal::Decimal;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::{
     auth::Permission,
-    backend::db::list::{self, csv_time, from_micros, time_and_id, CsvExport, KeysetList},
+    backend::db::list::{
+        self, csv_time, CsvExport, KeysetList, TimeOrAmountColumns, TimeOrAmountKey,
+    },
     components::list::time_range,
     domain::{Currency, SettlementStatus},
     error::FieldErrors,
@@ -31,12 +32,8 @@ pub struct BatchFilter {
     pub sort: BatchSort,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BatchCursor {
-    Newest(DateTime<Utc>, Uuid),
-    Oldest(DateTime<Utc>, Uuid),
-    Largest(Decimal, Uuid),
-}
+/// The Settlements list's columns for its orders.
+const ORDER_COLUMNS: TimeOrAmountColumns = ("s.created_at", "s.gross_amount", "s.id");
 
 const MAX_TEXT: usize = 100;
 
@@ -49,7 +46,7 @@ fn text(v: &str) -> Result<String, String> {
 impl KeysetList for BatchList {
     type Query = BatchQuery;
     type Filter = BatchFilter;
-    type Key = BatchCursor;
+    type Key = TimeOrAmountKey;
     type Row = BatchRow;
 
     const PERMISSION: Permission = Permission::SettlementsView;
@@ -86,10 +83,7 @@ impl KeysetList for BatchList {
             from,
             to,
             sort: refused
-                .check("sort", &query.sort, |s| {
-                    s.parse::<BatchSort>()
-                        .map_err(|_| format!("unknown sort {s:?} (newest, oldest or largest)"))
-                })
+                .check("sort", &query.sort, BatchSort::parse)
                 .unwrap_or_default(),
         }
     }
@@ -139,57 +133,20 @@ impl KeysetList for BatchList {
         }
     }
 
-    fn key(r: &BatchRow, f: &BatchFilter) -> BatchCursor {
-        match f.sort {
-            BatchSort::Newest => BatchCursor::Newest(r.created_at, r.id),
-            BatchSort::Oldest => BatchCursor::Oldest(r.created_at, r.id),
-            BatchSort::Largest => BatchCursor::Largest(r.gross_amount, r.id),
-        }
+    fn key(r: &BatchRow, f: &BatchFilter) -> TimeOrAmountKey {
+        TimeOrAmountKey::of(f.sort, r.created_at, r.gross_amount, r.id)
     }
 
-    /// `n.<microseconds>.<id>`, `o.<microseconds>.<id>` or `l.<gross>.<id>`.
-    fn encode(key: &BatchCursor) -> String {
-        match key {
-            BatchCursor::Newest(at, id) => format!("n.{}.{id}", at.timestamp_micros()),
-            BatchCursor::Oldest(at, id) => format!("o.{}.{id}", at.timestamp_micros()),
-            BatchCursor::Largest(gross, id) => format!("l.{gross}.{id}"),
-        }
+    fn encode(key: &TimeOrAmountKey) -> String {
+        key.encode()
     }
 
-    fn decode(text: &str, f: &BatchFilter) -> Option<BatchCursor> {
-        let (kind, rest) = text.split_once('.')?;
-        let at_id = || {
-            let (micros, id) = time_and_id(rest)?;
-            Some((from_micros(micros)?, id))
-        };
-        match (kind, f.sort) {
-            ("n", BatchSort::Newest) => at_id().map(|(at, id)| BatchCursor::Newest(at, id)),
-            ("o", BatchSort::Oldest) => at_id().map(|(at, id)| BatchCursor::Oldest(at, id)),
-            ("l", BatchSort::Largest) => {
-                let (gross, id) = rest.rsplit_once('.')?;
-                let id = Uuid::parse_str(id).ok()?;
-                Some(BatchCursor::Largest(gross.parse().ok()?, id))
-            }
-            _ => None,
-        }
+    fn decode(text: &str, f: &BatchFilter) -> Option<TimeOrAmountKey> {
+        TimeOrAmountKey::decode(text, f.sort)
     }
 
-    fn push_after(key: &BatchCursor, q: &mut QueryBuilder<Postgres>) {
-        let id = match key {
-            BatchCursor::Newest(at, id) => {
-                q.push(" AND (s.created_at, s.id) < (").push_bind(*at);
-                id
-            }
-            BatchCursor::Oldest(at, id) => {
-                q.push(" AND (s.created_at, s.id) > (").push_bind(*at);
-                id
-            }
-            BatchCursor::Largest(gross, id) => {
-                q.push(" AND (s.gross_amount, s.id) < (").push_bind(*gross);
-                id
-            }
-        };
-        q.push(", ").push_bind(*id).push(")");
+    fn push_after(key: &TimeOrAmountKey, q: &mut QueryBuilder<Postgres>) {
+        key.push_after(q, ORDER_COLUMNS);
     }
 }
 

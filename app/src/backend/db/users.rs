@@ -69,6 +69,53 @@ pub async fn create(
     Ok(id)
 }
 
+/// What a sign-in checks of the user it names.
+#[derive(Debug, Clone)]
+pub struct LoginUser {
+    pub id: Uuid,
+    pub username: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub is_active: bool,
+    pub is_2fa_enabled: bool,
+}
+
+/// The user a sign-in names, if there is one (active or not).
+pub async fn login_user(db: &PgPool, username: &str) -> sqlx::Result<Option<LoginUser>> {
+    sqlx::query_as!(
+        LoginUser,
+        r#"SELECT id, username, password_hash, role AS "role: Role", is_active, is_2fa_enabled
+         FROM deltran.users WHERE username = $1"#,
+        username
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Records a successful sign-in's time and address.
+pub async fn record_sign_in(
+    conn: &mut sqlx::PgConnection,
+    id: Uuid,
+    ip: Option<std::net::IpAddr>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE deltran.users SET last_login_at = now(), last_login_ip = $2::text::inet \
+         WHERE id = $1",
+        id,
+        ip.map(|ip| ip.to_string()),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A user's password hash (PHC string).
+pub async fn password_hash(db: &PgPool, id: Uuid) -> sqlx::Result<String> {
+    sqlx::query_scalar!("SELECT password_hash FROM deltran.users WHERE id = $1", id)
+        .fetch_one(db)
+        .await
+}
+
 /// The profile page's figures for the signed-in user.
 pub async fn profile(
     db: &sqlx::PgPool,
@@ -429,7 +476,7 @@ pub async fn set_password_hash(
     password_hash: &str,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "UPDATE deltran.users SET password_hash = $2 WHERE id = $1",
+        "UPDATE deltran.users SET password_hash = $2, password_changed_at = now() WHERE id = $1",
         id,
         password_hash
     )
