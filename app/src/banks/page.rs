@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_query_map;
 
 use super::{
     api::{get_bank, list_banks},
@@ -15,7 +15,7 @@ use crate::{
     components::{
         format_time,
         list::{FilterForm, ListQuery, ListRows, ListTable, SelectFilter, TextFilter},
-        ErrorPanel, Loading,
+        ByPath,
     },
     domain::format_money,
 };
@@ -104,17 +104,10 @@ fn BankLine(b: BankRow) -> impl IntoView {
 
 #[component]
 pub fn BankPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || params.with(|p| p.get("id").unwrap_or_default());
-    let detail = Resource::new(id, get_bank);
     view! {
         <Title text="Bank · DelTran Console"/>
         <p class="mb-4"><a class="link" href="/banks">"← Banks"</a></p>
-        <Suspense fallback=|| view! { <Loading/> }>
-            <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
-                {move || Suspend::new(async move { detail.await.map(|detail| view! { <BankView detail/> }) })}
-            </ErrorBoundary>
-        </Suspense>
+        <ByPath param="id" fetch=get_bank show=|detail| view! { <BankView detail/> }/>
     }
 }
 

@@ -57,6 +57,29 @@ pub fn FieldError(#[prop(into)] message: Signal<Option<String>>) -> impl IntoVie
     }
 }
 
+/// A page of one thing its path names (the route's `param`): what `fetch` answers for it,
+/// drawn by `show`; a malformed or unknown name, in words.
+#[component]
+pub fn ByPath<T, F, Fut, G, V>(param: &'static str, fetch: F, show: G) -> impl IntoView
+where
+    T: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    F: Fn(String) -> Fut + Copy + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<T, AppError>> + Send + 'static,
+    G: Fn(T) -> V + Copy + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    let params = leptos_router::hooks::use_params_map();
+    let name = move || params.with(|p| p.get(param).unwrap_or_default());
+    let item = Resource::new(name, fetch);
+    view! {
+        <Suspense fallback=|| view! { <Loading/> }>
+            <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
+                {move || Suspend::new(async move { item.await.map(show) })}
+            </ErrorBoundary>
+        </Suspense>
+    }
+}
+
 /// A payment's status as a coloured badge.
 #[component]
 pub fn StatusBadge(status: PaymentStatus) -> impl IntoView {

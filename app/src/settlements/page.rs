@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_query_map;
 use rust_decimal::Decimal;
 
 use super::{
@@ -15,7 +15,7 @@ use crate::{
     components::{
         format_time,
         list::{CheckFilter, FilterForm, ListQuery, ListRows, ListTable, SelectFilter, TextFilter},
-        ErrorPanel, Loading,
+        ByPath,
     },
     domain::{format_money, Currency, SettlementStatus},
 };
@@ -118,17 +118,10 @@ fn BatchLine(b: BatchRow) -> impl IntoView {
 
 #[component]
 pub fn BatchPageView() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || params.with(|p| p.get("id").unwrap_or_default());
-    let detail = Resource::new(id, get_batch);
     view! {
         <Title text="Settlement batch · DelTran Console"/>
         <p class="mb-4"><a class="link" href="/settlements">"← Settlement batches"</a></p>
-        <Suspense fallback=|| view! { <Loading/> }>
-            <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
-                {move || Suspend::new(async move { detail.await.map(|detail| view! { <BatchView detail/> }) })}
-            </ErrorBoundary>
-        </Suspense>
+        <ByPath param="id" fetch=get_batch show=|detail| view! { <BatchView detail/> }/>
     }
 }
 
@@ -280,17 +273,10 @@ fn PositionTable(
 
 #[component]
 pub fn NettingDayPage() -> impl IntoView {
-    let params = use_params_map();
-    let day = move || params.with(|p| p.get("day").unwrap_or_default());
-    let netting = Resource::new(day, get_netting_day);
     view! {
         <Title text="Netting day · DelTran Console"/>
         <p class="mb-4"><a class="link" href="/settlements">"← Settlement batches"</a></p>
-        <Suspense fallback=|| view! { <Loading/> }>
-            <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
-                {move || Suspend::new(async move { netting.await.map(|day| view! { <DayView day/> }) })}
-            </ErrorBoundary>
-        </Suspense>
+        <ByPath param="day" fetch=get_netting_day show=|day| view! { <DayView day/> }/>
     }
 }
 

@@ -299,6 +299,32 @@ impl TimeOrAmountKey {
     }
 }
 
+/// A list parameter of several values, comma-separated (`status=pending,failed`), each one of
+/// `all` by its name (`name`); duplicates count once. A refusal names the values there are.
+pub fn several<T: Copy + PartialEq>(
+    text: &str,
+    all: &[T],
+    name: impl Fn(T) -> &'static str,
+) -> Result<Vec<T>, String> {
+    let mut chosen = Vec::new();
+    for given in text.split(',').map(str::trim).filter(|g| !g.is_empty()) {
+        let Some(value) = all.iter().copied().find(|v| name(*v) == given) else {
+            let names: Vec<&str> = all.iter().map(|v| name(*v)).collect();
+            return Err(format!("unknown value {given:?} ({})", names.join(", ")));
+        };
+        if !chosen.contains(&value) {
+            chosen.push(value);
+        }
+    }
+    Ok(chosen)
+}
+
+/// The values of `several` as the parameter writes them, for audit metadata; `None` for none.
+pub fn several_text<T: Copy>(values: &[T], name: impl Fn(T) -> &'static str) -> Option<String> {
+    let names: Vec<&str> = values.iter().map(|v| name(*v)).collect();
+    (!names.is_empty()).then(|| names.join(","))
+}
+
 /// A time in a CSV cell: RFC 3339, whole seconds, UTC.
 pub fn csv_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -411,6 +437,26 @@ mod tests {
             TimeOrAmountKey::decode("l.x.y", TimeOrAmount::Largest),
             None
         );
+    }
+
+    #[test]
+    fn several_values_are_named_and_counted_once() {
+        use crate::domain::PaymentStatus as S;
+        let name = |s: S| s.as_str();
+        assert_eq!(
+            several("settled, failed,settled,", &S::ALL, name),
+            Ok(vec![S::Settled, S::Failed])
+        );
+        let refused = several("settled,paid", &S::ALL, name).unwrap_err();
+        assert!(
+            refused.contains("\"paid\"") && refused.contains("pending, processing"),
+            "{refused}"
+        );
+        assert_eq!(
+            several_text(&[S::Pending, S::Failed], name).as_deref(),
+            Some("pending,failed")
+        );
+        assert_eq!(several_text::<S>(&[], name), None);
     }
 
     #[test]

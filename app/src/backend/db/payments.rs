@@ -121,16 +121,7 @@ impl KeysetList for PaymentList {
             }),
             statuses: refused
                 .check("status", &query.status, |s| {
-                    let mut statuses = Vec::new();
-                    for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-                        let status = name
-                            .parse::<PaymentStatus>()
-                            .map_err(|_| format!("unknown status {name:?} (pending, processing, settled, failed or cancelled)"))?;
-                        if !statuses.contains(&status) {
-                            statuses.push(status);
-                        }
-                    }
-                    Ok(statuses)
+                    list::several(s, &PaymentStatus::ALL, PaymentStatus::as_str)
                 })
                 .unwrap_or_default(),
             currency: refused.check("currency", &query.currency, |c| {
@@ -166,8 +157,9 @@ impl KeysetList for PaymentList {
                     .ok_or_else(|| "a whole number from 0 to 100".into())
             }),
             compliance: refused.check("compliance", &query.compliance, |c| {
-                c.parse::<ComplianceStatus>()
-                    .map_err(|_| format!("unknown compliance status {c:?} (pending, pass, fail or review)"))
+                c.parse::<ComplianceStatus>().map_err(|_| {
+                    format!("unknown compliance status {c:?} (pending, pass, fail or review)")
+                })
             }),
             sort: refused
                 .check("sort", &query.sort, PaymentSort::parse)
@@ -326,13 +318,7 @@ impl CsvExport for PaymentList {
             ("q", f.q.clone()),
             (
                 "status",
-                (!f.statuses.is_empty()).then(|| {
-                    f.statuses
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                }),
+                list::several_text(&f.statuses, PaymentStatus::as_str),
             ),
             ("currency", f.currency.map(|c| c.code().into())),
             (

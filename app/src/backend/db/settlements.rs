@@ -60,16 +60,7 @@ impl KeysetList for BatchList {
         BatchFilter {
             statuses: refused
                 .check("status", &query.status, |s| {
-                    let mut statuses = Vec::new();
-                    for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-                        let status = name.parse::<SettlementStatus>().map_err(|_| {
-                            format!("unknown status {name:?} (draft, ready, submitted, settled, failed or cancelled)")
-                        })?;
-                        if !statuses.contains(&status) {
-                            statuses.push(status);
-                        }
-                    }
-                    Ok(statuses)
+                    list::several(s, &SettlementStatus::ALL, SettlementStatus::as_str)
                 })
                 .unwrap_or_default(),
             currency: refused.check("currency", &query.currency, |c| {
@@ -188,10 +179,7 @@ impl CsvExport for BatchList {
         list::metadata(&[
             (
                 "status",
-                (!f.statuses.is_empty()).then(|| {
-                    let names: Vec<_> = f.statuses.iter().map(|s| s.as_str()).collect();
-                    names.join(",")
-                }),
+                list::several_text(&f.statuses, SettlementStatus::as_str),
             ),
             ("currency", f.currency.map(|c| c.code().into())),
             ("corridor", f.corridor.clone()),
