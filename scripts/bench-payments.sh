@@ -28,16 +28,26 @@ fi
 # shellcheck disable=SC1091
 [[ -n "${DATABASE_URL:-}" || ! -f data/services.env ]] || . data/services.env
 
-url="$(scripts/services.sh recreate-db deltran_bench_payments)"
+# BENCH_KEEP=1 keeps the seeded database for the next run (and reuses one left by the last).
+url="$(echo "$DATABASE_URL" | sed 's#/[^/?]*\(?.*\)\{0,1\}$#/deltran_bench_payments#')"
+if [[ "${BENCH_KEEP:-}" == 1 ]] \
+   && [[ "$(psql -qtAX "$url" -c "SELECT count(*) >= $N FROM deltran.payments" 2>/dev/null)" == t ]]; then
+  reuse=1
+else
+  reuse=0
+  url="$(scripts/services.sh recreate-db deltran_bench_payments)"
+fi
 data="data/bench"
 rm -rf "$data" && mkdir -p "$data"
 export DATABASE_URL="$url" DATA_DIR="$data" LEDGER_PATH="$data/ledger" DEMO_MODE=true \
   DEMO_PASSWORD="${DEMO_PASSWORD:-demo-password-2026}" BIND="$ADDR" \
   REDIS_PREFIX="deltran-bench-$$:" LOGIN_MAX_FAILURES_PER_IP=1000000 RUST_LOG=warn
-"$BIN" migrate up >/dev/null
-echo "bench-payments: seeding $N payments"
-"$BIN" seed --demo --payments "$N" >/dev/null
-psql -q -X "$url" -c "VACUUM ANALYZE" >/dev/null
+if [[ $reuse == 0 ]]; then
+  "$BIN" migrate up >/dev/null
+  echo "bench-payments: seeding $N payments"
+  "$BIN" seed --demo --payments "$N" >/dev/null
+  psql -q -X "$url" -c "VACUUM ANALYZE" >/dev/null
+fi
 "$BIN" serve >"$data/serve.log" 2>&1 &
 server=$!
 work="$(mktemp -d)"
@@ -45,7 +55,7 @@ cleanup() {
   kill "$server" 2>/dev/null || true
   wait "$server" 2>/dev/null || true
   rm -rf "$work"
-  psql -q -X "$(echo "$url" | sed 's#/[^/?]*\(?.*\)\{0,1\}$#/postgres#')" \
+  [[ "${BENCH_KEEP:-}" == 1 ]] || psql -q -X "$(echo "$url" | sed 's#/[^/?]*\(?.*\)\{0,1\}$#/postgres#')" \
     -c "DROP DATABASE IF EXISTS deltran_bench_payments WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -54,8 +64,8 @@ for _ in $(seq 1 100); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.
 "$BENCH_BIN" payments --url "$BASE" --samples "${BENCH_SAMPLES:-50}"
 
 # The load: a signed-in browser session (its cookie), three pages in turn.
-curl -sf -c "$work/cookies" -o /dev/null -d "username=viewer&password=$DEMO_PASSWORD" \
-  "$BASE/api/auth/login"
+curl -sf -c "$work/cookies" -o /dev/null -H "Origin: $BASE" \
+  -d "username=viewer&password=$DEMO_PASSWORD" "$BASE/api/auth/login"
 cookie="$(awk '!/^#/ && NF >= 7 { printf "%s=%s; ", $6, $7 }' "$work/cookies")"
 payment="$(psql -qtAX "$url" -c "SELECT id FROM deltran.payments WHERE status = 'settled' ORDER BY created_at DESC OFFSET 100 LIMIT 1")"
 bank="$(psql -qtAX "$url" -c "SELECT id FROM deltran.banks ORDER BY bic_code LIMIT 1")"

@@ -486,13 +486,19 @@ pub struct AuditMention {
 pub async fn audit_rows(db: &PgPool, payment_id: Uuid) -> sqlx::Result<Vec<AuditMention>> {
     sqlx::query_as!(
         AuditMention,
+        // Two lookups on the resource index, one per kind (an OR of the two scans every
+        // partition).
         r#"SELECT id AS "id!", "timestamp" AS "at!", actor_name AS "actor_name!",
                 action AS "action!", result AS "result!", metadata::text AS "metadata!"
          FROM deltran.audit_log
-         WHERE (resource_type = 'payment' AND resource_id = $1::uuid::text)
-            OR (resource_type = 'compliance_check' AND resource_id IN
-                (SELECT id::text FROM deltran.compliance_checks WHERE payment_id = $1))
-         ORDER BY "timestamp", id"#,
+         WHERE resource_type = 'payment' AND resource_id = $1::uuid::text
+         UNION ALL
+         SELECT a.id, a."timestamp", a.actor_name, a.action, a.result, a.metadata::text
+         FROM deltran.compliance_checks c
+         JOIN deltran.audit_log a
+           ON a.resource_type = 'compliance_check' AND a.resource_id = c.id::text
+         WHERE c.payment_id = $1
+         ORDER BY 2, 1"#,
         payment_id,
     )
     .fetch_all(db)

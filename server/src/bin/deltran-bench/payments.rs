@@ -75,7 +75,13 @@ pub async fn bench(pool: &PgPool, base: &str, samples: usize) -> anyhow::Result<
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let browser = reqwest::Client::builder().cookie_store(true).build()?;
+    // A browser's session: the console takes a sign-in only from its own pages (Origin).
+    let mut own = reqwest::header::HeaderMap::new();
+    own.insert(reqwest::header::ORIGIN, base.parse()?);
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .default_headers(own)
+        .build()?;
     browser
         .post(format!("{base}/api/auth/login"))
         .form(&[("username", "viewer"), ("password", password.as_str())])
