@@ -66,7 +66,8 @@ for _ in $(seq 1 100); do curl -sf "$BASE/healthz" >/dev/null && break; sleep 0.
 # The load: a signed-in browser session (its cookie), three pages in turn.
 curl -sf -c "$work/cookies" -o /dev/null -H "Origin: $BASE" \
   -d "username=viewer&password=$DEMO_PASSWORD" "$BASE/api/auth/login"
-cookie="$(awk '!/^#/ && NF >= 7 { printf "%s=%s; ", $6, $7 }' "$work/cookies")"
+cookie="$(awk '{ sub(/^#HttpOnly_/, "") } !/^#/ && NF >= 7 { printf "%s=%s; ", $6, $7 }' "$work/cookies")"
+[[ -n "$cookie" ]] || { echo "bench-payments: the sign-in set no cookie" >&2; exit 1; }
 payment="$(psql -qtAX "$url" -c "SELECT id FROM deltran.payments WHERE status = 'settled' ORDER BY created_at DESC OFFSET 100 LIMIT 1")"
 bank="$(psql -qtAX "$url" -c "SELECT id FROM deltran.banks ORDER BY bic_code LIMIT 1")"
 cat >"$work/browse.lua" <<LUA
@@ -79,6 +80,9 @@ request = function()
 end
 LUA
 echo "load: 50 clients, $SECONDS_OF_LOAD s, /payments?status=settled, /payments/{id}, /banks/{id} in turn"
+# Every page must be the page itself: a redirect (to /login) would count as a success.
+curl -sf -o /dev/null -w '%{http_code} %{size_download} bytes\n' -H "Cookie: $cookie" "$BASE/payments?status=settled" \
+  | grep -q '^200 ' || { echo "bench-payments: /payments is not served to the signed-in browser" >&2; exit 1; }
 wrk -t2 -c50 -d"${SECONDS_OF_LOAD}s" --latency -s "$work/browse.lua" "$BASE" | tee "$work/wrk.txt"
 p50="$(awk '$1 == "50%" { print $2 }' "$work/wrk.txt")"
 p99="$(awk '$1 == "99%" { print $2 }' "$work/wrk.txt")"
