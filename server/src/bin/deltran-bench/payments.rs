@@ -52,8 +52,11 @@ fn raw_page(conditions: &str) -> String {
     )
 }
 
+/// The rows of `sql` sent as text (the simple query protocol, as `psql` and `pgbench -M
+/// simple` send it): parsed and planned each time, as the console's statements are planned for
+/// their values.
 async fn raw_rows(pool: &PgPool, sql: &str) -> anyhow::Result<usize> {
-    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+    Ok(sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
         .fetch_all(pool)
         .await?
         .len())
