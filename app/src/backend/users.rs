@@ -217,15 +217,14 @@ pub async fn deactivate(state: &AppState, me: &Identity, user_id: Uuid) -> Resul
     }
     keeps_an_admin(&admins, &user)?;
     users::set_active(&mut tx, user.id, false).await?;
-    let ended = sessions::revoke_all_of(&mut tx, user.id, None, "user deactivated").await?;
-    audit::record(
-        &mut tx,
-        about(me, "user.deactivate", user.id)
-            .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
+    sign_out_and_commit(
+        tx,
+        me,
+        &user,
+        ("user.deactivate", Severity::Info),
+        "user deactivated",
     )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }
 
 /// Reactivates a user; an admin only with the caller's own password and one-time code
@@ -287,16 +286,14 @@ pub async fn reset_password(
     let (mut tx, user) =
         begin_reauthenticated(state, me, user_id, (own_password, own_code)).await?;
     users::set_password_hash(&mut tx, user.id, &password_hash).await?;
-    let ended = sessions::revoke_all_of(&mut tx, user.id, None, "password reset").await?;
-    audit::record(
-        &mut tx,
-        about(me, "user.password_reset", user.id)
-            .severity(Severity::Notice)
-            .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
+    sign_out_and_commit(
+        tx,
+        me,
+        &user,
+        ("user.password_reset", Severity::Notice),
+        "password reset",
     )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }
 
 /// Turns another user's two-factor sign-in off (secret and recovery codes forgotten), so they
@@ -313,16 +310,14 @@ pub async fn reset_two_factor(
     let (mut tx, user) =
         begin_reauthenticated(state, me, user_id, (own_password, own_code)).await?;
     twofactor::disable(&mut tx, user.id).await?;
-    let ended = sessions::revoke_all_of(&mut tx, user.id, None, "two-factor reset").await?;
-    audit::record(
-        &mut tx,
-        about(me, "user.2fa_reset", user.id)
-            .severity(Severity::Notice)
-            .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
+    sign_out_and_commit(
+        tx,
+        me,
+        &user,
+        ("user.2fa_reset", Severity::Notice),
+        "two-factor reset",
     )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }
 
 /// Refuses changes an admin makes to their own account from this page (they could lock
@@ -330,6 +325,27 @@ pub async fn reset_two_factor(
 /// The audit row of a change `me` made to a user (resource `user`, its id).
 fn about(me: &Identity, action: &str, user_id: Uuid) -> AuditEvent {
     AuditEvent::new(me.actor(), action, "user", Some(user_id.to_string()))
+}
+
+/// The end of a change that signs the user out everywhere: every session of theirs ends
+/// (`why`), the change's audit row (`action`, `severity`) says how many, and it all commits.
+async fn sign_out_and_commit(
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    me: &Identity,
+    user: &users::Target,
+    (action, severity): (&str, Severity),
+    why: &str,
+) -> Result<(), AppError> {
+    let ended = sessions::revoke_all_of(&mut tx, user.id, None, why).await?;
+    audit::record(
+        &mut tx,
+        about(me, action, user.id)
+            .severity(severity)
+            .metadata(json!({ "username": user.username, "sessions_revoked": ended })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The start of a change to another user's account that an admin's takes re-authentication
