@@ -101,9 +101,14 @@ impl FieldErrors {
     }
 }
 
+/// A `what`'s id (a UUID) as a URL, a form or a filter gives it; refused: "not a bank id".
+pub fn uuid_of(what: &str, text: &str) -> Result<uuid::Uuid, String> {
+    uuid::Uuid::parse_str(text.trim()).map_err(|_| format!("not a {what} id"))
+}
+
 /// An id from a URL or a form; a malformed one is a field error on `id` ("not a bank id").
 pub fn parse_id(id: &str, what: &str) -> Result<uuid::Uuid, AppError> {
-    uuid::Uuid::parse_str(id.trim()).map_err(|_| AppError::field("id", format!("not a {what} id")))
+    uuid_of(what, id).map_err(|why| AppError::field("id", why))
 }
 
 impl AppError {

@@ -13,7 +13,7 @@ use crate::{
     },
     components::list::time_range,
     domain::{Bic, ComplianceStatus, Currency, PaymentStatus},
-    error::FieldErrors,
+    error::{uuid_of, FieldErrors},
     payments::{Check, Payment, PaymentQuery, PaymentRow, PaymentSort},
 };
 
@@ -83,10 +83,6 @@ fn amount(v: &str) -> Result<Decimal, String> {
         .ok_or_else(|| "an amount like 1000 or 1000.50".into())
 }
 
-fn id(what: &'static str) -> impl Fn(&str) -> Result<Uuid, String> {
-    move |v| Uuid::parse_str(v).map_err(|_| format!("not {what} id"))
-}
-
 impl KeysetList for PaymentList {
     type Query = PaymentQuery;
     type Filter = PaymentFilter;
@@ -138,7 +134,9 @@ impl KeysetList for PaymentList {
                     Err(format!("at most {MAX_Q} characters"))
                 }
             }),
-            account: refused.check("account", &query.account, id("an account")),
+            account: refused.check("account", &query.account, |a| {
+                uuid_of("settlement account", a)
+            }),
             batch: refused.check("batch", &query.batch, |b| {
                 Ok(match Uuid::parse_str(b) {
                     Ok(id) => BatchRef::Id(id),

@@ -12,7 +12,7 @@ use crate::{
     },
     components::list::time_range,
     domain::{Currency, SettlementStatus},
-    error::FieldErrors,
+    error::{uuid_of, FieldErrors},
     settlements::{Batch, BatchQuery, BatchRow, BatchSort, Position},
 };
 
@@ -68,9 +68,7 @@ impl KeysetList for BatchList {
             }),
             corridor: refused.check("corridor", &query.corridor, text),
             batch_type: refused.check("batch_type", &query.batch_type, text),
-            bank: refused.check("bank", &query.bank, |b| {
-                Uuid::parse_str(b).map_err(|_| "not a bank id".to_string())
-            }),
+            bank: refused.check("bank", &query.bank, |b| uuid_of("bank", b)),
             from,
             to,
             sort: refused

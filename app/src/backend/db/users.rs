@@ -52,10 +52,6 @@ pub async fn create(
                 Some("users_email_key" | "users_email_lower_key") => {
                     AppError::field("email", "a user with this e-mail already exists")
                 }
-                // `parse_username` and `parse_email` keep these; should they ever disagree with
-                // the database, the answer still names the field.
-                Some("users_username_format") => AppError::field("username", "not a username"),
-                Some("users_email_format") => AppError::field("email", "not an e-mail address"),
                 _ => err.into(),
             });
         }
