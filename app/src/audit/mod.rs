@@ -319,6 +319,15 @@ mod tests {
             ..Default::default()
         };
         assert!(junk_time.filter().is_err());
+        let long = AuditQuery {
+            resource_type: Some("x".repeat(MAX_TEXT + 1)),
+            actor: Some("y".repeat(MAX_TEXT)),
+            ..Default::default()
+        };
+        let Err(AppError::Validation { field_errors }) = long.filter() else {
+            panic!("an over-long filter passes");
+        };
+        assert_eq!(field_errors.keys().collect::<Vec<_>>(), ["resource_type"]);
         let everything_wrong = AuditQuery {
             result: Some("ok".into()),
             from: Some("yesterday".into()),

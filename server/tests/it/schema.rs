@@ -31,6 +31,21 @@ async fn allowed_by(pool: &sqlx::PgPool, constraint: &str) -> Vec<String> {
     values
 }
 
+/// The console's pool plans each statement for the values it is given (a cached generic plan
+/// cannot use the search box's prefix index for `LIKE $1`).
+#[tokio::test]
+async fn the_consoles_connections_plan_each_statement_for_its_values() {
+    let t = TestDb::migrated().await;
+    let pool = server::db::pool(&t.url, 1).unwrap();
+    let mode: String = sqlx::query_scalar("SHOW plan_cache_mode")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(mode, "force_custom_plan");
+    pool.close().await;
+    t.drop_db().await;
+}
+
 #[tokio::test]
 async fn the_audit_vocabulary_is_the_constraints_vocabulary() {
     use app::backend::audit::{ActorKind, Outcome, Severity};

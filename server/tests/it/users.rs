@@ -450,6 +450,14 @@ async fn password_and_2fa_resets_and_session_revocation_are_audited() {
         audit_count(&t.pool, "user.password_reset", Some(id)).await,
         1
     );
+    let changed: bool = sqlx::query_scalar(
+        "SELECT password_changed_at > now() - interval '1 minute' FROM deltran.users WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&t.pool)
+    .await
+    .unwrap();
+    assert!(changed, "a reset is a password change, with its time");
     let r = call(&app, &user, "/api/dashboard/get_summary", &[]).await;
     assert_eq!(r.status(), 401, "the reset ended their session");
     let r = app
