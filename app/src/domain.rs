@@ -18,7 +18,7 @@ fn invalid(msg: impl Into<String>) -> ParseError {
 }
 
 /// strum's `VARIANTS` as an array, for the `ALL` constants callers iterate by value.
-const fn all<T: Copy, const N: usize>(variants: &[T]) -> [T; N] {
+pub(crate) const fn all<T: Copy, const N: usize>(variants: &[T]) -> [T; N] {
     match variants.first_chunk() {
         Some(array) if variants.len() == N => *array,
         _ => panic!("VARIANTS has COUNT entries"),

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod banks;
 pub mod components;
+pub mod controls;
 pub mod dashboard;
 pub mod domain;
 pub mod error;
@@ -91,6 +92,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/settlements") view=settlements::page::SettlementsPage ssr=SsrMode::Async/>
                     <Route path=path!("/settlements/:id") view=settlements::page::BatchPageView ssr=SsrMode::Async/>
                     <Route path=path!("/settlements/days/:day") view=settlements::page::NettingDayPage ssr=SsrMode::Async/>
+                    <Route path=path!("/controls") view=controls::page::ControlsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/controls/history") view=controls::page::ControlHistoryPage ssr=SsrMode::Async/>
                     <Route path=path!("/audit") view=audit::page::AuditPage ssr=SsrMode::Async/>
                     <Route path=path!("/audit/:id") view=audit::page::AuditEntryPage ssr=SsrMode::Async/>
                     <Route path=path!("/profile") view=profile::page::ProfilePage ssr=SsrMode::Async/>

@@ -62,6 +62,11 @@ pub enum Command {
         #[command(subcommand)]
         action: audit_cli::AuditAction,
     },
+    /// Controls: reconcile their Redis copies with Postgres.
+    Controls {
+        #[command(subcommand)]
+        action: ControlsAction,
+    },
     /// List every REST route and server function with the permission it requires.
     Routes,
     /// Print the permission matrix (roles × permissions) as Markdown, as docs/permissions.md
@@ -103,6 +108,13 @@ pub enum UserAction {
         #[arg(long)]
         password_stdin: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ControlsAction {
+    /// Lift the expired controls, then write every Redis copy Postgres implies and remove the
+    /// keys it does not (a key deleted or altered by hand included); prints what was repaired.
+    Reconcile,
 }
 
 /// Parses the command line and runs it; the exit code says whether it worked.
@@ -229,6 +241,35 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit { action } => audit_cli::run(&config, action).await,
+        Command::Controls {
+            action: ControlsAction::Reconcile,
+        } => {
+            let state = app::backend::state::AppState {
+                db: db::connect(&config).await?,
+                redis: db::redis(&config.redis_url)?,
+                config: std::sync::Arc::new(config),
+                verify_jobs: Default::default(),
+                background: Default::default(),
+            };
+            let (controls, requests) = app::backend::controls::expire(&state).await?;
+            if controls + requests > 0 {
+                println!("lifted {controls} expired control(s), expired {requests} request(s)");
+            }
+            let actor = app::backend::audit::Actor::system("deltran-console controls reconcile");
+            let report = app::backend::controls::reconcile(&state, actor)
+                .await
+                .context("Redis or Postgres did not answer")?;
+            for drift in &report.repaired {
+                println!(
+                    "repaired {} ({}): {}",
+                    drift.key,
+                    drift.state.label(),
+                    drift.detail
+                );
+            }
+            println!("{}", report.describe());
+            Ok(())
+        }
         Command::Routes => {
             for route in crate::api::api().routes {
                 let access = match route.access {

@@ -650,7 +650,7 @@ async fn insert_reference_data(
             "bank",
             w.bank_ids[23].to_string(),
             "freeze",
-            "control",
+            "freeze",
             1i64,
             1i32,
             "Sanctions list match under investigation",
@@ -659,7 +659,7 @@ async fn insert_reference_data(
             "account",
             w.accounts[17][0].to_string(),
             "throttle",
-            "payments_per_minute",
+            "throttle",
             30,
             60,
             "Unusual outbound velocity",
@@ -668,7 +668,7 @@ async fn insert_reference_data(
             "bank",
             w.bank_ids[21].to_string(),
             "throttle",
-            "payments_per_hour",
+            "throttle",
             500,
             3600,
             "KYC refresh overdue",
@@ -697,8 +697,8 @@ async fn insert_reference_data(
         .await?;
     }
     sqlx::query(
-        "INSERT INTO deltran.control_requests (id, entity_type, entity_id, action, reason, requested_by, requested_at) \
-         VALUES ($3, 'bank', $1, 'block', 'Repeated sanctions hits on outbound payments', $2, $4)",
+        "INSERT INTO deltran.control_requests (id, entity_type, entity_id, action, reason, requested_by, requested_at, expires_at) \
+         VALUES ($3, 'bank', $1, 'block', 'Repeated sanctions hits on outbound payments', $2, $4, $4 + interval '24 hours')",
     )
     .bind(w.bank_ids[19].to_string())
     .bind(operator)
@@ -1073,31 +1073,52 @@ async fn insert_audit(tx: &mut PgConnection, w: &World) -> anyhow::Result<u64> {
             ));
         }
     }
+    // The controls `seed_controls` left, as the Controls page would have audited them.
     let control_time = w.end() - Duration::hours(5);
+    let control = |action: &str, entity: String, meta: serde_json::Value, severity| {
+        AuditEvent::new(operator.clone(), action, "control", Some(entity))
+            .metadata(meta)
+            .severity(severity)
+    };
+    let reason = |r: &str| json!({ "reason": r });
     events.push((
         control_time,
-        AuditEvent::new(
-            operator.clone(),
-            "control.apply",
-            "bank",
-            Some(w.bank_ids[23].to_string()),
-        )
-        .metadata(json!({"action": "freeze", "reason": "Sanctions list match under investigation"}))
-        .severity(Severity::Warning),
+        control(
+            "control.freeze",
+            format!("bank:{}", w.bank_ids[23]),
+            reason("Sanctions list match under investigation"),
+            Severity::Warning,
+        ),
+        ctx(1),
+    ));
+    events.push((
+        control_time,
+        control(
+            "control.throttle",
+            format!("account:{}", w.accounts[17][0]),
+            reason("Unusual outbound velocity"),
+            Severity::Warning,
+        ),
+        ctx(1),
+    ));
+    events.push((
+        control_time,
+        control(
+            "control.throttle",
+            format!("bank:{}", w.bank_ids[21]),
+            reason("KYC refresh overdue"),
+            Severity::Warning,
+        ),
         ctx(1),
     ));
     events.push((
         control_time + Duration::minutes(30),
-        AuditEvent::new(
-            operator,
-            "control.request",
-            "bank",
-            Some(w.bank_ids[19].to_string()),
-        )
-        .metadata(
-            json!({"action": "block", "reason": "Repeated sanctions hits on outbound payments"}),
-        )
-        .severity(Severity::Notice),
+        control(
+            "control.block_requested",
+            format!("bank:{}", w.bank_ids[19]),
+            reason("Repeated sanctions hits on outbound payments"),
+            Severity::Notice,
+        ),
         ctx(2),
     ));
     events.sort_by_key(|e| e.0);

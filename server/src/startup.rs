@@ -64,6 +64,7 @@ impl Application {
             state.config.audit_partitions_ahead,
             state.config.login_lockout,
         );
+        jobs::spawn_controls_job(&state);
         app::backend::audit::anchor::spawn_anchor_job(
             &state.background,
             state.db.clone(),

@@ -135,6 +135,12 @@ pub struct Config {
     /// Every Redis key the console writes starts with this (default `deltran:`, the
     /// contract's names); tests give each app its own.
     pub redis_prefix: String,
+    /// How long a block or unblock request waits for a second person before it expires
+    /// (`CONTROL_REQUEST_HOURS`, default 24).
+    pub control_request_hours: i32,
+    /// How often expired controls are lifted and the Redis copies reconciled
+    /// (`CONTROL_RECONCILE_SECONDS`, default 60).
+    pub control_reconcile: Duration,
     /// Reverse proxies whose `X-Forwarded-For` is believed (see `backend::context`).
     pub trusted_proxies: Vec<IpNet>,
 
@@ -277,6 +283,10 @@ impl Config {
                 parse_num(&get, "LOGIN_BACKOFF_SECONDS")?.unwrap_or(30),
             ),
             redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "deltran:".into()),
+            control_request_hours: parse_num(&get, "CONTROL_REQUEST_HOURS")?.unwrap_or(24),
+            control_reconcile: Duration::from_secs(
+                parse_num(&get, "CONTROL_RECONCILE_SECONDS")?.unwrap_or(60),
+            ),
             trusted_proxies: parse_networks(&get, "TRUSTED_PROXIES")?,
 
             // Limits at the edge (docs/decisions.md).

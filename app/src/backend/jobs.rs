@@ -115,6 +115,42 @@ pub fn spawn_daily_job(
     })
 }
 
+/// At start-up and then every `CONTROL_RECONCILE_SECONDS` until the application stops: lifts
+/// the controls past their expiry and expires the undecided requests (audited as the
+/// system), then reconciles the Redis copies with Postgres (`backend::controls`). A run that
+/// fails (Redis or Postgres down) is logged and tried again at the next tick.
+pub fn spawn_controls_job(state: &super::state::AppState) -> JoinHandle<()> {
+    let state = state.clone();
+    let stop = state.background.clone();
+    state.background.clone().spawn(async move {
+        let mut tick = tokio::time::interval(state.config.control_reconcile);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let run = async {
+                tick.tick().await;
+                let expire = super::controls::expire(&state);
+                match super::metrics::timed_job("controls_expire", expire).await {
+                    Ok((0, 0)) => {}
+                    Ok((controls, requests)) => {
+                        tracing::info!(controls, requests, "expired controls and requests lifted")
+                    }
+                    Err(err) => tracing::error!(error = %err, "control expiry failed"),
+                }
+                let actor = super::audit::Actor::system("reconcile");
+                let reconcile = super::controls::reconcile(&state, actor);
+                if let Err(err) = super::metrics::timed_job("controls_reconcile", reconcile).await {
+                    tracing::warn!(error = %err, "control reconcile failed; retried next tick");
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = stop.stopping() => return,
+                _ = run => {}
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

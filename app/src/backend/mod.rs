@@ -7,6 +7,8 @@ pub mod auth;
 pub mod banks;
 pub mod config;
 pub mod context;
+pub mod control_copy;
+pub mod controls;
 pub mod crypto;
 pub mod db;
 pub mod denials;

@@ -164,11 +164,7 @@ pub fn timeline(
         t.push(entry(
             c.created_at.max(p.created_at),
             Source::Controls,
-            format!(
-                "{} on {on} in force ({})",
-                capitalised(&c.action),
-                c.limit_type
-            ),
+            format!("{} on {on} in force", capitalised(&c.action)),
             (!detail.trim().is_empty()).then(|| detail.trim().to_string()),
         ));
     }

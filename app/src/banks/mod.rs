@@ -178,7 +178,6 @@ pub struct ActiveControl {
     pub account_number: Option<String>,
     /// freeze, unfreeze, throttle or block.
     pub action: String,
-    pub limit_type: String,
     pub limit_value: i64,
     pub window_seconds: i32,
     pub reason: Option<String>,

@@ -13,9 +13,14 @@ use super::{
 use crate::{
     auth::{Me, Permission},
     components::{
+        change::{ChangeOutcome, Changes, ConfirmChange},
         format_time,
         list::{FilterForm, ListQuery, ListRows, ListTable, SelectFilter, TextFilter},
         ByPath,
+    },
+    controls::{
+        page::{ControlOp, OrderFields, OrderForm},
+        EntityType,
     },
     domain::format_money,
 };
@@ -104,15 +109,19 @@ fn BankLine(b: BankRow) -> impl IntoView {
 
 #[component]
 pub fn BankPage() -> impl IntoView {
+    let changes = Changes::<ControlOp>::default();
+    let reload = changes.version;
     view! {
         <Title text="Bank · DelTran Console"/>
         <p class="mb-4"><a class="link" href="/banks">"← Banks"</a></p>
-        <ByPath param="id" fetch=get_bank show=|detail| view! { <BankView detail/> }/>
+        <ChangeOutcome changes/>
+        <ConfirmChange changes/>
+        <ByPath param="id" fetch=get_bank reload show=move |detail| view! { <BankView detail changes/> }/>
     }
 }
 
 #[component]
-fn BankView(detail: BankDetail) -> impl IntoView {
+fn BankView(detail: BankDetail, changes: Changes<ControlOp>) -> impl IntoView {
     let BankDetail {
         bank: b,
         accounts,
@@ -153,6 +162,13 @@ fn BankView(detail: BankDetail) -> impl IntoView {
             </dl>
         </section>
         <Controls controls/>
+        {use_context::<Me>().is_some_and(|m| m.can(Permission::ControlsApply)).then(|| {
+            let mut targets = vec![(EntityType::Bank, b.id.to_string(), format!("{} {}", b.bic_code, b.name))];
+            targets.extend(accounts.iter().map(|a| {
+                (EntityType::Account, a.id.to_string(), format!("{} {}", a.account_number, a.currency))
+            }));
+            view! { <OrderForm form=OrderFields::default() changes targets=Some(targets)/> }
+        })}
         <Accounts accounts/>
         <Totals totals/>
         <VolumeTable volume/>
@@ -273,7 +289,7 @@ fn Controls(controls: Vec<ActiveControl>) -> impl IntoView {
                             None => "the bank".into(),
                         };
                         let limit = if c.action == "throttle" {
-                            format!("{} per {} s ({})", c.limit_value, c.window_seconds, c.limit_type)
+                            format!("{} per {} s", c.limit_value, c.window_seconds)
                         } else {
                             "—".into()
                         };

@@ -58,9 +58,15 @@ pub fn FieldError(#[prop(into)] message: Signal<Option<String>>) -> impl IntoVie
 }
 
 /// A page of one thing its path names (the route's `param`): what `fetch` answers for it,
-/// drawn by `show`; a malformed or unknown name, in words.
+/// drawn by `show`, fetched again whenever `reload` changes (a page's `Changes::version`); a
+/// malformed or unknown name, in words.
 #[component]
-pub fn ByPath<T, F, Fut, G, V>(param: &'static str, fetch: F, show: G) -> impl IntoView
+pub fn ByPath<T, F, Fut, G, V>(
+    param: &'static str,
+    fetch: F,
+    show: G,
+    #[prop(optional)] reload: Option<RwSignal<u32>>,
+) -> impl IntoView
 where
     T: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
     F: Fn(String) -> Fut + Copy + Send + Sync + 'static,
@@ -70,7 +76,10 @@ where
 {
     let params = leptos_router::hooks::use_params_map();
     let name = move || params.with(|p| p.get(param).unwrap_or_default());
-    let item = Resource::new(name, fetch);
+    let item = Resource::new(
+        move || (name(), reload.map(|v| v.get())),
+        move |(name, _)| fetch(name),
+    );
     view! {
         <Suspense fallback=|| view! { <Loading/> }>
             <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>

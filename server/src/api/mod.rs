@@ -9,6 +9,7 @@
 mod audit;
 mod auth;
 mod banks;
+mod controls;
 pub mod openapi;
 mod payments;
 mod sessions;
@@ -21,6 +22,7 @@ use app::{
         auth::{authorize, Identity},
         db::{
             banks::BankList,
+            controls::ControlHistory,
             list::{self, KeysetList},
             payments::PaymentList,
             sessions::SessionList,
@@ -238,6 +240,10 @@ pub fn api() -> Api {
     let batch_statuses: Vec<&str> = SettlementStatus::ALL.iter().map(|s| s.as_str()).collect();
     let payment_sorts: Vec<&str> = PaymentSort::ALL.iter().map(|s| s.as_str()).collect();
     let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+    let entity_types: Vec<&str> = app::controls::EntityType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
     Api {
         router: Router::new(),
         routes: Vec::new(),
@@ -361,6 +367,69 @@ pub fn api() -> Api {
         "A batch with every participating bank's sends, receives and net position, its netting and what disagrees with its payments",
         Doc::new().params([path_id("batch")]).json::<app::settlements::BatchDetail>().errors(&[404]),
         get(settlements::detail),
+    )
+    .route(
+        (M::GET, "/controls"),
+        Requires(Permission::ControlsView),
+        "The controls in force with their Redis copies and TTLs read live, the requests waiting for approval, and the rate limits with their live counters",
+        Doc::new().json::<app::controls::ControlsOverview>(),
+        get(controls::overview),
+    )
+    .route(
+        (M::POST, "/controls"),
+        Requires(Permission::ControlsApply),
+        "Freeze, unfreeze, throttle or unthrottle (201: in force now), or ask to block or unblock (202: waits for another person's approval); 409 when nothing would change",
+        Doc::new()
+            .body::<app::controls::ControlOrder>()
+            .created::<app::controls::ControlOutcome>()
+            .also(202)
+            .errors(&[409]),
+        post(controls::order),
+    )
+    .route(
+        (M::POST, "/controls/requests/{id}/approve"),
+        Requires(Permission::ControlsApprove),
+        "Approve someone else's block or unblock request with a note (10-500 characters); 403 for one's own",
+        Doc::new()
+            .params([path_id("request")])
+            .body::<controls::DecisionRequest>()
+            .json::<controls::Decided>()
+            .errors(&[404, 409]),
+        post(controls::approve),
+    )
+    .route(
+        (M::POST, "/controls/requests/{id}/reject"),
+        Requires(Permission::ControlsApprove),
+        "Reject someone else's block or unblock request with a note (10-500 characters); 403 for one's own",
+        Doc::new()
+            .params([path_id("request")])
+            .body::<controls::DecisionRequest>()
+            .json::<controls::Decided>()
+            .errors(&[404]),
+        post(controls::reject),
+    )
+    .route(
+        (M::POST, "/controls/reconcile"),
+        Requires(Permission::ControlsApply),
+        "Compare every Redis copy of a control with Postgres and repair what differs",
+        Doc::new().json::<app::controls::ReconcileReport>(),
+        post(controls::reconcile),
+    )
+    .route(
+        (M::GET, "/controls/history"),
+        Requires(Permission::ControlsView),
+        "Every control action from the audit trail, newest first",
+        Doc::new()
+            .params([
+                query("entity_type", "The entity's type", one_of(&entity_types)),
+                query("entity_id", "The entity's id, exactly (with entity_type)", text(100)),
+                query("action", "The action", one_of(&app::controls::HISTORY_ACTIONS)),
+                query("from", "At or after", time()),
+                query("to", "Before", time()),
+            ])
+            .params(paging())
+            .page::<app::controls::HistoryRow>(),
+        get(list_route::<ControlHistory>),
     )
     .route(
         (M::GET, "/audit"),

@@ -35,6 +35,8 @@ pub struct Doc {
     body: Option<Value>,
     /// The success status and its content (`None`: no body).
     ok: Option<(u16, Option<Value>)>,
+    /// A second success status with the same content (202 beside 201).
+    also: Option<u16>,
     /// The error statuses of this route besides those every route has.
     errors: Vec<u16>,
     schemas: Vec<Register>,
@@ -71,6 +73,13 @@ impl Doc {
     pub fn created<T: ToSchema>(mut self) -> Doc {
         self.ok = Some((201, Some(json_content(reference::<T>()))));
         self.schemas.push(register::<T>);
+        self
+    }
+
+    /// `status` answers the same content as the success status too (202 Accepted beside 201
+    /// Created).
+    pub fn also(mut self, status: u16) -> Doc {
+        self.also = Some(status);
         self
     }
 
@@ -223,6 +232,9 @@ pub fn build() -> Value {
         let mut ok = json!({ "description": "OK" });
         if let Some(content) = content {
             ok["content"] = content;
+        }
+        if let Some(also) = doc.also {
+            responses.insert(also.to_string(), ok.clone());
         }
         responses.insert(status.to_string(), ok);
         let mut errors = vec![429, 503];

@@ -295,7 +295,7 @@ pub async fn controls(db: &PgPool, bank_id: Uuid) -> sqlx::Result<Vec<ActiveCont
     sqlx::query_as!(
         ActiveControl,
         r#"SELECT r.id, r.entity_type, a.account_number AS "account_number?",
-                r.action_type::text AS "action!", r.limit_type, r.limit_value, r.window_seconds,
+                r.action_type::text AS "action!", r.limit_value, r.window_seconds,
                 r.reason, r.action_expires_at AS expires_at, r.created_at
          FROM deltran.rate_limits r
          LEFT JOIN deltran.bank_accounts a

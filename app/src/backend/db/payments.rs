@@ -428,7 +428,6 @@ pub struct ControlSpan {
     pub entity_type: String,
     pub entity_id: String,
     pub action: String,
-    pub limit_type: String,
     pub reason: Option<String>,
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
@@ -451,7 +450,7 @@ pub async fn controls(
         .collect();
     sqlx::query_as!(
         ControlSpan,
-        r#"SELECT entity_type, entity_id, action_type::text AS "action!", limit_type, reason,
+        r#"SELECT entity_type, entity_id, action_type::text AS "action!", reason,
                 is_active, created_at, updated_at
          FROM deltran.rate_limits
          WHERE action_type IS NOT NULL
