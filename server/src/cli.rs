@@ -210,6 +210,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 admin_totp,
             };
             let report = seed::seed_demo(&pool, &options).await?;
+            if !report.skipped {
+                let mut redis = db::redis(&config.redis_url)?;
+                let keys = seed::seed_redis(&pool, &mut redis, &config.redis_prefix).await?;
+                println!("wrote {keys} Redis keys (rate-limit counters, idempotency keys, circuit breakers)");
+            }
             println!("{report}");
             Ok(())
         }

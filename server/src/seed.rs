@@ -49,6 +49,66 @@ pub struct SeedReport {
     pub seconds: f64,
 }
 
+/// Writes what the payment services would have left in Redis for the seeded world, under
+/// `prefix`: a counter for every rate limit in force (part of its limit, expiring with its
+/// window), the idempotency keys of the 50 newest payments (payment id and status, 24 h), and
+/// three circuit breakers (one closed, one open, one half open). Returns how many keys.
+pub async fn seed_redis(
+    db: &PgPool,
+    redis: &mut redis::aio::ConnectionManager,
+    prefix: &str,
+) -> anyhow::Result<usize> {
+    let limits: Vec<(String, String, String, i64, i32)> = sqlx::query_as(
+        "SELECT entity_type, entity_id, limit_type, limit_value, window_seconds \
+         FROM deltran.rate_limits WHERE is_active AND (action_type IS NULL OR action_type = 'throttle') \
+         ORDER BY entity_type, entity_id, limit_type",
+    )
+    .fetch_all(db)
+    .await?;
+    let keys: Vec<(uuid::Uuid, String, String)> = sqlx::query_as(
+        "SELECT id, idempotency_key, status::text FROM deltran.payments \
+         WHERE idempotency_key IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 50",
+    )
+    .fetch_all(db)
+    .await?;
+    let now = Utc::now();
+    let mut pipe = redis::pipe();
+    for (k, (entity_type, entity_id, limit_type, limit, window)) in limits.iter().enumerate() {
+        let key = format!("{prefix}ratelimit:{entity_type}:{entity_id}:{limit_type}");
+        let count = limit * (3 + 2 * k as i64 % 5) / 10;
+        pipe.set_ex(key, count, *window as u64).ignore();
+    }
+    for (id, key, status) in &keys {
+        let key = format!("{prefix}idempotency:{key}");
+        pipe.hset_multiple(
+            &key,
+            &[("payment_id", id.to_string()), ("status", status.clone())],
+        )
+        .ignore()
+        .expire(&key, 24 * 3600)
+        .ignore();
+    }
+    let opened = |minutes| (now - Duration::minutes(minutes)).to_rfc3339();
+    let circuits = [
+        ("swift-gateway", "closed", "0", None),
+        ("sanctions-screening", "open", "7", Some(opened(3))),
+        ("fx-rates", "half_open", "3", Some(opened(10))),
+    ];
+    for (service, state, failures, opened_at) in &circuits {
+        let key = format!("{prefix}circuit:{service}");
+        pipe.del(&key).ignore();
+        pipe.hset_multiple(&key, &[("state", *state), ("failures", *failures)])
+            .ignore();
+        if let Some(at) = opened_at {
+            pipe.hset(&key, "opened_at", at).ignore();
+        }
+    }
+    pipe.query_async::<()>(redis)
+        .await
+        .context("writing the demo's Redis state")?;
+    Ok(limits.len() + keys.len() + circuits.len())
+}
+
 impl fmt::Display for SeedReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.skipped {
@@ -692,6 +752,20 @@ async fn insert_reference_data(
         .bind(reason)
         .bind(operator)
         .bind(w.gen.uuid(k as u64, S_CONTROL))
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    // Standing rate limits (configuration, not an operator's control).
+    for (k, bank) in [0usize, 1].into_iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO deltran.rate_limits (id, entity_type, entity_id, limit_type, limit_value, \
+             window_seconds, window_start, created_at, updated_at) \
+             VALUES ($1, 'bank', $2, 'payments_per_minute', $3, 60, $4, $4, $4)",
+        )
+        .bind(w.gen.uuid(50 + k as u64, S_CONTROL))
+        .bind(w.bank_ids[bank].to_string())
+        .bind(1200 / (k as i64 + 1))
         .bind(at)
         .execute(&mut *tx)
         .await?;

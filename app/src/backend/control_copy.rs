@@ -192,7 +192,7 @@ pub async fn scan(redis: &mut ConnectionManager, prefix: &str) -> RedisResult<Ve
 }
 
 /// `prefix` with the characters a MATCH pattern gives meaning to escaped.
-fn glob_escape(prefix: &str) -> String {
+pub fn glob_escape(prefix: &str) -> String {
     prefix
         .chars()
         .flat_map(|c| match c {

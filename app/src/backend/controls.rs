@@ -514,13 +514,14 @@ pub async fn overview(state: &AppState) -> Result<ControlsOverview, AppError> {
     let live = async {
         let held = control_copy::read(&mut redis, &keys).await?;
         let counters = control_copy::counters(&mut redis, &counter_keys).await?;
-        Ok::<_, redis::RedisError>((held, counters))
+        let circuits = super::service_state::circuits(&mut redis, prefix).await?;
+        Ok::<_, redis::RedisError>((held, counters, circuits))
     }
     .await;
     let redis_up = live.is_ok();
-    let (held, counters) = live.unwrap_or_else(|err| {
+    let (held, counters, circuits) = live.unwrap_or_else(|err| {
         tracing::warn!(error = %err, "Redis unavailable: the Controls page shows Postgres only");
-        (Vec::new(), Vec::new())
+        (Vec::new(), Vec::new(), Vec::new())
     });
     let held: BTreeMap<&String, &Held> = keys.iter().zip(held.iter()).collect();
     let now = Utc::now();
@@ -592,6 +593,7 @@ pub async fn overview(state: &AppState) -> Result<ControlsOverview, AppError> {
         controls,
         requests,
         rate_limits,
+        circuits,
         redis_up,
     })
 }

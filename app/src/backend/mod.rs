@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod passwords;
 pub mod payments;
 pub mod recovery;
+pub mod service_state;
 pub mod session_store;
 pub mod sessions;
 pub mod settlements;

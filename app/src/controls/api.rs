@@ -3,7 +3,9 @@
 
 use leptos::prelude::*;
 
-use super::{ControlOrder, ControlsOverview, HistoryList, HistoryQuery, ReconcileReport};
+use super::{
+    ControlOrder, ControlsOverview, HistoryList, HistoryQuery, IdempotencyRecord, ReconcileReport,
+};
 use crate::error::AppError;
 
 crate::guard!(GetControls, ControlsView);
@@ -86,4 +88,26 @@ pub async fn list_control_history(
     let (page, total) =
         list::page_with_total::<ControlHistory>(&state.db, &query, PAGE_SIZE).await?;
     Ok(HistoryList { page, total })
+}
+
+crate::guard!(LookUpIdempotencyKey, ControlsView);
+
+/// What an idempotency key names in Redis and in Postgres. Permission: controls.view.
+#[server(prefix = "/api/controls", endpoint = "look_up_idempotency_key")]
+pub async fn look_up_idempotency_key(key: String) -> Result<IdempotencyRecord, AppError> {
+    use crate::backend::{auth::require_for, service_state, state};
+    require_for::<LookUpIdempotencyKey>().await?;
+    service_state::idempotency(&state::current()?, &key).await
+}
+
+crate::guard!(ResetCircuit, ControlsApply);
+
+/// Closes a payment service's circuit breaker, with a reason (10–500 characters), audited.
+/// Permission: controls.apply.
+#[server(prefix = "/api/controls", endpoint = "reset_circuit")]
+pub async fn reset_circuit(service: String, reason: String) -> Result<String, AppError> {
+    use crate::backend::{auth::require_for, service_state, state};
+    let me = require_for::<ResetCircuit>().await?;
+    service_state::reset_circuit(&state::current()?, &me, &service, &reason).await?;
+    Ok(format!("The circuit of {service} is closed."))
 }

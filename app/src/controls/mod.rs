@@ -341,6 +341,43 @@ pub struct RateLimit {
     pub window_left: Option<i64>,
 }
 
+/// A circuit breaker of a payment service, as Redis holds it
+/// (`{prefix}circuit:{service}`: `state`, `failures`, `opened_at`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Circuit {
+    pub service: String,
+    /// closed, open or half_open (as written by the service).
+    pub state: String,
+    pub failures: Option<i64>,
+    pub opened_at: Option<String>,
+}
+
+/// What an idempotency key names: Redis' copy (`{prefix}idempotency:{key}`: the payment's id
+/// and status) beside the payment Postgres holds under that key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct IdempotencyRecord {
+    pub key: String,
+    /// The payment id Redis holds, if the key is there.
+    pub redis_payment_id: Option<String>,
+    pub redis_status: Option<String>,
+    /// Seconds until Redis forgets the key.
+    pub ttl: Option<i64>,
+    /// The payment Postgres holds with this key.
+    pub payment_id: Option<Uuid>,
+    pub payment_reference: Option<String>,
+    pub payment_status: Option<String>,
+}
+
+impl IdempotencyRecord {
+    /// Whether Redis and Postgres name the same payment in the same status.
+    pub fn agrees(&self) -> bool {
+        self.redis_payment_id.as_deref() == self.payment_id.map(|p| p.to_string()).as_deref()
+            && (self.redis_status.is_none() || self.redis_status == self.payment_status)
+    }
+}
+
 /// The Controls page: what is in force, what waits for approval, the rate limits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -348,6 +385,8 @@ pub struct ControlsOverview {
     pub controls: Vec<Control>,
     pub requests: Vec<ControlRequest>,
     pub rate_limits: Vec<RateLimit>,
+    /// The payment services' circuit breakers.
+    pub circuits: Vec<Circuit>,
     /// Redis answered while the copies were read.
     pub redis_up: bool,
 }
@@ -397,7 +436,7 @@ impl ReconcileReport {
 }
 
 /// The actions of the history (after `control.`).
-pub const HISTORY_ACTIONS: [&str; 12] = [
+pub const HISTORY_ACTIONS: [&str; 13] = [
     "freeze",
     "unfreeze",
     "throttle",
@@ -410,6 +449,7 @@ pub const HISTORY_ACTIONS: [&str; 12] = [
     "request_expired",
     "expire",
     "reconcile",
+    "circuit_reset",
 ];
 
 /// A row of the controls' history: the audit rows of every control action.

@@ -9,10 +9,10 @@ use leptos_router::hooks::use_query_map;
 use super::{
     api::{
         act_on_control, decide_control_request, get_controls, list_control_history,
-        reconcile_controls,
+        look_up_idempotency_key, reconcile_controls, reset_circuit,
     },
-    Control, ControlOrder, ControlRequest, ControlsOverview, CopyState, EntityType, HistoryList,
-    HistoryQuery, HistoryRow, RateLimit, Verb, MAX_REASON,
+    Circuit, Control, ControlOrder, ControlRequest, ControlsOverview, CopyState, EntityType,
+    HistoryList, HistoryQuery, HistoryRow, IdempotencyRecord, RateLimit, Verb, MAX_REASON,
 };
 use crate::{
     auth::{Me, Permission},
@@ -38,6 +38,10 @@ pub enum ControlOp {
         note: String,
     },
     Reconcile,
+    ResetCircuit {
+        service: String,
+        reason: String,
+    },
 }
 
 impl Change for ControlOp {
@@ -62,6 +66,9 @@ impl Change for ControlOp {
             ControlOp::Reconcile => {
                 "Compare every Redis copy with Postgres and repair what differs?".into()
             }
+            ControlOp::ResetCircuit { service, .. } => format!(
+                "Close the circuit of {service}? The service sends to its peer again at once."
+            ),
         }
     }
 
@@ -74,6 +81,7 @@ impl Change for ControlOp {
                 note,
             } => decide_control_request(request.id.to_string(), approve, note).await,
             ControlOp::Reconcile => Ok(reconcile_controls().await?.describe()),
+            ControlOp::ResetCircuit { service, reason } => reset_circuit(service, reason).await,
         }
     }
 }
@@ -132,6 +140,7 @@ fn Overview(o: ControlsOverview, changes: Changes<ControlOp>, form: OrderFields)
         controls,
         requests,
         rate_limits,
+        circuits,
         redis_up,
     } = o;
     view! {
@@ -143,6 +152,121 @@ fn Overview(o: ControlsOverview, changes: Changes<ControlOp>, form: OrderFields)
         <InForce controls form/>
         <Requests requests changes/>
         <Limits rate_limits/>
+        <Circuits circuits changes/>
+        <IdempotencyLookup/>
+    }
+}
+
+#[component]
+fn Circuits(circuits: Vec<Circuit>, changes: Changes<ControlOp>) -> impl IntoView {
+    let apply = may(Permission::ControlsApply);
+    let mut columns = vec!["Service", "State", "Failures", "Opened at"];
+    if apply {
+        columns.push("Reset");
+    }
+    view! {
+        <section class="mb-8">
+            <h2 class="mb-2 text-lg font-semibold">"Circuit breakers"</h2>
+            <ListTable label="Circuit breakers" columns empty="No circuit breakers in Redis." is_empty=circuits.is_empty() pages=(None, None) export=None>
+                {circuits.into_iter().map(|c| {
+                    let reason = RwSignal::new(String::new());
+                    let service = StoredValue::new(c.service.clone());
+                    let id = format!("circuit-reason-{}", c.service);
+                    let closed = c.state == "closed";
+                    view! {
+                        <tr>
+                            <td>{c.service.clone()}</td>
+                            <td>{c.state.clone()}</td>
+                            <td class="tabular-nums">{c.failures.map(|f| f.to_string()).unwrap_or_else(|| "—".into())}</td>
+                            <td>{c.opened_at.clone().unwrap_or_else(|| "—".into())}</td>
+                            {apply.then(|| if closed {
+                                view! { <td class="text-sm text-slate-500">"closed"</td> }.into_any()
+                            } else {
+                                view! {
+                                    <td class="min-w-64">
+                                        <label class="field-label" for=id.clone()>{format!("Reason to close {}", c.service)}</label>
+                                        <input class="field mb-2" id=id maxlength=MAX_REASON.to_string()
+                                            prop:value=move || reason.get()
+                                            on:input=move |ev| reason.set(event_target_value(&ev))/>
+                                        <button type="button" class="chip" on:click=move |_| changes.ask(ControlOp::ResetCircuit {
+                                            service: service.get_value(),
+                                            reason: reason.get_untracked(),
+                                        })>"Close circuit"</button>
+                                    </td>
+                                }.into_any()
+                            })}
+                        </tr>
+                    }
+                }).collect_view()}
+            </ListTable>
+        </section>
+    }
+}
+
+/// Looks up an idempotency key in Redis and in Postgres.
+#[component]
+fn IdempotencyLookup() -> impl IntoView {
+    let key = RwSignal::new(String::new());
+    let lookup = Action::new(|key: &String| look_up_idempotency_key(key.clone()));
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        lookup.dispatch(key.get_untracked());
+    };
+    view! {
+        <section class="mb-8">
+            <h2 class="mb-2 text-lg font-semibold">"Idempotency keys"</h2>
+            <form class="card mb-2 flex flex-wrap items-end gap-3" aria-label="Look up an idempotency key" on:submit=submit>
+                <div class="min-w-72 grow">
+                    <label class="field-label" for="idempotency-key">"Idempotency key"</label>
+                    <input class="field" id="idempotency-key" required maxlength="200"
+                        prop:value=move || key.get()
+                        on:input=move |ev| key.set(event_target_value(&ev))/>
+                </div>
+                <button type="submit" class="btn-primary">"Look up"</button>
+            </form>
+            <div role="status">
+                {move || lookup.value().get().map(|answer| match answer {
+                    Ok(record) => view! { <IdempotencyAnswer record/> }.into_any(),
+                    Err(e) => view! { <p class="text-rose-700 dark:text-rose-300">{e.to_string()}</p> }.into_any(),
+                })}
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn IdempotencyAnswer(record: IdempotencyRecord) -> impl IntoView {
+    let agrees = record.agrees();
+    let redis = match (&record.redis_payment_id, record.ttl) {
+        (Some(id), ttl) => format!(
+            "Redis: payment {id}{}{}",
+            record
+                .redis_status
+                .as_ref()
+                .map(|s| format!(", {s}"))
+                .unwrap_or_default(),
+            ttl.map(|t| format!(", forgotten in {t}s"))
+                .unwrap_or_default()
+        ),
+        (None, _) => "Redis: no such key (never written, or its 24 hours are over).".into(),
+    };
+    let postgres = match (&record.payment_id, &record.payment_reference) {
+        (Some(id), Some(reference)) => view! {
+            <p>"Postgres: payment "<a class="link" href=format!("/payments/{id}")>{reference.clone()}</a>
+               {format!(", {}", record.payment_status.clone().unwrap_or_default())}</p>
+        }.into_any(),
+        _ => view! { <p>"Postgres: no payment has this key."</p> }.into_any(),
+    };
+    view! {
+        <div class="card text-sm">
+            <p>{redis}</p>
+            {postgres}
+            {record.redis_payment_id.is_some().then(|| view! {
+                <p class=if agrees { "text-emerald-700 dark:text-emerald-300" } else { "text-amber-700 dark:text-amber-300" }>
+                    {if agrees { "Redis and Postgres agree." } else { "Redis and Postgres disagree." }}
+                </p>
+            })}
+        </div>
     }
 }
 

@@ -4,8 +4,11 @@
 
 use app::{
     auth::Permission,
-    backend::{controls, state::AppState},
-    controls::{ControlOrder, ControlOutcome, ControlsOverview, CopyWrite, ReconcileReport},
+    backend::{controls, service_state, state::AppState},
+    controls::{
+        ControlOrder, ControlOutcome, ControlsOverview, CopyWrite, IdempotencyRecord,
+        ReconcileReport,
+    },
     error::parse_id,
 };
 use axum::{
@@ -107,4 +110,34 @@ pub async fn reconcile(
 ) -> ApiResult<Json<ReconcileReport>> {
     let me = caller.require(Permission::ControlsApply)?;
     Ok(Json(controls::reconcile(&state, me.actor()).await?))
+}
+
+/// Why a circuit is closed by hand.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ResetRequest {
+    #[schema(min_length = 10, max_length = 500)]
+    reason: String,
+}
+
+/// Permission: controls.apply. Closes a payment service's circuit breaker (204), audited; 404
+/// for a service with no circuit.
+pub async fn reset_circuit(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(service): Path<String>,
+    Body(req): Body<ResetRequest>,
+) -> ApiResult<StatusCode> {
+    let me = caller.require(Permission::ControlsApply)?;
+    service_state::reset_circuit(&state, me, &service, &req.reason).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Permission: controls.view. What an idempotency key names in Redis and in Postgres.
+pub async fn idempotency(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> ApiResult<Json<IdempotencyRecord>> {
+    caller.require(Permission::ControlsView)?;
+    Ok(Json(service_state::idempotency(&state, &key).await?))
 }

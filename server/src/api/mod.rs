@@ -416,6 +416,34 @@ pub fn api() -> Api {
         post(controls::reconcile),
     )
     .route(
+        (M::POST, "/controls/circuits/{service}/reset"),
+        Requires(Permission::ControlsApply),
+        "Close a payment service's circuit breaker with a reason (10-500 characters); 404 for a service with no circuit",
+        Doc::new()
+            .params([json!({
+                "name": "service", "in": "path", "required": true,
+                "description": "The service, as its circuit key names it",
+                "schema": { "type": "string", "pattern": "^[a-z0-9._-]{1,64}$" }
+            })])
+            .body::<controls::ResetRequest>()
+            .no_content()
+            .errors(&[404]),
+        post(controls::reset_circuit),
+    )
+    .route(
+        (M::GET, "/controls/idempotency/{key}"),
+        Requires(Permission::ControlsView),
+        "What an idempotency key names: Redis' copy (payment id, status, TTL) beside the payment Postgres holds under it",
+        Doc::new()
+            .params([json!({
+                "name": "key", "in": "path", "required": true,
+                "description": "The idempotency key",
+                "schema": { "type": "string", "minLength": 1, "maxLength": 200 }
+            })])
+            .json::<app::controls::IdempotencyRecord>(),
+        get(controls::idempotency),
+    )
+    .route(
         (M::GET, "/controls/history"),
         Requires(Permission::ControlsView),
         "Every control action from the audit trail, newest first",

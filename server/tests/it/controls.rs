@@ -622,3 +622,113 @@ async fn a_viewer_sees_the_controls_and_no_buttons_and_the_server_refuses_anyway
     app.stop().await;
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn circuits_and_idempotency_keys_read_in_domain_terms_and_a_reset_is_audited() {
+    let t = TestDb::seeded(200).await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let (operator, viewer) = (bearer(&app, "operator").await, bearer(&app, "viewer").await);
+    let (payment, key, status): (uuid::Uuid, String, String) = sqlx::query_as(
+        "SELECT id, idempotency_key, status::text FROM deltran.payments \
+         WHERE idempotency_key IS NOT NULL ORDER BY created_at DESC LIMIT 1",
+    )
+    .fetch_one(&t.pool)
+    .await
+    .unwrap();
+    let prefix = &app.redis_prefix;
+    let mut redis = server::db::redis(&redis_url()).unwrap();
+    let circuit = format!("{prefix}circuit:sanctions-screening");
+    let _: () = redis::pipe()
+        .hset_multiple(
+            &circuit,
+            &[
+                ("state", "open"),
+                ("failures", "7"),
+                ("opened_at", "2026-12-01T10:00:00Z"),
+            ],
+        )
+        .hset_multiple(
+            format!("{prefix}idempotency:{key}"),
+            &[
+                ("payment_id", payment.to_string()),
+                ("status", status.clone()),
+            ],
+        )
+        .expire(format!("{prefix}idempotency:{key}"), 3600)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+
+    let (status_code, overview) = api_get(&app, &viewer, "/api/v1/controls".into()).await;
+    assert_eq!(status_code, 200);
+    assert_eq!(
+        overview["circuits"],
+        json!([{ "service": "sanctions-screening", "state": "open", "failures": 7,
+                 "opened_at": "2026-12-01T10:00:00Z" }])
+    );
+    let (status_code, record) =
+        api_get(&app, &viewer, format!("/api/v1/controls/idempotency/{key}")).await;
+    assert_eq!(status_code, 200, "{record}");
+    assert_eq!(record["redis_payment_id"], payment.to_string());
+    assert_eq!(record["payment_id"], payment.to_string());
+    assert_eq!(record["payment_status"], status.as_str());
+    assert!(
+        (3590..=3600).contains(&record["ttl"].as_i64().unwrap()),
+        "{record}"
+    );
+    let (_, unknown) = api_get(
+        &app,
+        &viewer,
+        "/api/v1/controls/idempotency/no-such-key".into(),
+    )
+    .await;
+    assert_eq!(
+        (
+            unknown["redis_payment_id"].is_null(),
+            unknown["payment_id"].is_null()
+        ),
+        (true, true)
+    );
+
+    let reset = "/api/v1/controls/circuits/sanctions-screening/reset";
+    let why = json!({ "reason": "Screening service back after the incident" });
+    assert_eq!(post(&app, &viewer, reset, why.clone()).await.0, 403);
+    assert_eq!(
+        post(&app, &operator, reset, json!({ "reason": "short" }))
+            .await
+            .0,
+        422
+    );
+    assert_eq!(
+        post(
+            &app,
+            &operator,
+            "/api/v1/controls/circuits/no-such-service/reset",
+            why.clone()
+        )
+        .await
+        .0,
+        404
+    );
+    let (fields, _) = hash(&redis_url(), &circuit).await;
+    assert_eq!(fields["state"], "open", "nothing changed yet");
+    let (status_code, _) = post(&app, &operator, reset, why).await;
+    assert_eq!(status_code, 204);
+    let (fields, _) = hash(&redis_url(), &circuit).await;
+    assert_eq!(
+        (fields["state"].as_str(), fields["failures"].as_str()),
+        ("closed", "0")
+    );
+    assert!(!fields.contains_key("opened_at"));
+    assert_eq!(
+        audit_rows(
+            &t.pool,
+            "control.circuit_reset",
+            "circuit:sanctions-screening"
+        )
+        .await,
+        1
+    );
+    app.stop().await;
+    t.drop_db().await;
+}

@@ -467,6 +467,26 @@ pub async fn controls(
     .await
 }
 
+/// The payment an idempotency key names.
+#[derive(Debug, Clone)]
+pub struct ByKey {
+    pub id: Uuid,
+    pub reference: String,
+    pub status: String,
+}
+
+/// The payment whose idempotency key is `key`, if any.
+pub async fn by_idempotency_key(db: &PgPool, key: &str) -> sqlx::Result<Option<ByKey>> {
+    sqlx::query_as!(
+        ByKey,
+        r#"SELECT id, payment_reference AS reference, status::text AS "status!"
+           FROM deltran.payments WHERE idempotency_key = $1"#,
+        key
+    )
+    .fetch_optional(db)
+    .await
+}
+
 /// An audit row that names a payment.
 #[derive(Debug, Clone)]
 pub struct AuditMention {
