@@ -16,7 +16,21 @@ use crate::{
         api_get, binary, page_html, redis_prefix_of, redis_url, signed_in, test_config, TestApp,
         TestDb, DEMO_PASSWORD,
     },
+    lists::ListArea,
 };
+
+/// The controls' history, for the list contract (`crate::lists`).
+const HISTORY: ListArea = ListArea {
+    function: "/api/controls/list_control_history",
+    rows: "/page/rows",
+    next: "/page/next",
+    from: "FROM deltran.audit_log WHERE resource_type = 'control'",
+    id: "id",
+    args_in: Some("query"),
+    page: "/controls/history",
+    label: "History of controls",
+};
+const NEWEST: &str = "\"timestamp\" DESC, id DESC";
 
 async fn post(app: &TestApp, bearer: &str, path: &str, body: Value) -> (u16, Value) {
     let r = reqwest::Client::new()
@@ -728,6 +742,85 @@ async fn circuits_and_idempotency_keys_read_in_domain_terms_and_a_reset_is_audit
         )
         .await,
         1
+    );
+    app.stop().await;
+    t.drop_db().await;
+}
+
+#[tokio::test]
+async fn the_history_pages_every_control_action_once_and_refuses_bad_filters() {
+    use app::backend::audit::{record_alone, Actor, AuditEvent};
+    let t = TestDb::seeded(200).await;
+    let bank = free_bank(&t.pool).await;
+    let account = uuid::Uuid::new_v4().to_string();
+    for i in 0..130 {
+        let (action, resource) = match i % 3 {
+            0 => ("control.freeze", format!("bank:{bank}")),
+            1 => ("control.unfreeze", format!("bank:{bank}")),
+            _ => ("control.throttle", format!("account:{account}")),
+        };
+        record_alone(
+            &t.pool,
+            AuditEvent::new(Actor::system("test"), action, "control", Some(resource))
+                .metadata(json!({ "reason": format!("reason {i}") })),
+        )
+        .await
+        .unwrap();
+    }
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    // The start-up reconcile writes the seeded controls' copies and audits that: wait for its
+    // row, so that the history does not grow while it is walked.
+    for _ in 0..100 {
+        if crate::common::audit_count(&t.pool, "control.reconcile", None).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let viewer = signed_in(&app, "viewer", DEMO_PASSWORD).await;
+    let bank_cond = format!("resource_id = 'bank:{bank}'");
+    let cases: &[crate::lists::Case] = &[
+        (&[], "true", NEWEST),
+        (
+            &[("entity_type", "account")],
+            "resource_id LIKE 'account:%'",
+            NEWEST,
+        ),
+        (
+            &[("entity_type", "bank"), ("entity_id", &bank)],
+            &bank_cond,
+            NEWEST,
+        ),
+        (
+            &[("action", "unfreeze")],
+            "action = 'control.unfreeze'",
+            NEWEST,
+        ),
+        (&[("action", "block")], "false", NEWEST),
+        (
+            &[("from", "2000-01-01T00:00"), ("to", "2100-01-01T00:00")],
+            "true",
+            NEWEST,
+        ),
+    ];
+    HISTORY
+        .pages_every_row_once(&app, &viewer, &t.pool, cases)
+        .await;
+    HISTORY
+        .refuses(
+            &app,
+            &viewer,
+            &[
+                (vec![("entity_type", "planet")], "entity_type"),
+                (vec![("entity_id", &bank)], "entity_type"),
+                (vec![("action", "explode")], "action"),
+                (vec![("to", "soon")], "to"),
+            ],
+        )
+        .await;
+    let html = page_html(&app, &viewer, "/controls/history?action=throttle").await;
+    assert!(
+        html.contains("History of controls") && html.contains("reason 128"),
+        "{html}"
     );
     app.stop().await;
     t.drop_db().await;
