@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod banks;
+pub mod compliance;
 pub mod dashboard;
 pub mod list;
 pub mod logins;
