@@ -173,7 +173,8 @@ impl KeysetList for ComplianceList {
         }
         // As the riskiest order's indexes write it (a missing score, -1, is below any minimum).
         if let Some(risk) = f.min_risk {
-            q.push(" AND coalesce(c.risk_score, -1) >= ").push_bind(risk);
+            q.push(" AND coalesce(c.risk_score, -1) >= ")
+                .push_bind(risk);
         }
         if let Some(l) = &f.matched_list {
             q.push(" AND c.matched_lists @> ")
