@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod banks;
+pub mod compliance;
 pub mod components;
 pub mod controls;
 pub mod dashboard;
@@ -92,6 +93,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/settlements") view=settlements::page::SettlementsPage ssr=SsrMode::Async/>
                     <Route path=path!("/settlements/:id") view=settlements::page::BatchPageView ssr=SsrMode::Async/>
                     <Route path=path!("/settlements/days/:day") view=settlements::page::NettingDayPage ssr=SsrMode::Async/>
+                    <Route path=path!("/compliance") view=compliance::page::CompliancePage ssr=SsrMode::Async/>
+                    <Route path=path!("/compliance/:id") view=compliance::page::CasePage ssr=SsrMode::Async/>
                     <Route path=path!("/controls") view=controls::page::ControlsPage ssr=SsrMode::Async/>
                     <Route path=path!("/controls/history") view=controls::page::ControlHistoryPage ssr=SsrMode::Async/>
                     <Route path=path!("/audit") view=audit::page::AuditPage ssr=SsrMode::Async/>

@@ -13,6 +13,7 @@ use app::{
         config::Secret,
         db::{
             banks::BankList,
+            compliance::ComplianceList,
             list::{self, CsvExport, KeysetList},
             payments::PaymentList,
             sessions::SessionList,
@@ -80,6 +81,14 @@ pub const ROUTES: &[Download] = &[
         summary: "The payments with the Payments page's filters and sort (the keys of \
                   GET /api/v1/payments)",
         handler: || get(list_csv::<PaymentList>),
+    },
+    Download {
+        path: "/downloads/compliance.csv",
+        permissions: &[ComplianceList::PERMISSION, Permission::ExportCsv],
+        summary: "The compliance checks with the Compliance page's filters and sort \
+                  (requires_review, check_type, status, min_risk, matched_list, bank, from, to, \
+                  sort)",
+        handler: || get(list_csv::<ComplianceList>),
     },
     Download {
         path: "/downloads/banks.csv",

@@ -293,6 +293,48 @@ const S_USER: u64 = 16;
 const S_AUDIT: u64 = 17;
 const S_CONTROL: u64 = 18;
 
+/// The newest payments that wait for a review whatever the dice say (in seeds of at least
+/// `FORCED_MIN_PAYMENTS`), their deciding checks' types taken in turn from `REVIEW_KINDS`.
+const FORCED_REVIEWS: u64 = 10;
+const FORCED_MIN_PAYMENTS: u64 = 20;
+const REVIEW_KINDS: [&str; 5] = ["sanctions", "pep", "aml", "kyc", "travel_rule"];
+
+/// The matched lists (COPY text of a `text[]`) and flags of an open review of `kind`.
+fn hit(kind: &str, i: u64, risk: i16) -> (&'static str, serde_json::Value) {
+    match kind {
+        "pep" => (
+            "{PEP-WORLD}",
+            json!([{"list": "PEP-WORLD", "score": risk, "field": "ordering_customer",
+                    "match": "senior public official (close associate)"}]),
+        ),
+        "aml" => (
+            "{}",
+            json!([{"rule": "structuring", "score": risk,
+                    "detail": "several payments just under the reporting threshold within 24 hours"}]),
+        ),
+        "kyc" => (
+            "{}",
+            json!([{"rule": "kyc_expired", "score": risk,
+                    "detail": "the sender bank's KYC verification is out of date"}]),
+        ),
+        "travel_rule" => (
+            "{}",
+            json!([{"rule": "missing_originator_address", "score": risk,
+                    "detail": "originator address absent from the pacs.008"}]),
+        ),
+        _ => {
+            let lists = if i.is_multiple_of(2) {
+                "{OFAC-SDN}"
+            } else {
+                "{EU-CONSOLIDATED,UN-1267}"
+            };
+            let flags = json!([{"list": lists.trim_matches(['{', '}']), "score": risk,
+                                "field": "beneficiary_name"}]);
+            (lists, flags)
+        }
+    }
+}
+
 struct World {
     gen: Gen,
     n: u64,
@@ -322,6 +364,9 @@ struct Plan {
     /// Some(open) when the sanctions check needed review; open = not reviewed yet.
     review: Option<bool>,
     review_fail: bool,
+    /// The type of the payment's deciding check (`sanctions` unless one of the newest
+    /// payments, whose open reviews cover every type: `REVIEW_KINDS`).
+    kind: &'static str,
     aml: bool,
 }
 
@@ -360,7 +405,19 @@ impl World {
         }
         let review_roll = g.unit(i, S_REVIEW);
         let age_days = (self.today - created.date_naive()).num_days();
-        let review = (review_roll < 0.015).then_some(age_days <= 2);
+        // The newest payments wait for a review of each kind in turn, so that the queue always
+        // has cases of every type (the chance ones are sanctions hits).
+        let forced = self.n >= FORCED_MIN_PAYMENTS && i + FORCED_REVIEWS >= self.n;
+        let review = if forced {
+            Some(true)
+        } else {
+            (review_roll < 0.015).then_some(age_days <= 2)
+        };
+        let kind = if forced {
+            REVIEW_KINDS[((self.n - 1 - i) % REVIEW_KINDS.len() as u64) as usize]
+        } else {
+            "sanctions"
+        };
         let roll = g.unit(i, S_STATUS);
         let status = if review == Some(true) {
             PaymentStatus::Pending
@@ -400,6 +457,7 @@ impl World {
             check_id: g.uuid(i, S_CHECK),
             review,
             review_fail: review_roll < 0.003,
+            kind,
             aml: g.unit(i, S_AML) < 0.02,
         }
     }
@@ -873,21 +931,25 @@ fn write_checks(w: &World, p: &Plan, i: u64, out: &mut String) {
             );
         }
         Some(open) => {
-            let lists = if i.is_multiple_of(2) {
-                "{OFAC-SDN}"
-            } else {
-                "{EU-CONSOLIDATED,UN-1267}"
-            };
-            let flags = jsonb_text(
-                &json!([{"list": lists.trim_matches(['{', '}']), "score": p.risk, "field": "beneficiary_name"}]),
-            );
+            let (lists, flags) = hit(p.kind, i, p.risk);
+            let flags = jsonb_text(&flags);
             if open {
                 let _ =
                     writeln!(
                     out,
-                    "{}\t{}\tsanctions\treview\t{}\t{}\t{lists}\tt\t\\N\t\\N\t\\N\t{started}\t\\N\t{started}",
-                    p.check_id, p.id, p.risk, esc(&flags)
+                    "{}\t{}\t{}\treview\t{}\t{}\t{lists}\tt\t\\N\t\\N\t\\N\t{started}\t\\N\t{started}",
+                    p.check_id, p.id, p.kind, p.risk, esc(&flags)
                 );
+                // A hit of another kind came after a clean sanctions screening.
+                if p.kind != "sanctions" {
+                    let _ = writeln!(
+                        out,
+                        "{}\t{}\tsanctions\tpass\t{}\t[]\t{{}}\tf\t\\N\t\\N\t\\N\t{started}\t{completed}\t{completed}",
+                        w.gen.uuid(i, S_CHECK ^ 0xB2),
+                        p.id,
+                        p.risk / 3
+                    );
+                }
             } else {
                 let (status, note) = if p.review_fail {
                     (

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod auth;
 pub mod banks;
+pub mod compliance;
 pub mod config;
 pub mod context;
 pub mod control_copy;

@@ -13,6 +13,7 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("Payments", "/payments", Permission::PaymentsView),
     ("Banks", "/banks", Permission::BanksView),
     ("Settlements", "/settlements", Permission::SettlementsView),
+    ("Compliance", "/compliance", Permission::ComplianceView),
     ("Controls", "/controls", Permission::ControlsView),
     ("Audit log", "/audit", Permission::AuditView),
     ("Users", "/users", Permission::UsersView),

@@ -9,6 +9,7 @@
 mod audit;
 mod auth;
 mod banks;
+mod compliance;
 mod controls;
 pub mod openapi;
 mod payments;
@@ -22,6 +23,7 @@ use app::{
         auth::{authorize, Identity},
         db::{
             banks::BankList,
+            compliance::ComplianceList,
             controls::ControlHistory,
             list::{self, KeysetList},
             payments::PaymentList,
@@ -367,6 +369,73 @@ pub fn api() -> Api {
         "A batch with every participating bank's sends, receives and net position, its netting and what disagrees with its payments",
         Doc::new().params([path_id("batch")]).json::<app::settlements::BatchDetail>().errors(&[404]),
         get(settlements::detail),
+    )
+    .route(
+        (M::GET, "/compliance"),
+        Requires(Permission::ComplianceView),
+        "Compliance checks with their payments, oldest first unless `sort` says otherwise; `requires_review=true` is the review queue",
+        Doc::new()
+            .params([
+                query("requires_review", "`true`: awaiting a decision (the queue); `false`: the others; `any`: every check", one_of(&["true", "false", "any"])),
+                query_list("check_type", "Any of these check types", &app::compliance::CHECK_TYPES),
+                query_list("status", "Any of these statuses", &compliance),
+                query("min_risk", "A risk score of at least this", integer(0, 100)),
+                query("matched_list", "A list the check matched, exactly", text(100)),
+                query("bank", "The payment's sender or receiver bank: its id, its BIC or part of its name", text(140)),
+                query("from", "Started at or after", time()),
+                query("to", "Started before", time()),
+                query("sort", "The order", one_of(&["oldest", "newest", "riskiest"])),
+            ])
+            .params(paging())
+            .page::<app::compliance::ComplianceRow>(),
+        get(list_route::<ComplianceList>),
+    )
+    .route(
+        (M::GET, "/compliance/{id}"),
+        Requires(Permission::ComplianceView),
+        "A case: the check, its payment and parties, the payment's other checks, the sender bank's last 20 earlier checks, the live claim and a pass waiting for approval",
+        Doc::new().params([path_id("compliance check")]).json::<app::compliance::Case>().errors(&[404]),
+        get(compliance::case),
+    )
+    .route(
+        (M::POST, "/compliance/{id}/claim"),
+        Requires(Permission::ComplianceReview),
+        "Claim a case for 15 minutes (again: renew it); 409 naming the holder when someone else holds it",
+        Doc::new().params([path_id("compliance check")]).json::<app::compliance::Claim>().errors(&[404, 409]),
+        post(compliance::claim),
+    )
+    .route(
+        (M::POST, "/compliance/{id}/review"),
+        Requires(Permission::ComplianceReview),
+        "Decide a check awaiting review: pass or fail with a note (10-2000 characters); a fail stops a payment that has not settled; a pass of a sanctions or PEP check waits for a second reviewer",
+        Doc::new()
+            .params([path_id("compliance check")])
+            .body::<compliance::ReviewRequest>()
+            .json::<app::compliance::ReviewOutcome>()
+            .errors(&[404, 409]),
+        post(compliance::review),
+    )
+    .route(
+        (M::POST, "/compliance/{id}/approve"),
+        Requires(Permission::ComplianceReview),
+        "Approve someone else's pass waiting for a second reviewer (the check passes); 403 for one's own",
+        Doc::new()
+            .params([path_id("compliance check")])
+            .body::<compliance::AnswerRequest>()
+            .no_content()
+            .errors(&[404, 409]),
+        post(compliance::approve),
+    )
+    .route(
+        (M::POST, "/compliance/{id}/reject"),
+        Requires(Permission::ComplianceReview),
+        "Reject someone else's pass waiting for a second reviewer (the check is undecided again); 403 for one's own",
+        Doc::new()
+            .params([path_id("compliance check")])
+            .body::<compliance::AnswerRequest>()
+            .no_content()
+            .errors(&[404, 409]),
+        post(compliance::reject),
     )
     .route(
         (M::GET, "/controls"),

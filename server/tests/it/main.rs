@@ -8,6 +8,7 @@ mod auth;
 mod banks;
 mod cli;
 mod common;
+mod compliance;
 mod controls;
 mod http;
 mod jobs;

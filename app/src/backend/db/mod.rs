@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod banks;
+pub mod compliance;
 pub mod controls;
 pub mod dashboard;
 pub mod list;

@@ -75,6 +75,50 @@ fn prefix_pattern(text: &str) -> String {
     p
 }
 
+/// Reads the `bank` filter: a bank's id, its BIC (exactly, any case) or part of its name.
+pub fn parse_bank(b: &str) -> Result<BankRef, String> {
+    if let Ok(id) = Uuid::parse_str(b) {
+        Ok(BankRef::Id(id))
+    } else if let Ok(bic) = b.parse::<Bic>() {
+        Ok(BankRef::Bic(bic.as_str().to_string()))
+    } else if b.chars().count() <= MAX_Q {
+        Ok(BankRef::Name(b.to_lowercase()))
+    } else {
+        Err(format!("at most {MAX_Q} characters"))
+    }
+}
+
+/// Appends ` AND <the payment p's sender or receiver is the bank>`.
+pub fn push_bank(bank: &BankRef, q: &mut QueryBuilder<Postgres>) {
+    match bank {
+        BankRef::Id(id) => {
+            q.push(" AND (p.sender_bank_id = ")
+                .push_bind(*id)
+                .push(" OR p.receiver_bank_id = ")
+                .push_bind(*id)
+                .push(")");
+        }
+        // Either bank is one of those named (the banks table is small).
+        BankRef::Bic(bic) => {
+            q.push(
+                " AND EXISTS (SELECT 1 FROM deltran.banks b \
+                     WHERE b.id IN (p.sender_bank_id, p.receiver_bank_id) AND b.bic_code = ",
+            )
+            .push_bind(bic.clone())
+            .push(")");
+        }
+        BankRef::Name(name) => {
+            q.push(
+                " AND EXISTS (SELECT 1 FROM deltran.banks b \
+                     WHERE b.id IN (p.sender_bank_id, p.receiver_bank_id) \
+                     AND strpos(lower(b.name), ",
+            )
+            .push_bind(name.clone())
+            .push(") > 0)");
+        }
+    }
+}
+
 fn amount(v: &str) -> Result<Decimal, String> {
     v.parse::<Decimal>()
         .ok()
@@ -123,17 +167,7 @@ impl KeysetList for PaymentList {
             currency: refused.check("currency", &query.currency, |c| {
                 c.parse::<Currency>().map_err(|e| e.to_string())
             }),
-            bank: refused.check("bank", &query.bank, |b| {
-                if let Ok(id) = Uuid::parse_str(b) {
-                    Ok(BankRef::Id(id))
-                } else if let Ok(bic) = b.parse::<Bic>() {
-                    Ok(BankRef::Bic(bic.as_str().to_string()))
-                } else if b.chars().count() <= MAX_Q {
-                    Ok(BankRef::Name(b.to_lowercase()))
-                } else {
-                    Err(format!("at most {MAX_Q} characters"))
-                }
-            }),
+            bank: refused.check("bank", &query.bank, parse_bank),
             account: refused.check("account", &query.account, |a| {
                 uuid_of("settlement account", a)
             }),
@@ -188,33 +222,8 @@ impl KeysetList for PaymentList {
         if let Some(c) = f.currency {
             q.push(" AND p.currency = ").push_bind(c);
         }
-        match &f.bank {
-            Some(BankRef::Id(id)) => {
-                q.push(" AND (p.sender_bank_id = ")
-                    .push_bind(*id)
-                    .push(" OR p.receiver_bank_id = ")
-                    .push_bind(*id)
-                    .push(")");
-            }
-            // Either bank is one of those named (the banks table is small).
-            Some(BankRef::Bic(bic)) => {
-                q.push(
-                    " AND EXISTS (SELECT 1 FROM deltran.banks b \
-                         WHERE b.id IN (p.sender_bank_id, p.receiver_bank_id) AND b.bic_code = ",
-                )
-                .push_bind(bic.clone())
-                .push(")");
-            }
-            Some(BankRef::Name(name)) => {
-                q.push(
-                    " AND EXISTS (SELECT 1 FROM deltran.banks b \
-                         WHERE b.id IN (p.sender_bank_id, p.receiver_bank_id) \
-                         AND strpos(lower(b.name), ",
-                )
-                .push_bind(name.clone())
-                .push(") > 0)");
-            }
-            None => {}
+        if let Some(bank) = &f.bank {
+            push_bank(bank, q);
         }
         if let Some(account) = f.account {
             q.push(" AND (p.sender_account_id = ")
