@@ -236,7 +236,8 @@ pub async fn review(
             match compliance::stop_payment(&mut tx, locked.payment_id, &reason).await? {
                 Some(stopped) => {
                     let released = match (stopped.previous, stopped.sender_account_id) {
-                        (PaymentStatus::Pending, Some(account)) => {
+                        // Pending and processing payments hold the sender's funds reserved.
+                        (PaymentStatus::Pending | PaymentStatus::Processing, Some(account)) => {
                             payments::release_reserved(&mut tx, account, stopped.amount).await?
                         }
                         _ => Decimal::ZERO,

@@ -72,21 +72,14 @@ fn api_client_id(id: &str) -> Result<String, String> {
 /// Checks every field of `order` (all refusals at once), then that its entity exists.
 pub async fn check(state: &AppState, order: &ControlOrder) -> Result<Checked, AppError> {
     let mut refused = FieldErrors::default();
-    let given = |v: &str| Some(v.to_string());
-    let entity_type = refused.check("entity_type", &given(&order.entity_type), |t| {
+    let entity_type = refused.parse("entity_type", order.entity_type.trim(), |t| {
         t.parse::<EntityType>()
             .map_err(|_| "one of account, bank, user, api_client".into())
     });
-    let verb = refused.check("action", &given(&order.action), |a| {
+    let verb = refused.parse("action", order.action.trim(), |a| {
         a.parse::<Verb>()
             .map_err(|_| "one of freeze, unfreeze, throttle, unthrottle, block, unblock".into())
     });
-    if order.entity_type.trim().is_empty() {
-        refused.refuse("entity_type", "choose what to control");
-    }
-    if order.action.trim().is_empty() {
-        refused.refuse("action", "choose an action");
-    }
     let entity_id = match entity_type {
         Some(EntityType::ApiClient) => {
             refused.parse("entity_id", order.entity_id.trim(), api_client_id)

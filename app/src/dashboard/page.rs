@@ -31,6 +31,18 @@ pub fn DashboardPage() -> impl IntoView {
     }
 }
 
+/// The review queue for a role that may open it; else the payments whose checks wait for one.
+fn reviews_href() -> String {
+    let queue = use_context::<crate::auth::Me>()
+        .is_some_and(|m| m.can(crate::auth::Permission::ComplianceView));
+    if queue {
+        "/compliance"
+    } else {
+        "/payments?compliance=review"
+    }
+    .into()
+}
+
 #[component]
 fn Summary(summary: DashboardSummary) -> impl IntoView {
     let total = summary.today_total();
@@ -41,7 +53,7 @@ fn Summary(summary: DashboardSummary) -> impl IntoView {
     view! {
         <section aria-label="Key figures" class="grid gap-4 sm:grid-cols-3 mb-6">
             <Figure label="Payments today" value=total.to_string() href=today_payments(today, "")/>
-            <Figure label="Open compliance reviews" value=summary.open_reviews.to_string() href="/payments?compliance=review".into()/>
+            <Figure label="Open compliance reviews" value=summary.open_reviews.to_string() href=reviews_href()/>
             <Figure label="Active banks" value=summary.active_banks.to_string() href="/banks?active=true".into()/>
         </section>
         <section class="card mb-6">

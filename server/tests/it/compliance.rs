@@ -508,6 +508,44 @@ async fn a_fail_stops_a_pending_payment_releases_its_funds_and_writes_one_audit_
 }
 
 #[tokio::test]
+async fn a_fail_of_a_processing_payment_releases_its_reservation_too() {
+    let t = TestDb::seeded(400).await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let pool = &t.pool;
+    // A payment the engine has taken up: still in flight, its funds still reserved.
+    let (check, payment) = awaiting(pool, "kyc", "pending").await;
+    sqlx::query(
+        "UPDATE deltran.payments SET status = 'processing', processed_at = now() WHERE id = $1::uuid",
+    )
+    .bind(&payment)
+    .execute(pool)
+    .await
+    .unwrap();
+    let amount: String = text(
+        pool,
+        &format!("SELECT amount::text FROM deltran.payments WHERE id = '{payment}'"),
+    )
+    .await;
+    let before = balances(pool, &payment).await;
+    let operator = bearer(&app, "operator").await;
+    let (status, body) = api_post(
+        &app,
+        &operator,
+        &format!("/api/v1/compliance/{check}/review"),
+        json!({ "decision": "fail", "note": "Beneficiary owner could not be identified" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["payment_status"], "failed");
+    let after = balances(pool, &payment).await;
+    let n = |s: &str| s.parse::<rust_decimal::Decimal>().unwrap();
+    assert_eq!(n(&after.1), n(&before.1) + n(&amount));
+    assert_eq!(n(&after.2), n(&before.2) - n(&amount));
+    assert_eq!(n(&after.0), n(&after.1) + n(&after.2));
+    t.drop_db().await;
+}
+
+#[tokio::test]
 async fn a_bad_note_or_decision_is_refused_by_name_and_nothing_is_written() {
     let t = TestDb::seeded(400).await;
     let app = TestApp::spawn(test_config(&t.url)).await;
