@@ -14,10 +14,10 @@ test.describe('an auditor', () => {
     const table = page.getByRole('table', { name: 'Audit log' });
     await expect(page.getByRole('link', { name: 'Next page' })).toBeVisible();
 
-    const filters = page.getByRole('region', { name: 'Filters' });
+    const filters = page.getByRole('form', { name: 'Filter the audit log' });
     await filters.getByLabel('Action').fill('auth.login');
     await filters.getByLabel('Result').selectOption('success');
-    await filters.getByRole('button', { name: 'Apply filters' }).click();
+    await filters.getByRole('button', { name: 'Apply' }).click();
     await expect(page).toHaveURL(/action=auth\.login/);
     await expect(page).toHaveURL(/result=success/);
     await expect(table.locator('tbody tr').first()).toContainText('auth.login');

@@ -152,21 +152,6 @@ pub struct AuditQuery {
 }
 
 impl AuditQuery {
-    /// The value of the field named `key` (a URL query key).
-    pub fn get(&self, key: &str) -> Option<&str> {
-        match key {
-            "actor" => self.actor.as_deref(),
-            "action" => self.action.as_deref(),
-            "resource_type" => self.resource_type.as_deref(),
-            "resource_id" => self.resource_id.as_deref(),
-            "result" => self.result.as_deref(),
-            "from" => self.from.as_deref(),
-            "to" => self.to.as_deref(),
-            "after" => self.after.as_deref(),
-            _ => None,
-        }
-    }
-
     /// The filter, with a field error for every value that does not parse.
     pub fn filter(&self) -> Result<AuditFilter, AppError> {
         let mut refused = FieldErrors::default();

@@ -5,10 +5,7 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{
-    components::Form,
-    hooks::{use_params_map, use_query_map},
-};
+use leptos_router::hooks::{use_params_map, use_query_map};
 use uuid::Uuid;
 
 use super::{
@@ -18,7 +15,7 @@ use super::{
 use crate::{
     auth::{Me, Permission},
     components::{
-        list::{ListQuery, ListTable},
+        list::{FilterForm, ListQuery, ListRows, ListTable, SelectFilter, TextFilter},
         ErrorPanel, Loading,
     },
     error::AppError,
@@ -47,7 +44,6 @@ pub fn AuditPage() -> impl IntoView {
     let (can_verify, can_export) = (can(Permission::AuditVerify), can(Permission::AuditExport));
     let query_map = use_query_map();
     let query = Memo::new(move |_| query_map.with(AuditQuery::from_params));
-    let page = Resource::new(move || query.get(), list_audit);
     view! {
         <Title text="Audit log · DelTran Console"/>
         <header class="mb-6">
@@ -61,63 +57,32 @@ pub fn AuditPage() -> impl IntoView {
             {can_verify.then(|| view! { <VerifyPanel query/> })}
             {can_export.then(|| view! { <ExportLinks query/> })}
         </div>
-        <Suspense fallback=|| view! { <Loading/> }>
-            <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
-                {move || Suspend::new(async move {
-                    page.await.map(|page| view! { <AuditTable page query=query.get_untracked()/> })
-                })}
-            </ErrorBoundary>
-        </Suspense>
+        <ListRows
+            query
+            fetch=list_audit
+            table=move |page, query| view! { <AuditTable page query/> }
+            reset_label="Show the whole log"
+        />
     }
     .into_any()
 }
 
-/// The filter form: a GET form, so that submitting it puts the filters in the URL.
 #[component]
 fn Filters(query: Memo<AuditQuery>) -> impl IntoView {
-    let value =
-        move |key: &'static str| move || query.with(|q| q.get(key).unwrap_or_default().to_string());
-    let field = move |key: &'static str, label: &'static str, placeholder: &'static str| {
+    let results = || RESULTS.map(|r| (r, r)).to_vec();
+    move || {
+        let q = query.get();
         view! {
-            <label class="block text-sm">
-                <span class="block mb-1">{label}</span>
-                <input class="input" name=key placeholder=placeholder value=value(key) prop:value=value(key)/>
-            </label>
+            <FilterForm action="/audit" label="Filter the audit log">
+                <TextFilter name="actor" label="Actor" value=q.actor placeholder="username or user id"/>
+                <TextFilter name="action" label="Action" value=q.action placeholder="e.g. user.create"/>
+                <TextFilter name="resource_type" label="Resource type" value=q.resource_type placeholder="e.g. user"/>
+                <TextFilter name="resource_id" label="Resource id" value=q.resource_id/>
+                <SelectFilter name="result" label="Result" any="Any" options=results() value=q.result/>
+                <TextFilter name="from" label="From (UTC)" value=q.from kind="datetime-local"/>
+                <TextFilter name="to" label="To (UTC)" value=q.to kind="datetime-local"/>
+            </FilterForm>
         }
-    };
-    view! {
-        <section class="card mb-6" aria-label="Filters">
-            <Form method="GET" action="/audit">
-                <div class="grid gap-3 sm:grid-cols-2 lg:grid-cols-4">
-                    {field("actor", "Actor", "username or user id")}
-                    {field("action", "Action", "e.g. user.create")}
-                    {field("resource_type", "Resource type", "e.g. user")}
-                    {field("resource_id", "Resource id", "")}
-                    <label class="block text-sm">
-                        <span class="block mb-1">"Result"</span>
-                        <select class="input" name="result">
-                            <option value="">"Any"</option>
-                            {RESULTS.iter().map(|r| {
-                                let selected = move || query.with(|q| q.result.as_deref() == Some(*r));
-                                view! { <option value=*r selected=selected>{*r}</option> }
-                            }).collect_view()}
-                        </select>
-                    </label>
-                    <label class="block text-sm">
-                        <span class="block mb-1">"From (UTC)"</span>
-                        <input class="input" type="datetime-local" name="from" value=value("from") prop:value=value("from")/>
-                    </label>
-                    <label class="block text-sm">
-                        <span class="block mb-1">"To (UTC)"</span>
-                        <input class="input" type="datetime-local" name="to" value=value("to") prop:value=value("to")/>
-                    </label>
-                    <div class="flex items-end gap-2">
-                        <button type="submit" class="btn-primary">"Apply filters"</button>
-                        <a class="chip" href="/audit">"Clear"</a>
-                    </div>
-                </div>
-            </Form>
-        </section>
     }
 }
 

@@ -162,14 +162,16 @@ pub trait ListQuery: Clone + Default + Serialize + DeserializeOwned {
 
 /// A list page's rows: what `fetch` (the list's server function) answers for the URL's view,
 /// drawn by `table` with the view it answers (so the pager's links always match the rows),
-/// kept in place while the next view loads (a transition). A refused value shows
-/// `BadFilters` with a link to the unfiltered list, labelled `reset_label`.
+/// kept in place while the next view loads (a transition), and fetched again whenever
+/// `reload` changes (a page's `Changes::version`). A refused value shows `BadFilters` with a
+/// link to the unfiltered list, labelled `reset_label`.
 #[component]
 pub fn ListRows<Q, T, F, Fut, G, V>(
     query: Memo<Q>,
     fetch: F,
     table: G,
     reset_label: &'static str,
+    #[prop(optional)] reload: Option<RwSignal<u32>>,
 ) -> impl IntoView
 where
     Q: ListQuery + PartialEq + Send + Sync + 'static,
@@ -180,8 +182,8 @@ where
     V: IntoView + 'static,
 {
     let rows = Resource::new(
-        move || query.get(),
-        move |q| async move { Ok::<_, AppError>((q.clone(), fetch(q).await?)) },
+        move || (query.get(), reload.map(|v| v.get())),
+        move |(q, _)| async move { Ok::<_, AppError>((q.clone(), fetch(q).await?)) },
     );
     view! {
         <Transition fallback=|| view! { <Loading/> }>

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use uuid::Uuid;
 
-use super::SessionList;
+use super::{SessionList, SessionQuery};
 use crate::error::AppError;
 
 crate::guard!(ListSessions, SessionsManage);
@@ -14,23 +14,13 @@ crate::guard!(ListSessions, SessionsManage);
 /// next page's cursor. Permission: sessions.manage.
 #[server(prefix = "/api/sessions", endpoint = "list_sessions")]
 pub async fn list_sessions(
-    user: Option<String>,
-    kind: Option<String>,
-    sort: Option<String>,
-    after: Option<String>,
+    #[server(default)] query: SessionQuery,
 ) -> Result<SessionList, AppError> {
     use crate::{
         backend::{auth::require_for, db::list, db::sessions::SessionList, state},
         components::list::PAGE_SIZE,
-        sessions::SessionQuery,
     };
     require_for::<ListSessions>().await?;
-    let query = SessionQuery {
-        user,
-        kind,
-        sort,
-        after,
-    };
     let state = state::current()?;
     list::page::<SessionList>(&state.db, &query, PAGE_SIZE).await
 }

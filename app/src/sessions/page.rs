@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{components::Form, hooks::use_query_map};
+use leptos_router::hooks::use_query_map;
 use uuid::Uuid;
 
 use super::{
@@ -16,8 +16,7 @@ use crate::{
     components::{
         change::{Change, ChangeOutcome, Changes, ConfirmChange},
         format_time,
-        list::{BadFilters, ListQuery, ListTable},
-        ErrorPanel, Loading,
+        list::{FilterForm, ListQuery, ListRows, ListTable, SelectFilter, TextFilter},
     },
     error::AppError,
 };
@@ -56,21 +55,6 @@ pub fn SessionsPage() -> impl IntoView {
     let params = use_query_map();
     let query = Memo::new(move |_| params.with(SessionQuery::from_params));
     let changes = Changes::<Op>::default();
-    let version = changes.version;
-    // The page comes back with the query it answers, so its links always match its rows.
-    let sessions = Resource::new(
-        move || (query.get(), version.get()),
-        |(q, _)| async move {
-            let page = list_sessions(
-                q.user.clone(),
-                q.kind.clone(),
-                q.sort.clone(),
-                q.after.clone(),
-            )
-            .await?;
-            Ok::<_, AppError>((q, page))
-        },
-    );
     view! {
         <Title text="Sessions · DelTran Console"/>
         <header class="mb-6">
@@ -82,60 +66,28 @@ pub fn SessionsPage() -> impl IntoView {
         <ChangeOutcome changes/>
         <ConfirmChange changes/>
         <Filters query/>
-        // A transition: while another page or filter loads, the current rows stay in place.
-        <Transition fallback=|| view! { <Loading/> }>
-            <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
-                {move || Suspend::new(async move {
-                    match sessions.await {
-                        Ok((query, list)) => {
-                            Ok(view! { <SessionTable list query export changes/> }.into_any())
-                        }
-                        Err(AppError::Validation { field_errors }) => Ok(view! {
-                            <BadFilters field_errors reset="/sessions" reset_label="Show all sessions"/>
-                        }
-                        .into_any()),
-                        Err(e) => Err(e),
-                    }
-                })}
-            </ErrorBoundary>
-        </Transition>
+        <ListRows
+            query
+            fetch=list_sessions
+            table=move |list, query| view! { <SessionTable list query export changes/> }
+            reset_label="Show all sessions"
+            reload=changes.version
+        />
     }
 }
 
-/// User, kind and sort: a GET form, so applying them changes the URL (a new history entry,
-/// back to the first page). Drawn anew whenever the URL changes, so back and forward show the
-/// values in effect.
 #[component]
 fn Filters(query: Memo<SessionQuery>) -> impl IntoView {
+    let kinds = || SessionKind::ALL.map(|k| (k.as_str(), k.as_str())).to_vec();
+    let sorts = || SessionSort::ALL.map(|s| (s.as_str(), s.label())).to_vec();
     move || {
         let q = query.get();
-        let sort = q
-            .sort
-            .as_deref()
-            .and_then(SessionSort::parse)
-            .unwrap_or_default();
         view! {
-            <Form method="get" action="/sessions" attr:aria-label="Filter sessions" attr:class="card mb-6 flex flex-wrap gap-3 items-end">
-                <div>
-                    <label class="field-label" for="filter-user">"User"</label>
-                    <input class="field" id="filter-user" name="user" type="search" placeholder="Part of a username" value=q.user.clone().unwrap_or_default()/>
-                </div>
-                <div>
-                    <label class="field-label" for="filter-kind">"Kind"</label>
-                    <select class="field" id="filter-kind" name="kind">
-                        <option value="" selected=q.kind.is_none()>"Any kind"</option>
-                        {SessionKind::ALL.into_iter().map(|k| view! { <option value=k.as_str() selected=q.kind.as_deref() == Some(k.as_str())>{k.as_str()}</option> }).collect_view()}
-                    </select>
-                </div>
-                <div>
-                    <label class="field-label" for="filter-sort">"Sort"</label>
-                    <select class="field" id="filter-sort" name="sort">
-                        {SessionSort::ALL.into_iter().map(|s| view! { <option value=s.as_str() selected=s == sort>{s.label()}</option> }).collect_view()}
-                    </select>
-                </div>
-                <button type="submit" class="btn-primary">"Apply"</button>
-                <a class="link" href="/sessions">"Clear filters"</a>
-            </Form>
+            <FilterForm action="/sessions" label="Filter sessions">
+                <TextFilter name="user" label="User" value=q.user placeholder="Part of a username"/>
+                <SelectFilter name="kind" label="Kind" any="Any kind" options=kinds() value=q.kind/>
+                <SelectFilter name="sort" label="Sort" options=sorts() value=q.sort/>
+            </FilterForm>
         }
     }
 }

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use uuid::Uuid;
 
-use super::{RoleChangeOutcome, UsersOverview};
+use super::{RoleChangeOutcome, UserQuery, UsersOverview};
 use crate::error::AppError;
 
 #[cfg(feature = "ssr")]
@@ -13,7 +13,6 @@ mod imp {
     pub use crate::{
         backend::{auth::require_for, db::list, db::users, state, users as service},
         components::list::PAGE_SIZE,
-        users::UserQuery,
     };
 }
 
@@ -23,24 +22,9 @@ crate::guard!(ListUsers, UsersView);
 /// cursor this list did not give is a field error naming the parameter), the next page's
 /// cursor, and every pending role change. Permission: users.view.
 #[server(prefix = "/api/users", endpoint = "list_users")]
-pub async fn list_users(
-    q: Option<String>,
-    role: Option<String>,
-    status: Option<String>,
-    tfa: Option<String>,
-    sort: Option<String>,
-    after: Option<String>,
-) -> Result<UsersOverview, AppError> {
+pub async fn list_users(#[server(default)] query: UserQuery) -> Result<UsersOverview, AppError> {
     use imp::*;
     require_for::<ListUsers>().await?;
-    let query = UserQuery {
-        q,
-        role,
-        status,
-        tfa,
-        sort,
-        after,
-    };
     let state = state::current()?;
     let page = list::page::<users::UserList>(&state.db, &query, PAGE_SIZE).await?;
     Ok(UsersOverview {

@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{components::Form, hooks::use_query_map};
+use leptos_router::hooks::use_query_map;
 use uuid::Uuid;
 
 use super::{
@@ -20,8 +20,7 @@ use crate::{
     components::{
         change::{Change, ChangeOutcome, Changes, ConfirmChange},
         format_time,
-        list::{BadFilters, ListQuery, ListTable},
-        ErrorPanel, Loading,
+        list::{FilterForm, ListQuery, ListRows, ListTable, SelectFilter, TextFilter},
     },
     domain::Role,
     error::AppError,
@@ -174,22 +173,6 @@ pub fn UsersPage() -> impl IntoView {
     let query = Memo::new(move |_| params.with(UserQuery::from_params));
     let changes = Changes::<Op>::default();
     let version = changes.version;
-    // The page comes back with the query it answers, so its links always match its rows.
-    let overview = Resource::new(
-        move || (query.get(), version.get()),
-        |(q, _)| async move {
-            let page = list_users(
-                q.q.clone(),
-                q.role.clone(),
-                q.status.clone(),
-                q.tfa.clone(),
-                q.sort.clone(),
-                q.after.clone(),
-            )
-            .await?;
-            Ok::<_, AppError>((q, page))
-        },
-    );
     let create = ServerAction::<CreateUser>::new();
     Effect::new(move |_| {
         if matches!(create.value().get(), Some(Ok(_))) {
@@ -210,79 +193,36 @@ pub fn UsersPage() -> impl IntoView {
         <Show when=move || read>
             <Filters query/>
         </Show>
-        // A transition: while another page or filter loads, the current rows stay in place.
-        <Transition fallback=|| view! { <Loading/> }>
-            <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
-                {move || Suspend::new(async move {
-                    match overview.await {
-                        Ok((q, o)) => {
-                            let name = my_name.get_value();
-                            Ok(view! { <Overview overview=o query=q manage export my_name=name changes/> }.into_any())
-                        }
-                        Err(AppError::Validation { field_errors }) => {
-                            Ok(view! { <BadFilters field_errors reset="/users" reset_label="Show all users"/> }.into_any())
-                        }
-                        Err(e) => Err(e),
-                    }
-                })}
-            </ErrorBoundary>
-        </Transition>
+        <ListRows
+            query
+            fetch=list_users
+            table=move |overview, query| view! {
+                <Overview overview query manage export my_name=my_name.get_value() changes/>
+            }
+            reset_label="Show all users"
+            reload=version
+        />
         <Show when=move || manage>
             <CreateForm create/>
         </Show>
     }
 }
 
-/// Search, filters and sort: a GET form, so applying them changes the URL (a new history
-/// entry, back to the first page). Drawn anew whenever the URL changes, so back and forward
-/// show the values in effect.
 #[component]
 fn Filters(query: Memo<UserQuery>) -> impl IntoView {
+    let roles = || Role::ALL.map(|r| (r.as_str(), r.as_str())).to_vec();
+    let statuses = || UserStatus::ALL.map(|s| (s.as_str(), s.as_str())).to_vec();
+    let sorts = || UserSort::ALL.map(|s| (s.as_str(), s.label())).to_vec();
     move || {
         let q = query.get();
-        let is = |value: &Option<String>, option: &str| value.as_deref() == Some(option);
-        let sort = q
-            .sort
-            .as_deref()
-            .and_then(UserSort::parse)
-            .unwrap_or_default();
         view! {
-            <Form method="get" action="/users" attr:aria-label="Filter users" attr:class="card mb-6 flex flex-wrap gap-3 items-end">
-                <div>
-                    <label class="field-label" for="filter-q">"Search"</label>
-                    <input class="field" id="filter-q" name="q" type="search" placeholder="Username or e-mail" value=q.q.clone().unwrap_or_default()/>
-                </div>
-                <div>
-                    <label class="field-label" for="filter-role">"Role"</label>
-                    <select class="field" id="filter-role" name="role">
-                        <option value="" selected=q.role.is_none()>"Any role"</option>
-                        {Role::ALL.into_iter().map(|r| view! { <option value=r.as_str() selected=is(&q.role, r.as_str())>{r.as_str()}</option> }).collect_view()}
-                    </select>
-                </div>
-                <div>
-                    <label class="field-label" for="filter-status">"Status"</label>
-                    <select class="field" id="filter-status" name="status">
-                        <option value="" selected=q.status.is_none()>"Any status"</option>
-                        {UserStatus::ALL.into_iter().map(|s| view! { <option value=s.as_str() selected=is(&q.status, s.as_str())>{s.as_str()}</option> }).collect_view()}
-                    </select>
-                </div>
-                <div>
-                    <label class="field-label" for="filter-tfa">"2FA"</label>
-                    <select class="field" id="filter-tfa" name="tfa">
-                        <option value="" selected=q.tfa.is_none()>"Either"</option>
-                        <option value="on" selected=is(&q.tfa, "on")>"on"</option>
-                        <option value="off" selected=is(&q.tfa, "off")>"off"</option>
-                    </select>
-                </div>
-                <div>
-                    <label class="field-label" for="filter-sort">"Sort"</label>
-                    <select class="field" id="filter-sort" name="sort">
-                        {UserSort::ALL.into_iter().map(|s| view! { <option value=s.as_str() selected=s == sort>{s.label()}</option> }).collect_view()}
-                    </select>
-                </div>
-                <button type="submit" class="btn-primary">"Apply"</button>
-                <a class="link" href="/users">"Clear filters"</a>
-            </Form>
+            <FilterForm action="/users" label="Filter users">
+                <TextFilter name="q" label="Search" value=q.q placeholder="Username or e-mail"/>
+                <SelectFilter name="role" label="Role" any="Any role" options=roles() value=q.role/>
+                <SelectFilter name="status" label="Status" any="Any status" options=statuses() value=q.status/>
+                <SelectFilter name="tfa" label="2FA" any="Either" options=vec![("on", "on"), ("off", "off")] value=q.tfa/>
+                <SelectFilter name="sort" label="Sort" options=sorts() value=q.sort/>
+            </FilterForm>
         }
     }
 }

@@ -57,7 +57,7 @@ const SESSIONS: ListArea = ListArea {
     from: "FROM deltran.sessions s JOIN deltran.users u ON u.id = s.user_id \
            WHERE s.revoked_at IS NULL AND s.expires_at > now()",
     id: "s.id",
-    args_in: None,
+    args_in: Some("query"),
     page: "/sessions",
     label: "Sessions",
 };

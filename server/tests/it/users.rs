@@ -938,7 +938,7 @@ const USERS: ListArea = ListArea {
     next: "/next",
     from: "FROM deltran.users WHERE true",
     id: "id",
-    args_in: None,
+    args_in: Some("query"),
     page: "/users",
     label: "Users",
 };
