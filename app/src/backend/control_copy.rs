@@ -166,16 +166,23 @@ pub async fn read(redis: &mut ConnectionManager, keys: &[String]) -> RedisResult
         .collect())
 }
 
-/// Every control key under `prefix` (SCAN, in batches).
+/// Every control key under `prefix`.
 pub async fn scan(redis: &mut ConnectionManager, prefix: &str) -> RedisResult<Vec<String>> {
-    let pattern = format!("{}control:*", glob_escape(prefix));
+    scan_matching(redis, &format!("{}control:*", glob_escape(prefix))).await
+}
+
+/// Every key matching `pattern`, sorted (SCAN in batches of 500, never KEYS).
+pub async fn scan_matching(
+    redis: &mut ConnectionManager,
+    pattern: &str,
+) -> RedisResult<Vec<String>> {
     let mut keys = Vec::new();
     let mut cursor = 0u64;
     loop {
         let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
             .arg("MATCH")
-            .arg(&pattern)
+            .arg(pattern)
             .arg("COUNT")
             .arg(500)
             .query_async(redis)

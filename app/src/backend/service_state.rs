@@ -12,6 +12,7 @@ use serde_json::json;
 use super::{
     audit::{self, AuditEvent, Severity},
     auth::Identity,
+    control_copy,
     controls::reason,
     db::payments,
     state::AppState,
@@ -37,29 +38,8 @@ fn service_name(name: &str) -> Result<String, String> {
 
 /// Every circuit breaker under the prefix, by service name.
 pub async fn circuits(redis: &mut ConnectionManager, prefix: &str) -> RedisResult<Vec<Circuit>> {
-    let pattern = format!(
-        "{}*",
-        circuit_key(&super::control_copy::glob_escape(prefix), "")
-    );
-    let mut keys = Vec::new();
-    let mut cursor = 0u64;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(500)
-            .query_async(redis)
-            .await?;
-        keys.extend(batch);
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
-    keys.sort();
-    keys.dedup();
+    let pattern = format!("{}*", circuit_key(&control_copy::glob_escape(prefix), ""));
+    let keys = control_copy::scan_matching(redis, &pattern).await?;
     if keys.is_empty() {
         return Ok(Vec::new());
     }

@@ -92,15 +92,21 @@ impl KeysetList for AuditLog {
     }
 
     fn push_after(c: &AuditCursor, q: &mut QueryBuilder<Postgres>) {
-        // The plain bound is redundant with the row comparison, but it lets Postgres prune
-        // the newer partitions and bound the index scan: deep pages cost what page 1 does.
-        q.push(" AND \"timestamp\" <= ").push_bind(c.timestamp);
-        q.push(" AND (\"timestamp\", id) < (")
-            .push_bind(c.timestamp)
-            .push(", ")
-            .push_bind(c.id)
-            .push(")");
+        push_after(c, q)
     }
+}
+
+/// ` AND <rows after c>` in the audit log's order (`"timestamp" DESC, id DESC`), for every
+/// list over `deltran.audit_log`. The plain bound is redundant with the row comparison, but it
+/// lets Postgres prune the newer partitions and bound the index scan: deep pages cost what
+/// page 1 does.
+pub fn push_after(c: &AuditCursor, q: &mut QueryBuilder<Postgres>) {
+    q.push(" AND \"timestamp\" <= ").push_bind(c.timestamp);
+    q.push(" AND (\"timestamp\", id) < (")
+        .push_bind(c.timestamp)
+        .push(", ")
+        .push_bind(c.id)
+        .push(")");
 }
 
 /// One row by id, or `None`.

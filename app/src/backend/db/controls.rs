@@ -470,11 +470,6 @@ impl KeysetList for ControlHistory {
     }
 
     fn push_after(c: &AuditCursor, q: &mut QueryBuilder<Postgres>) {
-        q.push(" AND \"timestamp\" <= ").push_bind(c.timestamp);
-        q.push(" AND (\"timestamp\", id) < (")
-            .push_bind(c.timestamp)
-            .push(", ")
-            .push_bind(c.id)
-            .push(")");
+        super::audit::push_after(c, q)
     }
 }
