@@ -218,7 +218,7 @@ pub async fn review(
             .ok_or(AppError::NotFound)?;
         ReviewOutcome {
             outcome: ReviewResult::PendingApproval,
-            check_status: current_status(&mut tx, id).await?,
+            check_status: compliance::status(&mut tx, id).await?,
             payment_status,
         }
     } else {
@@ -276,15 +276,6 @@ pub async fn review(
     .await?;
     tx.commit().await?;
     Ok(outcome)
-}
-
-async fn current_status(conn: &mut PgConnection, id: Uuid) -> Result<ComplianceStatus, AppError> {
-    Ok(sqlx::query_scalar!(
-        r#"SELECT status AS "status: ComplianceStatus" FROM deltran.compliance_checks WHERE id = $1"#,
-        id
-    )
-    .fetch_one(conn)
-    .await?)
 }
 
 /// A second reviewer's answer to a pass waiting for approval: `approve` passes the check

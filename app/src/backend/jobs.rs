@@ -73,11 +73,7 @@ pub async fn ensure_audit_partitions_from(
     from: NaiveDate,
     months: i32,
 ) -> sqlx::Result<i32> {
-    sqlx::query_scalar("SELECT deltran.ensure_audit_partitions($1, $2)")
-        .bind(month_start(from))
-        .bind(months)
-        .fetch_one(db)
-        .await
+    super::db::audit::create_partitions(db, month_start(from), months).await
 }
 
 /// Runs the housekeeping at once and then once a day until `background` stops: `ahead`

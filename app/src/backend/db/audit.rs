@@ -109,6 +109,22 @@ pub fn push_after(c: &AuditCursor, q: &mut QueryBuilder<Postgres>) {
         .push(")");
 }
 
+/// Creates the monthly partitions of `months` months from the one starting on `first` that do
+/// not exist yet (`deltran.ensure_audit_partitions`); how many were new.
+pub async fn create_partitions(
+    db: &PgPool,
+    first: chrono::NaiveDate,
+    months: i32,
+) -> sqlx::Result<i32> {
+    sqlx::query_scalar!(
+        r#"SELECT deltran.ensure_audit_partitions($1, $2) AS "created!""#,
+        first,
+        months
+    )
+    .fetch_one(db)
+    .await
+}
+
 /// One row by id, or `None`.
 pub async fn get(db: &PgPool, id: i64) -> sqlx::Result<Option<AuditRow>> {
     let mut q = QueryBuilder::new(format!(

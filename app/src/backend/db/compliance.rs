@@ -594,3 +594,13 @@ pub async fn close_approval(
     .await?;
     Ok(())
 }
+
+/// The check's status.
+pub async fn status(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<ComplianceStatus> {
+    sqlx::query_scalar!(
+        r#"SELECT status AS "status: ComplianceStatus" FROM deltran.compliance_checks WHERE id = $1"#,
+        id
+    )
+    .fetch_one(conn)
+    .await
+}
