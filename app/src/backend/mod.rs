@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod passwords;
 pub mod payments;
+pub mod profile;
 pub mod recovery;
 pub mod service_state;
 pub mod session_store;
