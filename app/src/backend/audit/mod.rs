@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::context::RequestContext;
+use super::{context::RequestContext, db::audit::chain};
 
 pub mod anchor;
 pub mod export;
@@ -384,49 +384,11 @@ pub async fn append(
     ctx: &RequestContext,
 ) -> sqlx::Result<AuditRow> {
     // Taking the next id locks the head row until this transaction ends.
-    let (id, previous): (i64, String) = sqlx::query_as(
-        "UPDATE deltran.audit_head SET last_id = last_id + 1 RETURNING last_id, last_hash",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let (id, previous) = chain::next(conn).await?;
     let row = AuditRow::build(id, &previous, event, ctx, Utc::now());
-    insert(conn, &row).await?;
-    sqlx::query("UPDATE deltran.audit_head SET last_hash = $1")
-        .bind(&row.event_hash)
-        .execute(&mut *conn)
-        .await?;
+    chain::insert(conn, &row).await?;
+    chain::set_head(conn, &row.event_hash).await?;
     Ok(row)
-}
-
-async fn insert(conn: &mut PgConnection, r: &AuditRow) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO deltran.audit_log (id, event_id, event_type, severity, actor_id, actor_type, \
-         actor_name, action, resource_type, resource_id, result, error_message, ip_address, \
-         user_agent, request_id, metadata, previous_hash, event_hash, \"timestamp\") \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13::inet,$14,$15,$16::jsonb,$17,$18,$19)",
-    )
-    .bind(r.id)
-    .bind(r.event_id)
-    .bind(&r.event_type)
-    .bind(&r.severity)
-    .bind(r.actor_id)
-    .bind(&r.actor_type)
-    .bind(&r.actor_name)
-    .bind(&r.action)
-    .bind(&r.resource_type)
-    .bind(&r.resource_id)
-    .bind(&r.result)
-    .bind(&r.error_message)
-    .bind(&r.ip_address)
-    .bind(&r.user_agent)
-    .bind(&r.request_id)
-    .bind(&r.metadata)
-    .bind(&r.previous_hash)
-    .bind(&r.event_hash)
-    .bind(r.timestamp)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// The text Postgres prints for a `jsonb` value: object keys ordered by length, then by

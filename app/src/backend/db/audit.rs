@@ -133,3 +133,63 @@ pub async fn get(db: &PgPool, id: i64) -> sqlx::Result<Option<AuditRow>> {
     q.push_bind(id).push(" LIMIT 1");
     q.build_query_as().fetch_optional(db).await
 }
+
+/// The statements of an append (`backend::audit::append`): the chain's head and the row.
+pub mod chain {
+    use sqlx::PgConnection;
+
+    use crate::audit::AuditRow;
+
+    /// The next id and the hash it chains to; the head row stays locked until the
+    /// transaction ends, so appends are serial.
+    pub async fn next(conn: &mut PgConnection) -> sqlx::Result<(i64, String)> {
+        let head = sqlx::query!(
+            "UPDATE deltran.audit_head SET last_id = last_id + 1 RETURNING last_id, last_hash"
+        )
+        .fetch_one(conn)
+        .await?;
+        Ok((head.last_id, head.last_hash))
+    }
+
+    /// Writes the row as built (the text forms of `inet` and `jsonb` cast back).
+    pub async fn insert(conn: &mut PgConnection, r: &AuditRow) -> sqlx::Result<()> {
+        sqlx::query!(
+            r#"INSERT INTO deltran.audit_log (id, event_id, event_type, severity, actor_id,
+                   actor_type, actor_name, action, resource_type, resource_id, result,
+                   error_message, ip_address, user_agent, request_id, metadata, previous_hash,
+                   event_hash, "timestamp")
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text::inet, $14,
+                       $15, $16::text::jsonb, $17, $18, $19)"#,
+            r.id,
+            r.event_id,
+            r.event_type,
+            r.severity,
+            r.actor_id,
+            r.actor_type,
+            r.actor_name,
+            r.action,
+            r.resource_type,
+            r.resource_id,
+            r.result,
+            r.error_message,
+            r.ip_address,
+            r.user_agent,
+            r.request_id,
+            r.metadata,
+            r.previous_hash,
+            r.event_hash,
+            r.timestamp,
+        )
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Moves the head to the row just written.
+    pub async fn set_head(conn: &mut PgConnection, hash: &str) -> sqlx::Result<()> {
+        sqlx::query!("UPDATE deltran.audit_head SET last_hash = $1", hash)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
