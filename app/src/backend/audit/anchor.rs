@@ -16,7 +16,7 @@ use anyhow::Context;
 use chrono::{DateTime, SubsecRound, Utc};
 use redis::aio::ConnectionManager;
 
-use crate::backend::config::Secret;
+use crate::backend::{config::Secret, db::audit as audit_db};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -122,10 +122,7 @@ pub async fn anchor_now(
 ) -> anyhow::Result<Option<Anchor>> {
     let previous = highest_anchor(data_dir, key)?;
     // Appends hold the head lock until they commit, so committed ids are always a prefix.
-    let head: Option<(i64, String)> =
-        sqlx::query_as("SELECT id, event_hash FROM deltran.audit_log ORDER BY id DESC LIMIT 1")
-            .fetch_optional(db)
-            .await?;
+    let head = audit_db::last_row(db).await?;
     if let Some(previous) = &previous {
         let head_id = head.as_ref().map_or(0, |(id, _)| *id);
         if let Some(why) = lost(db, previous, head_id).await? {
@@ -135,11 +132,7 @@ pub async fn anchor_now(
     let Some((last_id, last_hash)) = head else {
         return Ok(None);
     };
-    let (present, first): (i64, Option<i64>) =
-        sqlx::query_as("SELECT count(*), min(id) FROM deltran.audit_log WHERE id <= $1")
-            .bind(last_id)
-            .fetch_one(db)
-            .await?;
+    let (present, first) = audit_db::count_up_to(db, last_id).await?;
     let row_count = present + first.unwrap_or(1) - 1;
     let anchor = Anchor::new(last_id, &last_hash, row_count, key);
     write_files(data_dir, &anchor)?;
@@ -170,11 +163,7 @@ async fn lost(db: &PgPool, previous: &Anchor, head_id: i64) -> sqlx::Result<Opti
             "the chain ends at row {head_id}, below {signed}: rows were cut from its end"
         )));
     }
-    let hash: Option<String> =
-        sqlx::query_scalar("SELECT event_hash FROM deltran.audit_log WHERE id = $1 LIMIT 1")
-            .bind(previous.last_id)
-            .fetch_optional(db)
-            .await?;
+    let hash = audit_db::hash_of(db, previous.last_id).await?;
     Ok(match hash {
         Some(h) if h == previous.last_hash => None,
         Some(_) => Some(format!(

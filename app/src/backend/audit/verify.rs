@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::{anchor::Anchor, CanonicalFields, GENESIS_HASH};
+use crate::backend::db::audit as audit_db;
 
 /// Rows per query.
 pub const BATCH: i64 = 10_000;
@@ -86,18 +87,9 @@ pub fn read_batches(
 ) -> mpsc::Receiver<sqlx::Result<Vec<ChainRow>>> {
     let (tx, rx) = mpsc::channel(2);
     tokio::spawn(async move {
-        let sql = format!(
-            "SELECT {} FROM deltran.audit_log WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3",
-            crate::backend::db::audit::ROW_COLUMNS
-        );
         let mut last = after;
         loop {
-            let batch: sqlx::Result<Vec<ChainRow>> = sqlx::query_as(sqlx::AssertSqlSafe(&*sql))
-                .bind(last)
-                .bind(until.unwrap_or(i64::MAX))
-                .bind(BATCH)
-                .fetch_all(&db)
-                .await;
+            let batch = audit_db::chain_batch(&db, last, until.unwrap_or(i64::MAX), BATCH).await;
             let done = match &batch {
                 Ok(rows) => {
                     if let Some(r) = rows.last() {
@@ -125,23 +117,7 @@ pub async fn verify(
     anchor: Option<&Anchor>,
     mut progress: impl FnMut(u64, u64) + Send,
 ) -> sqlx::Result<VerifyReport> {
-    let bounds: (Option<i64>, Option<i64>) = match range {
-        None => {
-            sqlx::query_as("SELECT min(id), max(id) FROM deltran.audit_log")
-                .fetch_one(db)
-                .await?
-        }
-        Some((from, to)) => {
-            sqlx::query_as(
-                "SELECT min(id), max(id) FROM deltran.audit_log \
-             WHERE \"timestamp\" >= $1 AND \"timestamp\" < $2",
-            )
-            .bind(from)
-            .bind(to)
-            .fetch_one(db)
-            .await?
-        }
-    };
+    let bounds = audit_db::id_range(db, range).await?;
     let mut report = VerifyReport {
         ok: true,
         checked: 0,
@@ -166,11 +142,7 @@ pub async fn verify(
     let expected_previous: Option<String> = if first_id == 1 {
         Some(GENESIS_HASH.to_string())
     } else {
-        let before: Option<String> =
-            sqlx::query_scalar("SELECT event_hash FROM deltran.audit_log WHERE id = $1 LIMIT 1")
-                .bind(first_id - 1)
-                .fetch_optional(db)
-                .await?;
+        let before = audit_db::hash_of(db, first_id - 1).await?;
         match (before, range) {
             (Some(h), _) => Some(h),
             // A full check that starts after id 1: the rows before were detached by retention
@@ -259,14 +231,7 @@ impl VerifyReport {
 
 /// The hash retention recorded when it detached the partition that ended with `last_id`.
 async fn detached_boundary(db: &PgPool, last_id: i64) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar(
-        "SELECT metadata->>'last_hash' FROM deltran.audit_log \
-         WHERE action = $1 AND (metadata->>'last_id')::bigint = $2 ORDER BY id DESC LIMIT 1",
-    )
-    .bind(super::partitions::DETACH_ACTION)
-    .bind(last_id)
-    .fetch_optional(db)
-    .await
+    audit_db::recorded_boundary(db, super::partitions::DETACH_ACTION, last_id).await
 }
 
 fn hex_eq(s: &str, bytes: &[u8; 32]) -> bool {

@@ -2,6 +2,7 @@
 //! `GET /api/v1/audit` show (`AuditLog` for `db::list`), and one row by id. Writing is
 //! `backend::audit::record` only.
 
+use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -132,6 +133,92 @@ pub async fn get(db: &PgPool, id: i64) -> sqlx::Result<Option<AuditRow>> {
     ));
     q.push_bind(id).push(" LIMIT 1");
     q.build_query_as().fetch_optional(db).await
+}
+
+/// The newest row's id and hash (appends hold the head lock until they commit, so committed
+/// ids are always a prefix and this is its end).
+pub async fn last_row(db: &PgPool) -> sqlx::Result<Option<(i64, String)>> {
+    Ok(
+        sqlx::query!("SELECT id, event_hash FROM deltran.audit_log ORDER BY id DESC LIMIT 1")
+            .fetch_optional(db)
+            .await?
+            .map(|r| (r.id, r.event_hash)),
+    )
+}
+
+/// How many rows have an id up to `last_id`, and the lowest id among them.
+pub async fn count_up_to(db: &PgPool, last_id: i64) -> sqlx::Result<(i64, Option<i64>)> {
+    let r = sqlx::query!(
+        r#"SELECT count(*) AS "count!", min(id) AS first FROM deltran.audit_log WHERE id <= $1"#,
+        last_id
+    )
+    .fetch_one(db)
+    .await?;
+    Ok((r.count, r.first))
+}
+
+/// The hash of row `id`, if it is there.
+pub async fn hash_of(db: &PgPool, id: i64) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar!(
+        "SELECT event_hash FROM deltran.audit_log WHERE id = $1 LIMIT 1",
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The lowest and highest ids, of every row or of those with `from <= timestamp < to`.
+pub async fn id_range(
+    db: &PgPool,
+    within: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) -> sqlx::Result<(Option<i64>, Option<i64>)> {
+    let (from, to) = within.unzip();
+    let r = sqlx::query!(
+        r#"SELECT min(id) AS first, max(id) AS last FROM deltran.audit_log
+           WHERE ($1::timestamptz IS NULL OR ("timestamp" >= $1 AND "timestamp" < $2))"#,
+        from,
+        to
+    )
+    .fetch_one(db)
+    .await?;
+    Ok((r.first, r.last))
+}
+
+/// The `last_hash` the newest `action` row (a retention detach) recorded for the partition
+/// that ended with `last_id`.
+pub async fn recorded_boundary(
+    db: &PgPool,
+    action: &str,
+    last_id: i64,
+) -> sqlx::Result<Option<String>> {
+    Ok(sqlx::query_scalar!(
+        "SELECT metadata->>'last_hash' FROM deltran.audit_log \
+         WHERE action = $1 AND (metadata->>'last_id')::bigint = $2 ORDER BY id DESC LIMIT 1",
+        action,
+        last_id
+    )
+    .fetch_optional(db)
+    .await?
+    .flatten())
+}
+
+/// Up to `limit` rows with `after < id <= until`, by id, as verification reads them.
+pub async fn chain_batch(
+    db: &PgPool,
+    after: i64,
+    until: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<crate::backend::audit::verify::ChainRow>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        row_columns!(),
+        " FROM deltran.audit_log WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3"
+    ))
+    .bind(after)
+    .bind(until)
+    .bind(limit)
+    .fetch_all(db)
+    .await
 }
 
 /// The statements of an append (`backend::audit::append`): the chain's head and the row.
