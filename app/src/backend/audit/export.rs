@@ -3,7 +3,6 @@
 //! export, the verification of the same range and a manifest of SHA-256 sums signed with the
 //! anchor key. Every export writes its own `audit.export` row first.
 
-use crate::backend::db::{audit::AuditLog, list::KeysetList};
 use std::path::Path;
 
 use anyhow::Context;
@@ -12,7 +11,7 @@ use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::{PgPool, QueryBuilder};
+use sqlx::PgPool;
 use tokio::io::AsyncWriteExt;
 
 pub use crate::backend::db::audit::AuditFilter;
@@ -155,14 +154,7 @@ pub fn export_stream(
         if s.done {
             return Ok(None);
         }
-        let mut q = QueryBuilder::new(format!(
-            "SELECT {} FROM deltran.audit_log WHERE id > ",
-            crate::backend::db::audit::ROW_COLUMNS
-        ));
-        q.push_bind(s.last);
-        AuditLog::push_conditions(&s.filter, &mut q);
-        q.push(" ORDER BY id LIMIT ").push_bind(BATCH);
-        let rows: Vec<ChainRow> = q.build_query_as().fetch_all(&s.db).await?;
+        let rows = crate::backend::db::audit::export_batch(&s.db, &s.filter, s.last, BATCH).await?;
         s.done = (rows.len() as i64) < BATCH;
         let Some(last) = rows.last() else {
             return Ok(None);

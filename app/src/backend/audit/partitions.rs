@@ -5,10 +5,10 @@
 
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::PgPool;
 
 use super::{record, Actor, AuditEvent, Severity};
-use crate::backend::jobs::month_start;
+use crate::backend::{db::audit as audit_db, jobs::month_start};
 
 /// The action of the audit row a detach writes.
 pub const DETACH_ACTION: &str = "audit.partition_detach";
@@ -37,14 +37,7 @@ pub fn month_of(name: &str) -> Option<NaiveDate> {
 
 /// The partitions attached to `deltran.audit_log`, oldest month first, DEFAULT last.
 pub async fn list_partitions(db: &PgPool) -> sqlx::Result<Vec<PartitionInfo>> {
-    let rows: Vec<(String, String, f32, i64)> = sqlx::query_as(
-        "SELECT c.oid::regclass::text, pg_get_expr(c.relpartbound, c.oid), c.reltuples, \
-                pg_total_relation_size(c.oid) \
-         FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-         WHERE i.inhparent = 'deltran.audit_log'::regclass",
-    )
-    .fetch_all(db)
-    .await?;
+    let rows = audit_db::partitions(db).await?;
     let mut parts: Vec<PartitionInfo> = rows
         .into_iter()
         .map(|(name, bounds, tuples, bytes)| PartitionInfo {
@@ -100,30 +93,8 @@ pub async fn detach_partitions_before(
             continue;
         };
         let mut tx = db.begin().await?;
-        let (rows, last): (i64, Option<i64>) = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT count(*), max(id) FROM {}",
-            p.name
-        )))
-        .fetch_one(&mut *tx)
-        .await?;
-        let last_hash: Option<String> = match last {
-            Some(id) => Some(
-                sqlx::query_scalar(AssertSqlSafe(format!(
-                    "SELECT event_hash FROM {} WHERE id = $1",
-                    p.name
-                )))
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?,
-            ),
-            None => None,
-        };
-        sqlx::query(AssertSqlSafe(format!(
-            "ALTER TABLE deltran.audit_log DETACH PARTITION {}",
-            p.name
-        )))
-        .execute(&mut *tx)
-        .await?;
+        let (rows, last, last_hash) = audit_db::partition_end(&mut tx, &p.name).await?;
+        audit_db::detach(&mut tx, &p.name).await?;
         let mut metadata = serde_json::json!({
             "partition": p.name,
             "month": month.format("%Y-%m").to_string(),

@@ -3,7 +3,7 @@
 //! `backend::audit::record` only.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{AssertSqlSafe, PgPool, Postgres, QueryBuilder, Transaction};
 use uuid::Uuid;
 
 use super::list::KeysetList;
@@ -219,6 +219,75 @@ pub async fn chain_batch(
     .bind(limit)
     .fetch_all(db)
     .await
+}
+
+/// Up to `limit` rows after id `after` that `filter` keeps, by id (an export's batches).
+pub async fn export_batch(
+    db: &PgPool,
+    filter: &AuditFilter,
+    after: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<crate::backend::audit::verify::ChainRow>> {
+    let mut q = QueryBuilder::new(concat!(
+        "SELECT ",
+        row_columns!(),
+        " FROM deltran.audit_log WHERE id > "
+    ));
+    q.push_bind(after);
+    AuditLog::push_conditions(filter, &mut q);
+    q.push(" ORDER BY id LIMIT ").push_bind(limit);
+    q.build_query_as().fetch_all(db).await
+}
+
+/// The partitions attached to `deltran.audit_log`: name (schema-qualified), bounds, the
+/// planner's row estimate and total bytes.
+pub async fn partitions(db: &PgPool) -> sqlx::Result<Vec<(String, String, f32, i64)>> {
+    Ok(sqlx::query!(
+        r#"SELECT c.oid::regclass::text AS "name!", pg_get_expr(c.relpartbound, c.oid) AS "bounds!",
+                  c.reltuples, pg_total_relation_size(c.oid) AS "bytes!"
+           FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+           WHERE i.inhparent = 'deltran.audit_log'::regclass"#
+    )
+    .fetch_all(db)
+    .await?
+    .into_iter()
+    .map(|r| (r.name, r.bounds, r.reltuples, r.bytes))
+    .collect())
+}
+
+/// A partition's rows, and its newest row's id and hash. `partition` is a name `partitions`
+/// gave (the catalog's, never a caller's).
+pub async fn partition_end(
+    tx: &mut Transaction<'_, Postgres>,
+    partition: &str,
+) -> sqlx::Result<(i64, Option<i64>, Option<String>)> {
+    let (rows, last): (i64, Option<i64>) = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT count(*), max(id) FROM {partition}"
+    )))
+    .fetch_one(&mut **tx)
+    .await?;
+    let hash = match last {
+        Some(id) => Some(
+            sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT event_hash FROM {partition} WHERE id = $1"
+            )))
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await?,
+        ),
+        None => None,
+    };
+    Ok((rows, last, hash))
+}
+
+/// Detaches `partition` (a name `partitions` gave) from the log; its rows stay in it.
+pub async fn detach(tx: &mut Transaction<'_, Postgres>, partition: &str) -> sqlx::Result<()> {
+    sqlx::query(AssertSqlSafe(format!(
+        "ALTER TABLE deltran.audit_log DETACH PARTITION {partition}"
+    )))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// The statements of an append (`backend::audit::append`): the chain's head and the row.
