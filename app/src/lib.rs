@@ -14,6 +14,7 @@ pub mod payments;
 pub mod profile;
 pub mod sessions;
 pub mod settlements;
+pub mod system;
 pub mod users;
 
 #[cfg(feature = "ssr")]
@@ -97,6 +98,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/compliance/:id") view=compliance::page::CasePage ssr=SsrMode::Async/>
                     <Route path=path!("/controls") view=controls::page::ControlsPage ssr=SsrMode::Async/>
                     <Route path=path!("/controls/history") view=controls::page::ControlHistoryPage ssr=SsrMode::Async/>
+                    <Route path=path!("/system") view=system::page::SystemPage ssr=SsrMode::Async/>
                     <Route path=path!("/audit") view=audit::page::AuditPage ssr=SsrMode::Async/>
                     <Route path=path!("/audit/:id") view=audit::page::AuditEntryPage ssr=SsrMode::Async/>
                     <Route path=path!("/profile") view=profile::page::ProfilePage ssr=SsrMode::Async/>

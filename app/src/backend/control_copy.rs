@@ -168,13 +168,20 @@ pub async fn read(redis: &mut ConnectionManager, keys: &[String]) -> RedisResult
 
 /// Every control key under `prefix`.
 pub async fn scan(redis: &mut ConnectionManager, prefix: &str) -> RedisResult<Vec<String>> {
-    scan_matching(redis, &format!("{}control:*", glob_escape(prefix))).await
+    scan_matching(
+        redis,
+        &format!("{}control:*", glob_escape(prefix)),
+        usize::MAX,
+    )
+    .await
 }
 
-/// Every key matching `pattern`, sorted (SCAN in batches of 500, never KEYS).
+/// The keys matching `pattern`, at most about `at_most` of them (SCAN stops after the batch
+/// that reaches it), sorted (SCAN in batches of 500, never KEYS).
 pub async fn scan_matching(
     redis: &mut ConnectionManager,
     pattern: &str,
+    at_most: usize,
 ) -> RedisResult<Vec<String>> {
     let mut keys = Vec::new();
     let mut cursor = 0u64;
@@ -188,7 +195,7 @@ pub async fn scan_matching(
             .query_async(redis)
             .await?;
         keys.extend(batch);
-        if next == 0 {
+        if next == 0 || keys.len() >= at_most {
             break;
         }
         cursor = next;

@@ -25,6 +25,7 @@ pub mod session_store;
 pub mod sessions;
 pub mod settlements;
 pub mod state;
+pub mod system;
 pub mod tokens;
 pub mod totp;
 pub mod users;

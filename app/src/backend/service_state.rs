@@ -39,7 +39,7 @@ fn service_name(name: &str) -> Result<String, String> {
 /// Every circuit breaker under the prefix, by service name.
 pub async fn circuits(redis: &mut ConnectionManager, prefix: &str) -> RedisResult<Vec<Circuit>> {
     let pattern = format!("{}*", circuit_key(&control_copy::glob_escape(prefix), ""));
-    let keys = control_copy::scan_matching(redis, &pattern).await?;
+    let keys = control_copy::scan_matching(redis, &pattern, usize::MAX).await?;
     if keys.is_empty() {
         return Ok(Vec::new());
     }

@@ -18,6 +18,7 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("Audit log", "/audit", Permission::AuditView),
     ("Users", "/users", Permission::UsersView),
     ("Sessions", "/sessions", Permission::SessionsManage),
+    ("System", "/system", Permission::SystemView),
     ("Profile", "/profile", Permission::SelfService),
 ];
 

@@ -529,6 +529,13 @@ pub fn api() -> Api {
         get(list_route::<ControlHistory>),
     )
     .route(
+        (M::GET, "/system"),
+        Requires(Permission::SystemView),
+        "PostgreSQL's and Redis' health as the console sees them: server, connections, tables, indexes, long queries, lock waits, replication; role, memory, clients, throughput, slow log, keys per namespace",
+        Doc::new().json::<app::system::SystemHealth>(),
+        get(system),
+    )
+    .route(
         (M::GET, "/audit"),
         Requires(Permission::AuditView),
         "Audit rows, newest first",
@@ -616,6 +623,15 @@ pub fn api() -> Api {
         Doc::new().json_any(),
         get(openapi::document),
     )
+}
+
+/// Permission: system.view. PostgreSQL's and Redis' health, read now.
+async fn system(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> ApiResult<Json<app::system::SystemHealth>> {
+    caller.require(Permission::SystemView)?;
+    Ok(Json(app::backend::system::health(&state).await?))
 }
 
 /// The API mounted under `/api/v1`, with unknown paths answering in the API's shape.

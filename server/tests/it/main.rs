@@ -19,5 +19,6 @@ mod profile;
 mod schema;
 mod sessions;
 mod settlements;
+mod system;
 mod twofactor;
 mod users;

@@ -11,5 +11,6 @@ pub mod logins;
 pub mod payments;
 pub mod sessions;
 pub mod settlements;
+pub mod system;
 pub mod twofactor;
 pub mod users;
