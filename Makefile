@@ -137,7 +137,10 @@ e2e: tools services build ## Browser tests (Playwright + Chromium) against a fre
 	  "$(BIN)" seed --demo --payments $(E2E_PAYMENTS); \
 	  echo "$$DEMO_PASSWORD" | "$(BIN)" user create --username newadmin \
 	    --email newadmin@example.com --role admin --password-stdin; \
-	  cargo leptos end-to-end
+	  rm -f end2end/test-results/.last-run.json; \
+	  cargo leptos end-to-end; \
+	  grep -q '"status": "passed"' end2end/test-results/.last-run.json || \
+	    { echo "e2e: Playwright did not run to a pass (a build that failed inside cargo leptos exits 0)" >&2; exit 1; }
 
 bench: services ## Benchmarks: demo seed vs raw COPY, audit verification and list vs raw SQL, payments API and pages vs raw SQL and under load
 	bash scripts/bench.sh

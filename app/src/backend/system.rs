@@ -74,11 +74,13 @@ async fn redis(state: &AppState) -> RedisHealth {
 async fn redis_info(conn: &mut ConnectionManager, prefix: &str) -> redis::RedisResult<RedisInfo> {
     let info: String = redis::cmd("INFO").query_async(conn).await?;
     let info = parse_info(&info);
-    let slowlog: Value = redis::cmd("SLOWLOG")
+    // SLOWLOG is an admin command: an ACL user without `+slowlog|get` reads the rest.
+    let slowlog: Option<Value> = redis::cmd("SLOWLOG")
         .arg("GET")
         .arg(10)
         .query_async(conn)
-        .await?;
+        .await
+        .ok();
     let (namespaces, sampled_keys) = namespaces(conn, prefix).await?;
     let num = |k: &str| info.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
     let (hits, misses) = (num("keyspace_hits"), num("keyspace_misses"));
@@ -99,7 +101,7 @@ async fn redis_info(conn: &mut ConnectionManager, prefix: &str) -> redis::RedisR
         hit_percent: (hits + misses > 0)
             .then(|| (10_000.0 * hits as f64 / (hits + misses) as f64).round() / 100.0),
         replicas,
-        slowlog: slow_commands(&slowlog),
+        slowlog: slowlog.as_ref().map(slow_commands),
         namespaces,
         sampled_keys,
     })

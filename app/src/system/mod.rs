@@ -139,7 +139,9 @@ pub struct RedisInfo {
     pub hit_percent: Option<f64>,
     /// The replicas a master reports (`ip:port`, state, offset).
     pub replicas: Vec<String>,
-    pub slowlog: Vec<SlowCommand>,
+    /// The ten slowest recent commands; none when the console's Redis user may not read the
+    /// slow log (`+slowlog|get`).
+    pub slowlog: Option<Vec<SlowCommand>>,
     /// Keys under the console's prefix, by their first name segment, sampled.
     pub namespaces: Vec<Namespace>,
     /// How many keys the sample read (at most `NAMESPACE_SAMPLE`).

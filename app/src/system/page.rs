@@ -279,18 +279,18 @@ fn RedisFigures(info: RedisInfo) -> impl IntoView {
         ),
     ];
     let replicas = info.replicas.iter().map(|r| vec![r.clone()]).collect();
-    let slow = info
-        .slowlog
-        .iter()
-        .map(|s| {
-            vec![
-                s.id.to_string(),
-                format_time(Some(s.at)),
-                format!("{} µs", s.micros),
-                s.command.clone(),
-            ]
-        })
-        .collect();
+    let slow = info.slowlog.as_ref().map(|log| {
+        log.iter()
+            .map(|s| {
+                vec![
+                    s.id.to_string(),
+                    format_time(Some(s.at)),
+                    format!("{} µs", s.micros),
+                    s.command.clone(),
+                ]
+            })
+            .collect::<Vec<_>>()
+    });
     let namespaces = info
         .namespaces
         .iter()
@@ -301,7 +301,10 @@ fn RedisFigures(info: RedisInfo) -> impl IntoView {
         <h3 class="mt-4 mb-2 font-semibold">"Replicas"</h3>
         {table("Redis replicas", &["Replica"], replicas, "No replicas.")}
         <h3 class="mt-4 mb-2 font-semibold">"Slow log"</h3>
-        {table("Slow log", &["Id", "At", "Took", "Command"], slow, "Nothing slow.")}
+        {match slow {
+            Some(rows) => table("Slow log", &["Id", "At", "Took", "Command"], rows, "Nothing slow.").into_any(),
+            None => view! { <p class="text-sm">"The console's Redis user may not read the slow log (it needs +slowlog|get)."</p> }.into_any(),
+        }}
         <h3 class="mt-4 mb-2 font-semibold">{format!("The console's keys ({} sampled)", info.sampled_keys)}</h3>
         {table("Key namespaces", &["Namespace", "Keys", "Memory"], namespaces, "No keys.")}
     }
