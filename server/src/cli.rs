@@ -255,6 +255,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 config: std::sync::Arc::new(config),
                 verify_jobs: Default::default(),
                 background: Default::default(),
+                instance: std::sync::Arc::new(app::backend::state::Instance::new(
+                    "deltran-console controls reconcile",
+                )),
             };
             let (controls, requests) = app::backend::controls::expire(&state).await?;
             if controls + requests > 0 {

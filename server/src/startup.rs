@@ -16,7 +16,7 @@ use app::{
         context::RequestContext,
         jobs::{self, Background},
         session_store::RedisSessionStore,
-        state::AppState,
+        state::{AppState, Instance},
     },
     shell, App,
 };
@@ -51,13 +51,19 @@ impl Application {
         app::backend::passwords::set_concurrency(config.password_hash_concurrency);
         // Before the jobs start, so that their first runs are counted.
         crate::metrics::install();
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let listening = listener.local_addr()?.to_string();
         let state = AppState {
             db: db::pool(&config.database_url, config.db_max_connections)?,
             redis: db::redis(&config.redis_url)?,
             config: Arc::new(config),
             verify_jobs: Arc::default(),
             background: Background::default(),
+            instance: Arc::new(Instance::new(listening)),
         };
+        jobs::spawn_heartbeat_job(&state);
         jobs::spawn_daily_job(
             &state.background,
             state.db.clone(),
@@ -74,9 +80,6 @@ impl Application {
             state.config.secret(Secret::AuditAnchor).to_string(),
             state.config.audit_anchor_interval,
         );
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
         let router = router(state.clone(), leptos_options);
         Ok(Application {
             listener,

@@ -141,6 +141,8 @@ pub struct Config {
     /// How often expired controls are lifted and the Redis copies reconciled
     /// (`CONTROL_RECONCILE_SECONDS`, default 60).
     pub control_reconcile: Duration,
+    /// How often this instance writes its heartbeat (`HEARTBEAT_SECONDS`, default 15).
+    pub heartbeat: Duration,
     /// Reverse proxies whose `X-Forwarded-For` is believed (see `backend::context`).
     pub trusted_proxies: Vec<IpNet>,
 
@@ -287,6 +289,7 @@ impl Config {
             control_reconcile: Duration::from_secs(
                 parse_num(&get, "CONTROL_RECONCILE_SECONDS")?.unwrap_or(60),
             ),
+            heartbeat: Duration::from_secs(parse_num(&get, "HEARTBEAT_SECONDS")?.unwrap_or(15)),
             trusted_proxies: parse_networks(&get, "TRUSTED_PROXIES")?,
 
             // Limits at the edge (docs/decisions.md).

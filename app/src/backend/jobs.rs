@@ -3,9 +3,15 @@
 //! start-up and then daily, so the default partition only ever catches the unexpected) and
 //! forgets failed sign-ins that have aged out.
 
-use std::{future::Future, time::Duration};
+use std::{
+    collections::BTreeMap,
+    future::Future,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
-use chrono::{Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::Serialize;
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -18,6 +24,16 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 pub struct Background {
     tracker: TaskTracker,
     token: CancellationToken,
+    /// The last run of each job, for the heartbeat.
+    runs: Arc<Mutex<BTreeMap<&'static str, JobRun>>>,
+}
+
+/// How a job's last run went.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobRun {
+    pub at: DateTime<Utc>,
+    pub ok: bool,
+    pub seconds: f64,
 }
 
 impl Background {
@@ -39,6 +55,34 @@ impl Background {
     /// Whether `stop` was called.
     pub fn is_stopping(&self) -> bool {
         self.token.is_cancelled()
+    }
+
+    /// Runs `job` as one run of the job `name`: timed and counted in the metrics, and kept as
+    /// its last run for the heartbeat.
+    pub async fn timed<T, E>(
+        &self,
+        name: &'static str,
+        job: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let started = std::time::Instant::now();
+        let result = job.await;
+        let elapsed = started.elapsed();
+        super::metrics::record_job(name, &result, elapsed);
+        let run = JobRun {
+            at: Utc::now(),
+            ok: result.is_ok(),
+            seconds: elapsed.as_secs_f64(),
+        };
+        self.runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, run);
+        result
+    }
+
+    /// The last run of each job so far.
+    pub fn runs(&self) -> BTreeMap<&'static str, JobRun> {
+        self.runs.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Tasks still running.
@@ -92,12 +136,12 @@ pub fn spawn_daily_job(
             let run = async {
                 every_day.tick().await;
                 let partitions = ensure_audit_partitions(&db, ahead);
-                match super::metrics::timed_job("audit_partitions", partitions).await {
+                match stop.timed("audit_partitions", partitions).await {
                     Ok(created) => tracing::info!(created, "audit partitions checked"),
                     Err(err) => tracing::error!(error = %err, "audit partition job failed"),
                 }
                 let purge = super::db::logins::purge_stale(&db, login_window);
-                match super::metrics::timed_job("login_purge", purge).await {
+                match stop.timed("login_purge", purge).await {
                     Ok(purged) => tracing::info!(purged, "stale failed sign-ins forgotten"),
                     Err(err) => tracing::error!(error = %err, "failed sign-in purge failed"),
                 }
@@ -125,7 +169,7 @@ pub fn spawn_controls_job(state: &super::state::AppState) -> JoinHandle<()> {
             let run = async {
                 tick.tick().await;
                 let expire = super::controls::expire(&state);
-                match super::metrics::timed_job("controls_expire", expire).await {
+                match stop.timed("controls_expire", expire).await {
                     Ok((0, 0)) => {}
                     Ok((controls, requests)) => {
                         tracing::info!(controls, requests, "expired controls and requests lifted")
@@ -134,8 +178,35 @@ pub fn spawn_controls_job(state: &super::state::AppState) -> JoinHandle<()> {
                 }
                 let actor = super::audit::Actor::system("reconcile");
                 let reconcile = super::controls::reconcile(&state, actor);
-                if let Err(err) = super::metrics::timed_job("controls_reconcile", reconcile).await {
+                if let Err(err) = stop.timed("controls_reconcile", reconcile).await {
                     tracing::warn!(error = %err, "control reconcile failed; retried next tick");
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = stop.stopping() => return,
+                _ = run => {}
+            }
+        }
+    })
+}
+
+/// Writes this instance's heartbeat (its address, version, start and its jobs' last runs) at
+/// once and then every `HEARTBEAT_SECONDS` until the application stops; forgets instances
+/// not seen for a day.
+pub fn spawn_heartbeat_job(state: &super::state::AppState) -> JoinHandle<()> {
+    let state = state.clone();
+    let stop = state.background.clone();
+    state.background.clone().spawn(async move {
+        let mut tick = tokio::time::interval(state.config.heartbeat);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let run = async {
+                tick.tick().await;
+                let jobs = serde_json::to_string(&stop.runs()).unwrap_or_else(|_| "{}".into());
+                let beat = super::db::system::heartbeat(&state.db, &state.instance, &jobs);
+                if let Err(err) = beat.await {
+                    tracing::warn!(error = %err, "heartbeat not written");
                 }
             };
             tokio::select! {

@@ -1,7 +1,7 @@
 //! Figures the background jobs report to `/metrics`, through the `metrics` facade (the
 //! server installs the Prometheus recorder; without one these calls do nothing).
 
-use std::{future::Future, time::Duration};
+use std::time::Duration;
 
 /// Runs of each background job, by job and result (`ok` or `error`).
 pub const JOB_RUNS: &str = "deltran_console_job_runs_total";
@@ -17,15 +17,4 @@ pub fn record_job<T, E>(name: &'static str, result: &Result<T, E>, duration: Dur
     ];
     metrics::counter!(JOB_RUNS, &labels).increment(1);
     metrics::histogram!(JOB_DURATION, &labels).record(duration);
-}
-
-/// Runs `job` and records it with [`record_job`]; returns its result.
-pub async fn timed_job<T, E>(
-    name: &'static str,
-    job: impl Future<Output = Result<T, E>>,
-) -> Result<T, E> {
-    let started = std::time::Instant::now();
-    let result = job.await;
-    record_job(name, &result, started.elapsed());
-    result
 }

@@ -18,6 +18,29 @@ pub struct AppState {
     /// The application's background tasks: spawn there, not with `tokio::spawn`, so that
     /// stopping the application stops them.
     pub background: super::jobs::Background,
+    /// Who this instance is (its heartbeat names it).
+    pub instance: Arc<Instance>,
+}
+
+/// One running console: an id of its own, where it listens, its version and start.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub id: uuid::Uuid,
+    pub address: String,
+    pub version: &'static str,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Instance {
+    /// This process, listening on (or named by) `address`, starting now.
+    pub fn new(address: impl Into<String>) -> Self {
+        Instance {
+            id: uuid::Uuid::new_v4(),
+            address: address.into(),
+            version: env!("CARGO_PKG_VERSION"),
+            started_at: chrono::Utc::now(),
+        }
+    }
 }
 
 impl axum::extract::FromRef<AppState> for Arc<Config> {

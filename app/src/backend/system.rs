@@ -11,19 +11,55 @@ use super::{db::system as db, state::AppState};
 use crate::{
     error::AppError,
     system::{
-        Namespace, PostgresHealth, RedisHealth, RedisInfo, SlowCommand, SystemHealth,
-        NAMESPACE_SAMPLE,
+        ConsoleInstance, JobState, Namespace, PostgresHealth, RedisHealth, RedisInfo, SlowCommand,
+        SystemHealth, NAMESPACE_SAMPLE,
     },
 };
 
 /// Everything the System page shows, read now.
 pub async fn health(state: &AppState) -> Result<SystemHealth, AppError> {
-    let (postgres, redis) = futures::join!(postgres(state), redis(state));
+    let (postgres, redis, instances) =
+        futures::join!(postgres(state), redis(state), instances(state));
     Ok(SystemHealth {
         read_at: Utc::now(),
         postgres: postgres?,
         redis,
+        instances: instances?,
     })
+}
+
+/// The instances' heartbeats, their jobs read from the stored JSON.
+async fn instances(state: &AppState) -> Result<Vec<ConsoleInstance>, AppError> {
+    #[derive(serde::Deserialize)]
+    struct Run {
+        at: DateTime<Utc>,
+        ok: bool,
+        seconds: f64,
+    }
+    Ok(db::instances(&state.db)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let runs: BTreeMap<String, Run> = serde_json::from_str(&r.jobs).unwrap_or_default();
+            ConsoleInstance {
+                this_one: r.id == state.instance.id,
+                id: r.id,
+                address: r.address,
+                version: r.version,
+                started_at: r.started_at,
+                last_seen_at: r.last_seen_at,
+                jobs: runs
+                    .into_iter()
+                    .map(|(name, run)| JobState {
+                        name,
+                        at: run.at,
+                        ok: run.ok,
+                        seconds: run.seconds,
+                    })
+                    .collect(),
+            }
+        })
+        .collect())
 }
 
 async fn postgres(state: &AppState) -> Result<PostgresHealth, AppError> {

@@ -18,6 +18,34 @@ pub struct SystemHealth {
     pub read_at: DateTime<Utc>,
     pub postgres: PostgresHealth,
     pub redis: RedisHealth,
+    /// The console instances whose heartbeat was seen in the last day.
+    pub instances: Vec<ConsoleInstance>,
+}
+
+/// A console instance, from its heartbeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ConsoleInstance {
+    pub id: uuid::Uuid,
+    /// Where it listens.
+    pub address: String,
+    pub version: String,
+    pub started_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// The last run of each of its background jobs, by name.
+    pub jobs: Vec<JobState>,
+    /// The instance answering this request.
+    pub this_one: bool,
+}
+
+/// A background job's last run on an instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct JobState {
+    pub name: String,
+    pub at: DateTime<Utc>,
+    pub ok: bool,
+    pub seconds: f64,
 }
 
 /// PostgreSQL as the console's pool sees it.

@@ -5,7 +5,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::{
-    api::get_system_health, format_bytes, PostgresHealth, RedisHealth, RedisInfo, SystemHealth,
+    api::get_system_health, format_bytes, ConsoleInstance, PostgresHealth, RedisHealth, RedisInfo,
+    SystemHealth,
 };
 use crate::components::{format_time, ErrorPanel, Loading};
 
@@ -60,6 +61,57 @@ fn Health(h: SystemHealth) -> impl IntoView {
         <p class="mb-4 text-sm" role="status">{format!("Read at {}", h.read_at.format("%Y-%m-%d %H:%M:%S UTC"))}</p>
         <Postgres p=h.postgres/>
         <Redis r=h.redis/>
+        <Instances instances=h.instances read_at=h.read_at/>
+    }
+}
+
+/// A heartbeat older than this (three missed beats at the default 15 s) marks an instance
+/// as gone quiet.
+const QUIET_SECONDS: i64 = 45;
+
+#[component]
+fn Instances(
+    instances: Vec<ConsoleInstance>,
+    read_at: chrono::DateTime<chrono::Utc>,
+) -> impl IntoView {
+    let rows = instances
+        .iter()
+        .map(|i| {
+            let quiet = (read_at - i.last_seen_at).num_seconds() > QUIET_SECONDS;
+            let jobs: Vec<String> = i
+                .jobs
+                .iter()
+                .map(|j| {
+                    format!(
+                        "{}: {} {}",
+                        j.name,
+                        if j.ok { "ok" } else { "failed" },
+                        format_time(Some(j.at))
+                    )
+                })
+                .collect();
+            vec![
+                format!(
+                    "{}{}",
+                    i.address,
+                    if i.this_one { " (this one)" } else { "" }
+                ),
+                i.version.clone(),
+                format_time(Some(i.started_at)),
+                format!(
+                    "{}{}",
+                    format_time(Some(i.last_seen_at)),
+                    if quiet { " (quiet)" } else { "" }
+                ),
+                jobs.join("; "),
+            ]
+        })
+        .collect();
+    view! {
+        <section class="card mb-6" aria-label="Console instances">
+            <h2 class="mb-3 text-lg font-semibold">"Console instances"</h2>
+            {table("Console instances", &["Instance", "Version", "Started", "Last heartbeat", "Jobs' last runs"], rows, "No heartbeat yet.")}
+        </section>
     }
 }
 

@@ -145,3 +145,61 @@ async fn readers_without_system_view_are_refused() {
     app.stop().await;
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn each_instance_writes_a_heartbeat_with_its_jobs_last_runs() {
+    let t = TestDb::seeded(0).await;
+    let mut config = test_config(&t.url);
+    config.heartbeat = Duration::from_millis(200);
+    let app = TestApp::spawn(config.clone()).await;
+    let other = TestApp::spawn(config).await;
+    let bearer = token(&app, "operator").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut seen = Value::Null;
+    for _ in 0..50 {
+        let (status, health) = api_get(&app, &bearer, "/api/v1/system".into()).await;
+        assert_eq!(status, 200);
+        let instances = health["instances"].as_array().unwrap().clone();
+        let mine = instances.iter().find(|i| i["this_one"] == true).cloned();
+        let ran = |i: &Value, job: &str| {
+            i["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|j| j["name"] == job && j["ok"] == true)
+        };
+        if instances.len() == 2
+            && mine
+                .as_ref()
+                .is_some_and(|m| ran(m, "controls_reconcile") && ran(m, "audit_partitions"))
+        {
+            seen = health;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let instances = seen["instances"]
+        .as_array()
+        .expect("both instances beat, with their jobs");
+    let addresses: Vec<&str> = instances
+        .iter()
+        .map(|i| i["address"].as_str().unwrap())
+        .collect();
+    assert!(
+        addresses.contains(&app.addr.to_string().as_str()),
+        "{addresses:?}"
+    );
+    assert!(
+        addresses.contains(&other.addr.to_string().as_str()),
+        "{addresses:?}"
+    );
+    assert_eq!(
+        instances.iter().filter(|i| i["this_one"] == true).count(),
+        1
+    );
+    other.stop().await;
+    app.stop().await;
+    t.drop_db().await;
+}

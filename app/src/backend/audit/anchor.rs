@@ -287,7 +287,7 @@ pub fn spawn_anchor_job(
             let run = async {
                 tick.tick().await;
                 let anchoring = anchor_now(&db, Some((&mut redis, &redis_prefix)), &data_dir, &key);
-                match crate::backend::metrics::timed_job("audit_anchor", anchoring).await {
+                match stop.timed("audit_anchor", anchoring).await {
                     Ok(Some(a)) => tracing::info!(last_id = a.last_id, "audit chain anchored"),
                     Ok(None) => {}
                     Err(err) => tracing::error!(error = %err, "audit anchor job failed"),

@@ -140,3 +140,52 @@ pub async fn replicas(db: &PgPool) -> sqlx::Result<Vec<Replica>> {
     .fetch_all(db)
     .await
 }
+
+/// Writes `instance`'s heartbeat: now, and `jobs` (JSON: its jobs' last runs); forgets the
+/// instances not seen for a day.
+pub async fn heartbeat(
+    db: &PgPool,
+    instance: &crate::backend::state::Instance,
+    jobs: &str,
+) -> sqlx::Result<()> {
+    let mut tx = db.begin().await?;
+    sqlx::query!(
+        "INSERT INTO deltran.console_instances (id, address, version, started_at, jobs) \
+         VALUES ($1, $2, $3, $4, $5::text::jsonb) \
+         ON CONFLICT (id) DO UPDATE SET last_seen_at = now(), jobs = EXCLUDED.jobs",
+        instance.id,
+        instance.address,
+        instance.version,
+        instance.started_at,
+        jobs,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM deltran.console_instances WHERE last_seen_at < now() - interval '1 day'"
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// A console instance's heartbeat, as stored.
+pub struct InstanceRow {
+    pub id: uuid::Uuid,
+    pub address: String,
+    pub version: String,
+    pub started_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub jobs: String,
+}
+
+/// The instances seen in the last day, most recently seen first.
+pub async fn instances(db: &PgPool) -> sqlx::Result<Vec<InstanceRow>> {
+    sqlx::query_as!(
+        InstanceRow,
+        r#"SELECT id, address, version, started_at, last_seen_at, jobs::text AS "jobs!"
+           FROM deltran.console_instances ORDER BY last_seen_at DESC, id"#
+    )
+    .fetch_all(db)
+    .await
+}
