@@ -69,6 +69,33 @@ fn api_client_id(id: &str) -> Result<String, String> {
         .ok_or_else(|| "1 to 100 letters, digits, '.', '_', ':' or '-'".into())
 }
 
+/// A throttle's number (`field`, named `what` in messages): required and from 1 to `max` for a
+/// throttle, refused for any other action.
+fn throttle_number(
+    refused: &mut FieldErrors,
+    (field, what): (&str, &str),
+    value: Option<i64>,
+    verb: Option<Verb>,
+    max: i64,
+) -> Option<i64> {
+    match (verb, value) {
+        (Some(Verb::Throttle), None) => {
+            refused.refuse(field, format!("a throttle needs {what}"));
+            None
+        }
+        (Some(Verb::Throttle), Some(n)) if !(1..=max).contains(&n) => {
+            refused.refuse(field, format!("between 1 and {max}"));
+            None
+        }
+        (Some(Verb::Throttle), n) => n,
+        (Some(_), Some(_)) => {
+            refused.refuse(field, format!("only a throttle takes {what}"));
+            None
+        }
+        (_, _) => None,
+    }
+}
+
 /// Checks every field of `order` (all refusals at once), then that its entity exists.
 pub async fn check(state: &AppState, order: &ControlOrder) -> Result<Checked, AppError> {
     let mut refused = FieldErrors::default();
@@ -101,42 +128,23 @@ pub async fn check(state: &AppState, order: &ControlOrder) -> Result<Checked, Ap
     if until.is_some() && !sets {
         refused.refuse("expires_at", "only a freeze, a throttle or a block expires");
     }
-    let throttle = verb == Some(Verb::Throttle);
-    let limit_value = match order.limit_value {
-        None if throttle => {
-            refused.refuse("limit_value", "a throttle needs a limit");
-            None
-        }
-        Some(l) if throttle && !(1..=MAX_LIMIT).contains(&l) => {
-            refused.refuse("limit_value", format!("between 1 and {MAX_LIMIT}"));
-            None
-        }
-        Some(_) if !throttle && verb.is_some() => {
-            refused.refuse("limit_value", "only a throttle takes a limit");
-            None
-        }
-        l => l,
-    };
-    let window_seconds = match order.window_seconds {
-        None if throttle => {
-            refused.refuse("window_seconds", "a throttle needs a window");
-            None
-        }
-        Some(w) if throttle && !(1..=MAX_WINDOW).contains(&w) => {
-            refused.refuse(
-                "window_seconds",
-                format!("between 1 and {MAX_WINDOW} seconds"),
-            );
-            None
-        }
-        Some(_) if !throttle && verb.is_some() => {
-            refused.refuse("window_seconds", "only a throttle takes a window");
-            None
-        }
-        w => w,
-    };
+    let limit_value = throttle_number(
+        &mut refused,
+        ("limit_value", "a limit"),
+        order.limit_value,
+        verb,
+        MAX_LIMIT,
+    );
+    let window_seconds = throttle_number(
+        &mut refused,
+        ("window_seconds", "a window"),
+        order.window_seconds,
+        verb,
+        MAX_WINDOW,
+    );
     let (entity_type, entity_id, verb, reason) =
         refused.finish((entity_type, entity_id, verb, reason))?;
+    // Whatever is `None` here was refused above, so `finish` has answered already.
     let (Some(entity_type), Some(entity_id), Some(verb), Some(reason)) =
         (entity_type, entity_id, verb, reason)
     else {
