@@ -47,7 +47,7 @@ DEMO := export DEMO_MODE=true;
 TOOLS_FLAGS ?=
 test e2e: TOOLS_FLAGS += --browser
 
-.PHONY: help tools tools-bg services services-stop build migrate seed run test-scripts \
+.PHONY: help tools tools-bg services services-stop build migrate seed run test-scripts test-ha \
         sqlx-prepare sqlx-check \
         fmt fmt-check clippy lint test test-rust api-fuzz e2e bench clean-data
 
@@ -113,12 +113,19 @@ test-rust: tools-bg services ## Unit and integration tests (cargo test --workspa
 api-fuzz: services ## Schemathesis over the REST API's OpenAPI document, as each role (scripts/api-fuzz.sh)
 	$(WITH_SERVICES) scripts/api-fuzz.sh
 
+# The tests that need a streaming replica: scripts/ha.sh starts a private primary and replica
+# (never the machine's servers), the ignored `ha::` tests run with DATABASE_URL on the
+# primary, and the harness is stopped and removed whatever they do.
+test-ha: tools-bg services ## Tests on the local HA harness (a private primary and streaming replica, scripts/ha.sh)
+	$(WITH_SERVICES) eval "$$(scripts/ha.sh up)"; trap 'scripts/ha.sh down' EXIT; \
+	  DATABASE_URL="$$HA_PRIMARY_URL" cargo test -p server --test it ha:: -- --ignored
+
 test-scripts: ## The install script's background mode, against a fake cargo (scripts/test-tools-background.sh)
 	bash scripts/test-tools-background.sh
 
 # In this order (.NOTPARALLEL): the slow installs start first and run while fmt, clippy and
 # cargo test compile and run; e2e's `tools` waits for them before the wasm build.
-test: tools-bg services fmt-check clippy sqlx-check test-rust test-scripts api-fuzz e2e ## Everything CI runs: fmt, clippy, .sqlx, cargo test, the scripts' test, schemathesis, browser tests
+test: tools-bg services fmt-check clippy sqlx-check test-rust test-ha test-scripts api-fuzz e2e ## Everything CI runs: fmt, clippy, .sqlx, cargo test, the HA harness tests, the scripts' test, schemathesis, browser tests
 
 # Browser tests: a fresh database $(E2E_DB) on the same server, migrated and seeded (plus
 # `newadmin`, an admin without 2FA yet), a data directory (audit anchors, ledger) and Redis

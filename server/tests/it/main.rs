@@ -10,6 +10,7 @@ mod cli;
 mod common;
 mod compliance;
 mod controls;
+mod ha;
 mod http;
 mod jobs;
 mod lists;

@@ -1,0 +1,61 @@
+//! On the local HA harness (`scripts/ha.sh`, run by `make test-ha` with DATABASE_URL on its
+//! primary): the System page sees the streaming replica and its lag, and a replica knows it is
+//! one and how far behind its replay is. Ignored in the plain test run, which has no replica.
+
+use std::time::Duration;
+
+use server::db;
+
+use crate::{
+    api::token,
+    common::{api_get, test_config, with_database, TestApp, TestDb},
+};
+
+#[tokio::test]
+#[ignore = "needs the HA harness: make test-ha"]
+async fn the_system_page_shows_the_streaming_replica_and_the_replica_its_replay_delay() {
+    let replica_url = std::env::var("HA_REPLICA_URL").expect("HA_REPLICA_URL (scripts/ha.sh up)");
+    let t = TestDb::seeded(100).await;
+    let app = TestApp::spawn(test_config(&t.url)).await;
+    let bearer = token(&app, "operator").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, health) = api_get(&app, &bearer, "/api/v1/system".into()).await;
+    assert_eq!(status, 200, "{health}");
+    let pg = &health["postgres"];
+    assert_eq!(
+        pg["in_recovery"], false,
+        "the console's database is the primary"
+    );
+    let replicas = pg["replicas"].as_array().unwrap();
+    assert_eq!(replicas.len(), 1, "{replicas:?}");
+    assert_eq!(replicas[0]["state"], "streaming");
+    assert_eq!(replicas[0]["sync_state"], "async");
+    assert!(replicas[0]["replay_lag_bytes"].as_i64().unwrap() >= 0);
+
+    // The replica has the test's database, replayed, and says it is a replica.
+    let replica = db::pool(&with_database(&replica_url, &t.name), 2).unwrap();
+    let mut banks = 0i64;
+    for _ in 0..100 {
+        banks = sqlx::query_scalar("SELECT count(*) FROM deltran.banks")
+            .fetch_one(&replica)
+            .await
+            .unwrap_or(0);
+        if banks == 24 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(banks, 24, "the seed reached the replica");
+    let server = app::backend::db::system::server(&replica).await.unwrap();
+    assert!(server.in_recovery);
+    assert!(server.replay_delay_seconds.is_some_and(|d| d >= 0.0));
+    let write = sqlx::query("UPDATE deltran.banks SET name = name")
+        .execute(&replica)
+        .await;
+    assert!(write.is_err(), "a replica refuses writes");
+    replica.close().await;
+    app.stop().await;
+    t.drop_db().await;
+}
