@@ -39,6 +39,12 @@ start() { # start DIR PORT NAME
 
 up() {
   BIN="$(bindir)"
+  if [[ ! -x "$BIN/initdb" ]] && is_root && command -v apt-get >/dev/null; then
+    say "installing postgresql (apt)"
+    DEBIAN_FRONTEND=noninteractive apt-get -y -q install postgresql >"/tmp/deltran-ha-apt.log" 2>&1 \
+      || die "apt-get install postgresql failed (see /tmp/deltran-ha-apt.log)"
+    BIN="$(bindir)"
+  fi
   [[ -x "$BIN/initdb" ]] || die "PostgreSQL's server binaries are not installed (apt-get install postgresql)"
   mkdir -p "$HA" "$RUN"
   if is_root; then
