@@ -258,6 +258,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 instance: std::sync::Arc::new(app::backend::state::Instance::new(
                     "deltran-console controls reconcile",
                 )),
+                reads: Default::default(),
             };
             let (controls, requests) = app::backend::controls::expire(&state).await?;
             if controls + requests > 0 {

@@ -224,12 +224,23 @@ pub async fn server_fn_guard(mut request: Request, next: Next) -> Response {
     };
     match auth::authorize(&state.db, identity, permission).await {
         Ok(identity) => {
+            let user = identity.user_id;
             // Handed on, so that the function's own check needs no second look-up.
             request.extensions_mut().insert(identity);
-            next.run(request).await
+            let response = next.run(request).await;
+            if may_write(permission) {
+                state.reads.wrote(user);
+            }
+            response
         }
         Err(e) => server_fn_error(e),
     }
+}
+
+/// Whether a server function under `permission` may change something (then its caller's
+/// next reads go to the primary, `backend::replica`): all but the reading ones.
+fn may_write(permission: app::auth::Permission) -> bool {
+    !permission.name().ends_with(".view")
 }
 
 /// Who may call the server function at `path`, from the `guard!` declarations (read once).

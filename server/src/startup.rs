@@ -15,6 +15,7 @@ use app::{
         config::{Config, Secret},
         context::RequestContext,
         jobs::{self, Background},
+        replica::Reads,
         session_store::RedisSessionStore,
         state::{AppState, Instance},
     },
@@ -55,6 +56,11 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let listening = listener.local_addr()?.to_string();
+        let replica = match &config.database_read_url {
+            Some(url) => Some(db::pool(url, config.db_max_connections)?),
+            None => None,
+        };
+        let reads = Reads::new(replica, config.read_pin);
         let state = AppState {
             db: db::pool(&config.database_url, config.db_max_connections)?,
             redis: db::redis(&config.redis_url)?,
@@ -62,7 +68,9 @@ impl Application {
             verify_jobs: Arc::default(),
             background: Background::default(),
             instance: Arc::new(Instance::new(listening)),
+            reads: Arc::new(reads),
         };
+        app::backend::replica::spawn_watch(&state);
         jobs::spawn_heartbeat_job(&state);
         jobs::spawn_daily_job(
             &state.background,

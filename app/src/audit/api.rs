@@ -16,9 +16,9 @@ pub async fn list_audit(#[server(default)] query: AuditQuery) -> Result<AuditPag
         backend::{auth::require_for, db::audit::AuditLog, db::list, state},
         components::list::PAGE_SIZE,
     };
-    require_for::<ListAudit>().await?;
+    let me = require_for::<ListAudit>().await?;
     let state = state::current()?;
-    list::page::<AuditLog>(&state.db, &query, PAGE_SIZE).await
+    list::page::<AuditLog>(state.reader(Some(me.user_id)), &query, PAGE_SIZE).await
 }
 
 crate::guard!(GetAuditRow, AuditView);

@@ -143,6 +143,11 @@ pub struct Config {
     pub control_reconcile: Duration,
     /// How often this instance writes its heartbeat (`HEARTBEAT_SECONDS`, default 15).
     pub heartbeat: Duration,
+    /// A read replica further behind than this is skipped (`READ_MAX_LAG`, seconds, default 5).
+    pub read_max_lag: Duration,
+    /// After asking for a change, a user's reads go to the primary for this long
+    /// (`READ_PIN_SECONDS`, default 10).
+    pub read_pin: Duration,
     /// Reverse proxies whose `X-Forwarded-For` is believed (see `backend::context`).
     pub trusted_proxies: Vec<IpNet>,
 
@@ -290,6 +295,8 @@ impl Config {
                 parse_num(&get, "CONTROL_RECONCILE_SECONDS")?.unwrap_or(60),
             ),
             heartbeat: Duration::from_secs(parse_num(&get, "HEARTBEAT_SECONDS")?.unwrap_or(15)),
+            read_max_lag: Duration::from_secs(parse_num(&get, "READ_MAX_LAG")?.unwrap_or(5)),
+            read_pin: Duration::from_secs(parse_num(&get, "READ_PIN_SECONDS")?.unwrap_or(10)),
             trusted_proxies: parse_networks(&get, "TRUSTED_PROXIES")?,
 
             // Limits at the edge (docs/decisions.md).

@@ -20,6 +20,15 @@ pub struct AppState {
     pub background: super::jobs::Background,
     /// Who this instance is (its heartbeat names it).
     pub instance: Arc<Instance>,
+    /// Where reads go: the replica of `DATABASE_READ_URL`, when it is fit to be read.
+    pub reads: Arc<super::replica::Reads>,
+}
+
+impl AppState {
+    /// The pool a list, a dashboard or another read for `who` goes to (`backend::replica`).
+    pub fn reader(&self, who: Option<uuid::Uuid>) -> &PgPool {
+        self.reads.pool(&self.db, who)
+    }
 }
 
 /// One running console: an id of its own, where it listens, its version and start.

@@ -15,9 +15,9 @@ pub async fn list_banks(#[server(default)] query: BankQuery) -> Result<BankPage,
         backend::{auth::require_for, db::banks::BankList, db::list, state},
         components::list::PAGE_SIZE,
     };
-    require_for::<ListBanks>().await?;
+    let me = require_for::<ListBanks>().await?;
     let state = state::current()?;
-    list::page::<BankList>(&state.db, &query, PAGE_SIZE).await
+    list::page::<BankList>(state.reader(Some(me.user_id)), &query, PAGE_SIZE).await
 }
 
 crate::guard!(GetBank, BanksView);

@@ -20,10 +20,14 @@ pub async fn list_compliance(
         backend::{auth::require_for, db::compliance, db::list, state},
         components::list::PAGE_SIZE,
     };
-    require_for::<ListCompliance>().await?;
+    let me = require_for::<ListCompliance>().await?;
     let state = state::current()?;
-    let (page, total) =
-        list::page_with_total::<compliance::ComplianceList>(&state.db, &query, PAGE_SIZE).await?;
+    let (page, total) = list::page_with_total::<compliance::ComplianceList>(
+        state.reader(Some(me.user_id)),
+        &query,
+        PAGE_SIZE,
+    )
+    .await?;
     Ok(ComplianceList { page, total })
 }
 

@@ -83,10 +83,11 @@ pub async fn list_control_history(
         backend::{auth::require_for, db::controls::ControlHistory, db::list, state},
         components::list::PAGE_SIZE,
     };
-    require_for::<ListControlHistory>().await?;
+    let me = require_for::<ListControlHistory>().await?;
     let state = state::current()?;
     let (page, total) =
-        list::page_with_total::<ControlHistory>(&state.db, &query, PAGE_SIZE).await?;
+        list::page_with_total::<ControlHistory>(state.reader(Some(me.user_id)), &query, PAGE_SIZE)
+            .await?;
     Ok(HistoryList { page, total })
 }
 

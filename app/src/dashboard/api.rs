@@ -11,7 +11,8 @@ crate::guard!(GetSummary, DashboardView);
 /// Permission: dashboard.view.
 #[server(prefix = "/api/dashboard", endpoint = "get_summary")]
 pub async fn get_summary() -> Result<DashboardSummary, AppError> {
-    crate::backend::auth::require_for::<GetSummary>().await?;
+    let me = crate::backend::auth::require_for::<GetSummary>().await?;
     let state = crate::backend::state::current()?;
-    Ok(crate::backend::db::dashboard::summary(&state.db, 30).await?)
+    let db = state.reader(Some(me.user_id));
+    Ok(crate::backend::db::dashboard::summary(db, 30).await?)
 }

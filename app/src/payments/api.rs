@@ -19,10 +19,14 @@ pub async fn list_payments(
         backend::{auth::require_for, db::list, db::payments, state},
         components::list::PAGE_SIZE,
     };
-    require_for::<ListPayments>().await?;
+    let me = require_for::<ListPayments>().await?;
     let state = state::current()?;
-    let (page, total) =
-        list::page_with_total::<payments::PaymentList>(&state.db, &query, PAGE_SIZE).await?;
+    let (page, total) = list::page_with_total::<payments::PaymentList>(
+        state.reader(Some(me.user_id)),
+        &query,
+        PAGE_SIZE,
+    )
+    .await?;
     Ok(PaymentList { page, total })
 }
 

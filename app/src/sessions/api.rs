@@ -20,9 +20,9 @@ pub async fn list_sessions(
         backend::{auth::require_for, db::list, db::sessions::SessionList, state},
         components::list::PAGE_SIZE,
     };
-    require_for::<ListSessions>().await?;
+    let me = require_for::<ListSessions>().await?;
     let state = state::current()?;
-    list::page::<SessionList>(&state.db, &query, PAGE_SIZE).await
+    list::page::<SessionList>(state.reader(Some(me.user_id)), &query, PAGE_SIZE).await
 }
 
 crate::guard!(RevokeSession, SessionsManage);

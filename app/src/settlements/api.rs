@@ -16,9 +16,9 @@ pub async fn list_batches(#[server(default)] query: BatchQuery) -> Result<BatchP
         backend::{auth::require_for, db::list, db::settlements::BatchList, state},
         components::list::PAGE_SIZE,
     };
-    require_for::<ListBatches>().await?;
+    let me = require_for::<ListBatches>().await?;
     let state = state::current()?;
-    list::page::<BatchList>(&state.db, &query, PAGE_SIZE).await
+    list::page::<BatchList>(state.reader(Some(me.user_id)), &query, PAGE_SIZE).await
 }
 
 crate::guard!(GetBatch, SettlementsView);

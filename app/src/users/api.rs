@@ -24,13 +24,14 @@ crate::guard!(ListUsers, UsersView);
 #[server(prefix = "/api/users", endpoint = "list_users")]
 pub async fn list_users(#[server(default)] query: UserQuery) -> Result<UsersOverview, AppError> {
     use imp::*;
-    require_for::<ListUsers>().await?;
+    let me = require_for::<ListUsers>().await?;
     let state = state::current()?;
-    let page = list::page::<users::UserList>(&state.db, &query, PAGE_SIZE).await?;
+    let db = state.reader(Some(me.user_id));
+    let page = list::page::<users::UserList>(db, &query, PAGE_SIZE).await?;
     Ok(UsersOverview {
         users: page.rows,
         next: page.next,
-        pending: users::pending_role_changes(&state.db).await?,
+        pending: users::pending_role_changes(db).await?,
     })
 }
 

@@ -115,9 +115,9 @@ where
     L::Query: DeserializeOwned,
     L::Row: serde::Serialize,
 {
-    caller.require(L::PERMISSION)?;
+    let me = caller.require(L::PERMISSION)?;
     let limit = limit(p.limit.as_deref(), 50)?;
-    let page = list::page::<L>(&state.db, &p.query, limit).await?;
+    let page = list::page::<L>(state.reader(Some(me.user_id)), &p.query, limit).await?;
     Ok(Json(
         json!({ "items": page.rows, "next_cursor": page.next }),
     ))
@@ -671,8 +671,14 @@ async fn guard(access: Access, mut req: Request, next: Next) -> Response {
     };
     match authorize(&state.db, identity, permission).await {
         Ok(identity) => {
+            let (user, reads_only) = (identity.user_id, req.method() == Method::GET);
             req.extensions_mut().insert(Caller(identity));
-            next.run(req).await
+            let response = next.run(req).await;
+            // The caller's next reads see their change (`backend::replica`).
+            if !reads_only {
+                state.reads.wrote(user);
+            }
+            response
         }
         Err(e) => ApiError(e).into_response(),
     }

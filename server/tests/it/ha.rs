@@ -59,3 +59,82 @@ async fn the_system_page_shows_the_streaming_replica_and_the_replica_its_replay_
     app.stop().await;
     t.drop_db().await;
 }
+
+#[tokio::test]
+#[ignore = "needs the HA harness: make test-ha"]
+async fn lists_read_from_the_replica_and_a_writer_then_reads_their_own_write() {
+    let replica_url = std::env::var("HA_REPLICA_URL").expect("HA_REPLICA_URL (scripts/ha.sh up)");
+    let t = TestDb::seeded(300).await;
+    let read_url = format!(
+        "{}?application_name=deltran-read-test",
+        with_database(&replica_url, &t.name)
+    );
+    let replica = db::pool(&with_database(&replica_url, &t.name), 2).unwrap();
+    let mut config = test_config(&t.url);
+    config.database_read_url = Some(read_url);
+    let app = TestApp::spawn(config).await;
+    let (operator, viewer) = (
+        token(&app, "operator").await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        token(&app, "viewer").await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    // Once the watch has found the replica fit, a list is read there.
+    let on_replica = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'deltran-read-test' \
+             AND query LIKE '%FROM deltran.payments%'",
+        )
+        .fetch_one(&replica)
+        .await
+        .unwrap()
+    };
+    let mut served = false;
+    for _ in 0..60 {
+        let (status, _) = api_get(&app, &viewer, "/api/v1/payments?status=pending".into()).await;
+        assert_eq!(status, 200);
+        if on_replica().await > 0 {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served, "the list was read on the replica");
+
+    // The operator cancels a payment; their next list shows it cancelled.
+    let (status, page) = api_get(
+        &app,
+        &operator,
+        "/api/v1/payments?status=pending&limit=1".into(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let payment = page["items"][0]["id"].as_str().unwrap().to_string();
+    let reference = page["items"][0]["payment_reference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = reqwest::Client::new()
+        .post(app.url(&format!("/api/v1/payments/{payment}/cancel")))
+        .bearer_auth(&operator)
+        .json(&serde_json::json!({ "reason": "Recalled by the sender" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (status, page) = api_get(
+        &app,
+        &operator,
+        format!("/api/v1/payments?status=cancelled&q={reference}"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+    replica.close().await;
+    app.stop().await;
+    t.drop_db().await;
+}

@@ -189,3 +189,20 @@ pub async fn instances(db: &PgPool) -> sqlx::Result<Vec<InstanceRow>> {
     .fetch_all(db)
     .await
 }
+
+/// How far behind a replica's replay is, in seconds: 0 when it has replayed all it received,
+/// else the age of its last replayed transaction.
+pub async fn replica_lag(replica: &PgPool) -> sqlx::Result<f64> {
+    sqlx::query_scalar!(
+        r#"SELECT CASE
+               WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+               ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)
+           END::float8 AS "lag!"
+           WHERE pg_is_in_recovery()"#
+    )
+    .fetch_optional(replica)
+    .await?
+    .ok_or_else(|| {
+        sqlx::Error::Protocol("DATABASE_READ_URL is not a replica (not in recovery)".into())
+    })
+}
