@@ -6,6 +6,8 @@
 #   scripts/ha.sh up     start both (initialising them the first time); prints the URLs as
 #                        export lines (HA_PRIMARY_URL, HA_REPLICA_URL)
 #   scripts/ha.sh down   stop both and remove data/ha
+#   scripts/ha.sh replica-stop | replica-start
+#                        stop the replica at once (as a crash would) / start it again
 #
 # Environment (optional): DELTRAN_DATA (default <repo>/data), DELTRAN_HA_PRIMARY_PORT (55442),
 # DELTRAN_HA_REPLICA_PORT (55443).
@@ -89,5 +91,13 @@ down() {
 case "${1:-up}" in
   up) up ;;
   down) down ;;
-  *) die "usage: scripts/ha.sh up|down" ;;
+  replica-stop)
+    BIN="$(bindir)"
+    as_pg "$BIN/pg_ctl" -D "$HA/replica" -m immediate -w -t 60 stop >/dev/null || die "the replica did not stop"
+    say "replica stopped" ;;
+  replica-start)
+    BIN="$(bindir)"
+    start "$HA/replica" "$REPLICA_PORT" replica
+    say "replica started" ;;
+  *) die "usage: scripts/ha.sh up|down|replica-stop|replica-start" ;;
 esac

@@ -18,7 +18,7 @@ pub async fn list_audit(#[server(default)] query: AuditQuery) -> Result<AuditPag
     };
     let me = require_for::<ListAudit>().await?;
     let state = state::current()?;
-    list::page::<AuditLog>(state.reader(Some(me.user_id)), &query, PAGE_SIZE).await
+    list::read_page::<AuditLog>(&state, me.user_id, &query, PAGE_SIZE).await
 }
 
 crate::guard!(GetAuditRow, AuditView);

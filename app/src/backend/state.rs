@@ -25,9 +25,27 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The pool a list, a dashboard or another read for `who` goes to (`backend::replica`).
-    pub fn reader(&self, who: Option<uuid::Uuid>) -> &PgPool {
-        self.reads.pool(&self.db, who)
+    /// Runs the read `read` for `who` on the pool `backend::replica` picks; when that was the
+    /// replica and it did not answer, it is skipped from now on and the read runs again on
+    /// the primary, so a replica that goes away costs no failed request.
+    pub async fn read<T, F, Fut>(&self, who: Option<uuid::Uuid>, read: F) -> Result<T, AppError>
+    where
+        F: Fn(PgPool) -> Fut,
+        Fut: std::future::Future<Output = Result<T, AppError>>,
+    {
+        let pool = self.reads.pool(&self.db, who);
+        let on_replica = !std::ptr::eq(pool, &self.db);
+        match read(pool.clone()).await {
+            Err(AppError::Unavailable) if on_replica => {
+                if self.reads.set_usable(false) {
+                    tracing::warn!(
+                        "read replica did not answer: skipped, the read retried on the primary"
+                    );
+                }
+                read(self.db.clone()).await
+            }
+            other => other,
+        }
     }
 }
 

@@ -17,7 +17,7 @@ pub async fn list_banks(#[server(default)] query: BankQuery) -> Result<BankPage,
     };
     let me = require_for::<ListBanks>().await?;
     let state = state::current()?;
-    list::page::<BankList>(state.reader(Some(me.user_id)), &query, PAGE_SIZE).await
+    list::read_page::<BankList>(&state, me.user_id, &query, PAGE_SIZE).await
 }
 
 crate::guard!(GetBank, BanksView);

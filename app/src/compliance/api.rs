@@ -22,10 +22,8 @@ pub async fn list_compliance(
     };
     let me = require_for::<ListCompliance>().await?;
     let state = state::current()?;
-    let (page, total) = list::page_with_total::<compliance::ComplianceList>(
-        state.reader(Some(me.user_id)),
-        &query,
-        PAGE_SIZE,
+    let (page, total) = list::read_page_with_total::<compliance::ComplianceList>(
+        &state, me.user_id, &query, PAGE_SIZE,
     )
     .await?;
     Ok(ComplianceList { page, total })

@@ -86,8 +86,7 @@ pub async fn list_control_history(
     let me = require_for::<ListControlHistory>().await?;
     let state = state::current()?;
     let (page, total) =
-        list::page_with_total::<ControlHistory>(state.reader(Some(me.user_id)), &query, PAGE_SIZE)
-            .await?;
+        list::read_page_with_total::<ControlHistory>(&state, me.user_id, &query, PAGE_SIZE).await?;
     Ok(HistoryList { page, total })
 }
 

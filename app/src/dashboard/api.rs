@@ -13,6 +13,9 @@ crate::guard!(GetSummary, DashboardView);
 pub async fn get_summary() -> Result<DashboardSummary, AppError> {
     let me = crate::backend::auth::require_for::<GetSummary>().await?;
     let state = crate::backend::state::current()?;
-    let db = state.reader(Some(me.user_id));
-    Ok(crate::backend::db::dashboard::summary(db, 30).await?)
+    state
+        .read(Some(me.user_id), |db| async move {
+            Ok(crate::backend::db::dashboard::summary(&db, 30).await?)
+        })
+        .await
 }

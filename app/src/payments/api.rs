@@ -21,12 +21,9 @@ pub async fn list_payments(
     };
     let me = require_for::<ListPayments>().await?;
     let state = state::current()?;
-    let (page, total) = list::page_with_total::<payments::PaymentList>(
-        state.reader(Some(me.user_id)),
-        &query,
-        PAGE_SIZE,
-    )
-    .await?;
+    let (page, total) =
+        list::read_page_with_total::<payments::PaymentList>(&state, me.user_id, &query, PAGE_SIZE)
+            .await?;
     Ok(PaymentList { page, total })
 }
 

@@ -22,7 +22,7 @@ pub async fn list_sessions(
     };
     let me = require_for::<ListSessions>().await?;
     let state = state::current()?;
-    list::page::<SessionList>(state.reader(Some(me.user_id)), &query, PAGE_SIZE).await
+    list::read_page::<SessionList>(&state, me.user_id, &query, PAGE_SIZE).await
 }
 
 crate::guard!(RevokeSession, SessionsManage);

@@ -18,7 +18,7 @@ pub async fn list_batches(#[server(default)] query: BatchQuery) -> Result<BatchP
     };
     let me = require_for::<ListBatches>().await?;
     let state = state::current()?;
-    list::page::<BatchList>(state.reader(Some(me.user_id)), &query, PAGE_SIZE).await
+    list::read_page::<BatchList>(&state, me.user_id, &query, PAGE_SIZE).await
 }
 
 crate::guard!(GetBatch, SettlementsView);

@@ -26,13 +26,17 @@ pub async fn list_users(#[server(default)] query: UserQuery) -> Result<UsersOver
     use imp::*;
     let me = require_for::<ListUsers>().await?;
     let state = state::current()?;
-    let db = state.reader(Some(me.user_id));
-    let page = list::page::<users::UserList>(db, &query, PAGE_SIZE).await?;
-    Ok(UsersOverview {
-        users: page.rows,
-        next: page.next,
-        pending: users::pending_role_changes(db).await?,
-    })
+    let query = &query;
+    state
+        .read(Some(me.user_id), |db| async move {
+            let page = list::page::<users::UserList>(&db, query, PAGE_SIZE).await?;
+            Ok(UsersOverview {
+                users: page.rows,
+                next: page.next,
+                pending: users::pending_role_changes(&db).await?,
+            })
+        })
+        .await
 }
 
 crate::guard!(CreateUser, UsersManage);

@@ -117,7 +117,7 @@ where
 {
     let me = caller.require(L::PERMISSION)?;
     let limit = limit(p.limit.as_deref(), 50)?;
-    let page = list::page::<L>(state.reader(Some(me.user_id)), &p.query, limit).await?;
+    let page = list::read_page::<L>(&state, me.user_id, &p.query, limit).await?;
     Ok(Json(
         json!({ "items": page.rows, "next_cursor": page.next }),
     ))

@@ -105,6 +105,27 @@ async fn lists_read_from_the_replica_and_a_writer_then_reads_their_own_write() {
     }
     assert!(served, "the list was read on the replica");
 
+    // The replica goes away: the next reads are answered from the primary, without a failure;
+    // back, it serves reads again.
+    ha("replica-stop");
+    for _ in 0..5 {
+        let (status, body) = api_get(&app, &viewer, "/api/v1/payments?status=pending".into()).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    ha("replica-start");
+    let mut back = false;
+    for _ in 0..100 {
+        let before = on_replica_count(&replica).await;
+        let (status, _) = api_get(&app, &viewer, "/api/v1/payments?status=settled".into()).await;
+        assert_eq!(status, 200);
+        if before.is_some() && replica_saw(&replica, "status = ANY").await {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "reads return to the replica once it is back");
+
     // The operator cancels a payment; their next list shows it cancelled.
     let (status, page) = api_get(
         &app,
@@ -137,4 +158,40 @@ async fn lists_read_from_the_replica_and_a_writer_then_reads_their_own_write() {
     replica.close().await;
     app.stop().await;
     t.drop_db().await;
+}
+
+/// Runs `scripts/ha.sh <action>` (with the harness's DELTRAN_DATA, from the environment).
+fn ha(action: &str) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/ha.sh");
+    let out = std::process::Command::new("bash")
+        .args([script, action])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ha.sh {action}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// How many of the read pool's connections the replica has (none while it is down).
+async fn on_replica_count(replica: &sqlx::PgPool) -> Option<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'deltran-read-test'",
+    )
+    .fetch_one(replica)
+    .await
+    .ok()
+}
+
+/// Whether one of the read pool's connections on the replica last ran a statement with `text`.
+async fn replica_saw(replica: &sqlx::PgPool, text: &str) -> bool {
+    sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'deltran-read-test' \
+         AND query LIKE '%' || $1 || '%' AND query LIKE '%FROM deltran.payments%'",
+    )
+    .bind(text)
+    .fetch_one(replica)
+    .await
+    .is_ok_and(|n| n > 0)
 }

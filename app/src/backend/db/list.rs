@@ -130,6 +130,35 @@ pub async fn page_with_total<L: KeysetList>(
     Ok((page, total))
 }
 
+/// `page`, read where `state.read` sends `who`'s reads (the replica while it keeps up).
+pub async fn read_page<L: KeysetList>(
+    state: &crate::backend::state::AppState,
+    who: Uuid,
+    query: &L::Query,
+    limit: u32,
+) -> Result<Page<L::Row>, AppError> {
+    state
+        .read(
+            Some(who),
+            |db| async move { page::<L>(&db, query, limit).await },
+        )
+        .await
+}
+
+/// `page_with_total`, read where `state.read` sends `who`'s reads.
+pub async fn read_page_with_total<L: KeysetList>(
+    state: &crate::backend::state::AppState,
+    who: Uuid,
+    query: &L::Query,
+    limit: u32,
+) -> Result<(Page<L::Row>, Total), AppError> {
+    state
+        .read(Some(who), |db| async move {
+            page_with_total::<L>(&db, query, limit).await
+        })
+        .await
+}
+
 /// Rows a count reads before it turns to an estimate.
 const EXACT_UP_TO: u64 = 1000;
 
