@@ -115,10 +115,11 @@ api-fuzz: services ## Schemathesis over the REST API's OpenAPI document, as each
 
 # The tests that need a streaming replica: scripts/ha.sh starts a private primary and replica
 # (never the machine's servers), the ignored `ha::` tests run with DATABASE_URL on the
-# primary, and the harness is stopped and removed whatever they do.
+# primary, one at a time (one stops and restarts the replica the others read), and the harness
+# is stopped and removed whatever they do.
 test-ha: tools-bg services ## Tests on the local HA harness (a private primary and streaming replica, scripts/ha.sh)
 	$(WITH_SERVICES) eval "$$(scripts/ha.sh up)"; trap 'scripts/ha.sh down' EXIT; \
-	  DATABASE_URL="$$HA_PRIMARY_URL" cargo test -p server --test it ha:: -- --ignored
+	  DATABASE_URL="$$HA_PRIMARY_URL" cargo test -p server --test it ha:: -- --ignored --test-threads=1
 
 test-scripts: ## The install script's background mode, against a fake cargo (scripts/test-tools-background.sh)
 	bash scripts/test-tools-background.sh
