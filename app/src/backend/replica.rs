@@ -77,10 +77,6 @@ impl Reads {
     pub fn set_usable(&self, usable: bool) -> bool {
         self.usable.swap(usable, Ordering::Relaxed) != usable
     }
-
-    pub fn usable(&self) -> bool {
-        self.usable.load(Ordering::Relaxed)
-    }
 }
 
 /// Checks the replica every second until the application stops: usable while it answers

@@ -6,7 +6,7 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_query_map;
 
 use super::{
     age,
@@ -20,7 +20,7 @@ use crate::{
         change::{Change, ChangeOutcome, Changes, ConfirmChange},
         format_time,
         list::{CheckFilter, FilterForm, ListQuery, ListRows, ListTable, SelectFilter, TextFilter},
-        ErrorPanel, Loading, StatusBadge,
+        ByPath, StatusBadge,
     },
     domain::ComplianceStatus,
     error::AppError,
@@ -227,23 +227,14 @@ impl Change for CaseOp {
 
 #[component]
 pub fn CasePage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || params.with(|p| p.get("id").unwrap_or_default());
     let changes = Changes::<CaseOp>::default();
-    let version = changes.version;
-    let case = Resource::new(move || (id(), version.get()), |(id, _)| get_case(id));
+    let reload = changes.version;
     view! {
         <Title text="Compliance case · DelTran Console"/>
         <p class="mb-4"><a class="link" href="/compliance">"← Compliance review"</a></p>
         <ChangeOutcome changes/>
         <ConfirmChange changes/>
-        <Transition fallback=|| view! { <Loading/> }>
-            <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
-                {move || Suspend::new(async move {
-                    case.await.map(|case| view! { <CaseView case changes/> })
-                })}
-            </ErrorBoundary>
-        </Transition>
+        <ByPath param="id" fetch=get_case reload show=move |case| view! { <CaseView case changes/> }/>
     }
 }
 

@@ -81,11 +81,12 @@ where
         move |(name, _)| fetch(name),
     );
     view! {
-        <Suspense fallback=|| view! { <Loading/> }>
+        // A transition: after a change, the page stays in place while it reloads.
+        <Transition fallback=|| view! { <Loading/> }>
             <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
                 {move || Suspend::new(async move { item.await.map(show) })}
             </ErrorBoundary>
-        </Suspense>
+        </Transition>
     }
 }
 

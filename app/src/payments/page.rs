@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_query_map;
 
 use super::{
     api::{cancel_payment, get_payment, list_payments},
@@ -18,7 +18,7 @@ use crate::{
         change::{Change, ChangeOutcome, Changes, ConfirmChange},
         format_time,
         list::{CheckFilter, FilterForm, ListQuery, ListRows, ListTable, SelectFilter, TextFilter},
-        ErrorPanel, Loading, StatusBadge,
+        ByPath, StatusBadge,
     },
     domain::{ComplianceStatus, Currency, PaymentStatus},
     error::AppError,
@@ -159,23 +159,14 @@ impl Change for CancelOp {
 
 #[component]
 pub fn PaymentPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || params.with(|p| p.get("id").unwrap_or_default());
     let changes = Changes::<CancelOp>::default();
-    let version = changes.version;
-    let detail = Resource::new(move || (id(), version.get()), |(id, _)| get_payment(id));
+    let reload = changes.version;
     view! {
         <Title text="Payment · DelTran Console"/>
         <p class="mb-4"><a class="link" href="/payments">"← Payments"</a></p>
         <ChangeOutcome changes/>
         <ConfirmChange changes/>
-        <Transition fallback=|| view! { <Loading/> }>
-            <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
-                {move || Suspend::new(async move {
-                    detail.await.map(|detail| view! { <PaymentView detail changes/> })
-                })}
-            </ErrorBoundary>
-        </Transition>
+        <ByPath param="id" fetch=get_payment reload show=move |detail| view! { <PaymentView detail changes/> }/>
     }
 }
 

@@ -4,7 +4,7 @@
 
 use app::{
     auth::Permission,
-    backend::{controls, service_state, state::AppState},
+    backend::{auth::Identity, controls, service_state, state::AppState},
     controls::{
         ControlOrder, ControlOutcome, ControlsOverview, CopyWrite, IdempotencyRecord,
         ReconcileReport,
@@ -63,14 +63,14 @@ pub struct Decided {
     redis: Option<CopyWrite>,
 }
 
+/// The decision of `me` (whose controls.approve the handler checked) on request `id`.
 async fn decide(
-    caller: Caller,
+    me: &Identity,
     state: AppState,
     id: String,
     note: String,
     approve: bool,
 ) -> ApiResult<Json<Decided>> {
-    let me = caller.require(Permission::ControlsApprove)?;
     let id = parse_id(&id, "request")?;
     let redis = controls::decide(&state, me, id, approve, &note).await?;
     Ok(Json(Decided {
@@ -87,8 +87,8 @@ pub async fn approve(
     Path(id): Path<String>,
     Body(req): Body<DecisionRequest>,
 ) -> ApiResult<Json<Decided>> {
-    caller.require(Permission::ControlsApprove)?;
-    decide(caller, state, id, req.note, true).await
+    let me = caller.require(Permission::ControlsApprove)?;
+    decide(me, state, id, req.note, true).await
 }
 
 /// Permission: controls.approve. Rejects someone else's pending request; nothing changes.
@@ -98,8 +98,8 @@ pub async fn reject(
     Path(id): Path<String>,
     Body(req): Body<DecisionRequest>,
 ) -> ApiResult<Json<Decided>> {
-    caller.require(Permission::ControlsApprove)?;
-    decide(caller, state, id, req.note, false).await
+    let me = caller.require(Permission::ControlsApprove)?;
+    decide(me, state, id, req.note, false).await
 }
 
 /// Permission: controls.apply. Repairs every Redis copy that differs from Postgres; what it
