@@ -703,6 +703,25 @@ async fn circuits_and_idempotency_keys_read_in_domain_terms_and_a_reset_is_audit
         ),
         (true, true)
     );
+    // A service that writes the plain `id/status` string form is read too.
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}idempotency:string-form"))
+        .arg(format!("{payment}/settled"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let (_, plain) = api_get(
+        &app,
+        &viewer,
+        "/api/v1/controls/idempotency/string-form".into(),
+    )
+    .await;
+    assert_eq!(plain["redis_payment_id"], payment.to_string());
+    assert_eq!(plain["redis_status"], "settled");
+    assert!(
+        plain["payment_id"].is_null(),
+        "no payment has that key in Postgres"
+    );
 
     let reset = "/api/v1/controls/circuits/sanctions-screening/reset";
     let why = json!({ "reason": "Screening service back after the incident" });
