@@ -113,11 +113,13 @@ test-rust: tools-bg services ## Unit and integration tests (cargo test --workspa
 api-fuzz: services ## Schemathesis over the REST API's OpenAPI document, as each role (scripts/api-fuzz.sh)
 	$(WITH_SERVICES) scripts/api-fuzz.sh
 
-# The tests that need a streaming replica: scripts/ha.sh starts a private primary and replica
-# (never the machine's servers), the ignored `ha::` tests run with DATABASE_URL on the
-# primary, one at a time (one stops and restarts the replica the others read), and the harness
-# is stopped and removed whatever they do.
-test-ha: tools-bg services ## Tests on the local HA harness (a private primary and streaming replica, scripts/ha.sh)
+# The tests that need the HA topology: scripts/ha.sh starts a private primary and streaming
+# replica, PgBouncer before the primary, a Redis master, replica and three Sentinels (never the
+# machine's servers; PgBouncer is built into $(DELTRAN_TOOLS) the first time, ~1 min), the
+# ignored `ha::` tests run with DATABASE_URL on the primary (the others from the HA_* exports),
+# one at a time (they stop and restart what the others use), and the harness is stopped and
+# removed whatever they do.
+test-ha: tools-bg services ## Tests on the local HA harness (PG primary + replica, PgBouncer, Redis + Sentinels; scripts/ha.sh)
 	$(WITH_SERVICES) eval "$$(scripts/ha.sh up)"; trap 'scripts/ha.sh down' EXIT; \
 	  DATABASE_URL="$$HA_PRIMARY_URL" cargo test -p server --test it ha:: -- --ignored --test-threads=1
 
