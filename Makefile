@@ -121,7 +121,7 @@ api-fuzz: services ## Schemathesis over the REST API's OpenAPI document, as each
 # removed whatever they do.
 test-ha: tools-bg services ## Tests on the local HA harness (PG primary + replica, PgBouncer, Redis + Sentinels; scripts/ha.sh)
 	$(WITH_SERVICES) eval "$$(scripts/ha.sh up)"; trap 'scripts/ha.sh down' EXIT; \
-	  DATABASE_URL="$$HA_PRIMARY_URL" cargo test -p server --test it ha:: -- --ignored --test-threads=1
+	  DATABASE_URL="$$HA_PRIMARY_URL" cargo test -p server --test it ha:: -- --ignored --test-threads=1 --nocapture
 
 test-scripts: ## The install script's background mode, against a fake cargo (scripts/test-tools-background.sh)
 	bash scripts/test-tools-background.sh

@@ -293,13 +293,16 @@ up() {
     "$IP" "$REDIS_PORT" "${sentinels%,}" "$MASTER_NAME"
 }
 
+# Whether process $1 runs (a zombie does not: nobody may reap it here soon).
+alive() { [[ -r "/proc/$1/stat" ]] && [[ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]]; }
+
 # Sends `kill -9` (or TERM) to the process of a pid file, and waits for it to go.
 kill_pidfile() { # kill_pidfile FILE SIGNAL
   [[ -f "$1" ]] || return 0
   local pid; pid="$(cat "$1")"
-  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+  if [[ -n "$pid" ]] && alive "$pid"; then
     kill "-$2" "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.05; done
   fi
   rm -f "$1"
 }
