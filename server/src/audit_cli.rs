@@ -189,7 +189,7 @@ pub async fn run(config: &Config, action: AuditAction) -> anyhow::Result<()> {
             }
         }
         AuditAction::Anchor => {
-            let mut redis = db::redis(&config.redis_url)?;
+            let mut redis = db::redis_for(config).await?;
             match anchor::anchor_now(
                 &pool,
                 Some((&mut redis, &config.redis_prefix)),

@@ -163,7 +163,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             app.run_until(startup::shutdown_signal()).await
         }
         Command::Migrate { action } => {
-            let pool = db::connect(&config).await?;
+            let pool = db::connect_direct(&config).await?;
             match action {
                 MigrateAction::Up => {
                     let applied = db::migrate_up(&pool).await?;
@@ -211,7 +211,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             };
             let report = seed::seed_demo(&pool, &options).await?;
             if !report.skipped {
-                let mut redis = db::redis(&config.redis_url)?;
+                let mut redis = db::redis_for(&config).await?;
                 let keys = seed::seed_redis(&pool, &mut redis, &config.redis_prefix).await?;
                 println!("wrote {keys} Redis keys (rate-limit counters, idempotency keys, circuit breakers)");
             }
@@ -251,7 +251,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => {
             let state = app::backend::state::AppState {
                 db: db::connect(&config).await?,
-                redis: db::redis(&config.redis_url)?,
+                redis: db::redis_for(&config).await?,
                 config: std::sync::Arc::new(config),
                 verify_jobs: Default::default(),
                 background: Default::default(),
@@ -305,7 +305,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Permissions { .. } => unreachable!("handled before the configuration"),
         Command::Restore { file, force } => {
-            let pool = db::connect(&config).await?;
+            let pool = db::connect_direct(&config).await?;
             let summary = backup::restore(&pool, &file, force, true).await?;
             println!("{summary}");
             Ok(())

@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use app::backend::config::Config;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use app::backend::{config::Config, redis_conn::Redis};
 use sqlx::{
     migrate::Migrator,
     postgres::{PgConnectOptions, PgPoolOptions},
@@ -33,27 +32,49 @@ pub fn pool(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
 
 /// A pool for a command that needs the database now: fails with a clear message if it is down.
 pub async fn connect(config: &Config) -> anyhow::Result<PgPool> {
-    let pool = pool(&config.database_url, 4)?;
+    connect_to(&config.database_url).await
+}
+
+/// A pool on a direct connection to the primary (`DATABASE_DIRECT_URL`, else `DATABASE_URL`),
+/// for what a transaction-mode pooler cannot carry: the migrator's session-level advisory
+/// lock (`migrate`, `restore`).
+pub async fn connect_direct(config: &Config) -> anyhow::Result<PgPool> {
+    connect_to(config.direct_url()).await
+}
+
+async fn connect_to(url: &str) -> anyhow::Result<PgPool> {
+    let pool = pool(url, 4)?;
     sqlx::query("SELECT 1")
         .execute(&pool)
         .await
         .with_context(|| {
             format!(
                 "cannot reach Postgres at {}",
-                app::backend::config::redact_url(&config.database_url)
+                app::backend::config::redact_url(url)
             )
         })?;
     Ok(pool)
 }
 
-/// A Redis connection that connects on first use and reconnects after failures.
-pub fn redis(url: &str) -> anyhow::Result<ConnectionManager> {
-    let client = redis::Client::open(url).context("REDIS_URL is not a valid redis:// URL")?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(Duration::from_secs(2)))
-        .set_number_of_retries(1);
-    Ok(ConnectionManager::new_lazy_with_config(client, config)?)
+/// A connection to the Redis server of `url` that connects on first use and reconnects after
+/// failures.
+pub fn redis(url: &str) -> anyhow::Result<Redis> {
+    Redis::direct(url).context("REDIS_URL is not a valid redis:// URL")
+}
+
+/// The console's Redis: the master the Sentinels of `REDIS_SENTINELS` name (followed across
+/// failovers, with the credentials of `REDIS_URL`), else the server of `REDIS_URL`.
+pub async fn redis_for(config: &Config) -> anyhow::Result<Redis> {
+    if config.redis_sentinels.is_empty() {
+        return redis(&config.redis_url);
+    }
+    Redis::sentinel(
+        &config.redis_sentinels,
+        &config.redis_master_name,
+        &config.redis_url,
+    )
+    .await
+    .context("REDIS_SENTINELS or REDIS_URL is not valid")
 }
 
 /// Applies the pending migrations; returns how many were applied.

@@ -1,6 +1,7 @@
 //! What `/metrics` shows, through the `metrics` facade and its Prometheus recorder: HTTP
-//! responses and their latency by route, method and status class, the Postgres pool, and the
-//! background jobs' runs (`app::backend::metrics::record_job`). The guard in front of it is
+//! responses and their latency by route, method and status class, the Postgres pools (primary,
+//! replica), the background jobs' runs (`app::backend::metrics::record_job`) and skips, the
+//! read replica's lag and skips, and the Redis master's look-ups through Sentinel. The guard in front of it is
 //! `probes::metrics`.
 
 use std::{
@@ -22,10 +23,12 @@ use sqlx::PgPool;
 pub const HTTP_RESPONSES: &str = "deltran_console_http_responses_total";
 /// Seconds from a request's arrival to its response's head, by the same labels.
 pub const HTTP_DURATION: &str = "deltran_console_http_request_duration_seconds";
-/// Open Postgres connections (idle and in use).
+/// Open Postgres connections (idle and in use), by `pool` (`primary`, `replica`).
 pub const DB_POOL_CONNECTIONS: &str = "deltran_console_db_pool_connections";
-/// Idle Postgres connections.
+/// Idle Postgres connections, by `pool`.
 pub const DB_POOL_IDLE: &str = "deltran_console_db_pool_idle";
+/// The most connections a pool opens, by `pool`.
+pub const DB_POOL_MAX: &str = "deltran_console_db_pool_max_connections";
 
 /// Histogram buckets, in seconds: page and API latencies up to the 30 s request limit, and
 /// background jobs up to five minutes.
@@ -75,8 +78,29 @@ fn describe() {
         Unit::Seconds,
         "Time to the response head, by route, method and status class."
     );
-    metrics::describe_gauge!(DB_POOL_CONNECTIONS, "Open Postgres connections.");
-    metrics::describe_gauge!(DB_POOL_IDLE, "Idle Postgres connections.");
+    metrics::describe_gauge!(DB_POOL_CONNECTIONS, "Open Postgres connections, by pool.");
+    metrics::describe_gauge!(DB_POOL_IDLE, "Idle Postgres connections, by pool.");
+    metrics::describe_gauge!(DB_POOL_MAX, "The most connections a pool opens, by pool.");
+    metrics::describe_counter!(
+        app::backend::redis_conn::RERESOLUTIONS,
+        Unit::Count,
+        "Look-ups of the Redis master through Sentinel after errors, by outcome (moved, unchanged, failed)."
+    );
+    metrics::describe_counter!(
+        app::backend::metrics::JOB_SKIPS,
+        Unit::Count,
+        "Job runs left to the instance holding the job's lease, by job."
+    );
+    metrics::describe_counter!(
+        app::backend::replica::SKIPS,
+        Unit::Count,
+        "Checks that found the read replica unfit (down or lagging): reads went to the primary."
+    );
+    metrics::describe_gauge!(
+        app::backend::replica::LAG,
+        Unit::Seconds,
+        "The read replica's replay lag as last measured."
+    );
     metrics::describe_counter!(
         JOB_RUNS,
         Unit::Count,
@@ -89,11 +113,16 @@ fn describe() {
     );
 }
 
-/// The Prometheus text of everything recorded, with the pool of `db` as it is now.
-pub fn render(db: &PgPool) -> String {
+/// The Prometheus text of everything recorded, with the pools (`primary`, and `replica` when
+/// `DATABASE_READ_URL` is set) as they are now.
+pub fn render(db: &PgPool, replica: Option<&PgPool>) -> String {
     let handle = install();
-    metrics::gauge!(DB_POOL_CONNECTIONS).set(db.size() as f64);
-    metrics::gauge!(DB_POOL_IDLE).set(db.num_idle() as f64);
+    for (name, pool) in std::iter::once(("primary", db)).chain(replica.map(|r| ("replica", r))) {
+        metrics::gauge!(DB_POOL_CONNECTIONS, "pool" => name).set(pool.size() as f64);
+        metrics::gauge!(DB_POOL_IDLE, "pool" => name).set(pool.num_idle() as f64);
+        metrics::gauge!(DB_POOL_MAX, "pool" => name)
+            .set(pool.options().get_max_connections() as f64);
+    }
     handle.render()
 }
 

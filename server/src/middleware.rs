@@ -21,6 +21,19 @@ use axum::{
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Just outside the session layer: a session that could not be saved (Redis away, as in a
+/// failover) answers 503 with `Retry-After`, as the requests that need Redis do, instead of
+/// the bare 500 tower-sessions gives (see `session_store::watch_store`).
+pub async fn session_save_unavailable(request: Request, next: Next) -> Response {
+    let (response, store_failed) =
+        app::backend::session_store::watch_store(next.run(request)).await;
+    if store_failed && response.status() == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::warn!("session not saved: redis unavailable");
+        return crate::errors::respond(&AppError::Unavailable, crate::errors::Reader::Text);
+    }
+    response
+}
+
 /// Gives the request the server's own id (a sane incoming `x-request-id` is kept beside it, as
 /// the client's, for tracing across services: a client must not choose the id audit rows and
 /// error messages quote), makes the request context current for everything below, and echoes

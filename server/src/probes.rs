@@ -98,7 +98,7 @@ pub async fn metrics(State(state): State<AppState>, request: Request) -> Respons
         )
             .into_response();
     }
-    let out = crate::metrics::render(&state.db);
+    let out = crate::metrics::render(&state.db, state.reads.replica());
     ([("content-type", "text/plain; version=0.0.4")], out).into_response()
 }
 

@@ -55,7 +55,7 @@ pub struct SeedReport {
 /// three circuit breakers (one closed, one open, one half open). Returns how many keys.
 pub async fn seed_redis(
     db: &PgPool,
-    redis: &mut redis::aio::ConnectionManager,
+    redis: &mut app::backend::redis_conn::Redis,
     prefix: &str,
 ) -> anyhow::Result<usize> {
     let limits: Vec<(String, String, String, i64, i32)> = sqlx::query_as(

@@ -63,7 +63,7 @@ impl Application {
         let reads = Reads::new(replica, config.read_pin);
         let state = AppState {
             db: db::pool(&config.database_url, config.db_max_connections)?,
-            redis: db::redis(&config.redis_url)?,
+            redis: db::redis_for(&config).await?,
             config: Arc::new(config),
             verify_jobs: Arc::default(),
             background: Background::default(),
@@ -71,10 +71,12 @@ impl Application {
             reads: Arc::new(reads),
         };
         app::backend::replica::spawn_watch(&state);
+        app::backend::redis_conn::spawn_watch(&state);
         jobs::spawn_heartbeat_job(&state);
         jobs::spawn_daily_job(
             &state.background,
             state.db.clone(),
+            state.instance.id,
             state.config.audit_partitions_ahead,
             state.config.login_lockout,
         );
@@ -82,6 +84,7 @@ impl Application {
         app::backend::audit::anchor::spawn_anchor_job(
             &state.background,
             state.db.clone(),
+            state.instance.id,
             state.redis.clone(),
             state.config.redis_prefix.clone(),
             state.config.data_dir.clone(),
@@ -285,6 +288,9 @@ pub fn router(state: AppState, leptos_options: LeptosOptions) -> Router {
         .layer(middleware::from_fn(crate::middleware::server_fn_guard))
         .layer(middleware::from_fn(crate::middleware::server_fn_status))
         .layer(sessions)
+        .layer(middleware::from_fn(
+            crate::middleware::session_save_unavailable,
+        ))
         .layer(middleware::from_fn(crate::middleware::same_origin))
         .layer(middleware::from_fn(crate::middleware::security_headers))
         .layer(CatchPanicLayer::custom(|_| {

@@ -101,7 +101,16 @@ pub enum LogFormat {
 pub struct Config {
     pub database_url: String,
     pub database_read_url: Option<String>,
+    /// A direct connection to the primary, bypassing a pooler such as PgBouncer in transaction
+    /// mode (`DATABASE_DIRECT_URL`): migrations take a session-level lock and use it. Unset:
+    /// `database_url` is direct already.
+    pub database_direct_url: Option<String>,
     pub redis_url: String,
+    /// Sentinels (`host:port`) that name the Redis master (`REDIS_SENTINELS`); empty: the
+    /// server of `redis_url` is used as it is.
+    pub redis_sentinels: Vec<String>,
+    /// The master's name at the Sentinels (`REDIS_MASTER_NAME`, default `deltran`).
+    pub redis_master_name: String,
     pub ledger_path: PathBuf,
     pub ledger_config: Option<PathBuf>,
     pub data_dir: PathBuf,
@@ -216,6 +225,14 @@ impl Config {
         self.secrets.validate()
     }
 
+    /// The URL for work that needs a session of its own on the primary (migrations):
+    /// `DATABASE_DIRECT_URL`, else `DATABASE_URL`.
+    pub fn direct_url(&self) -> &str {
+        self.database_direct_url
+            .as_deref()
+            .unwrap_or(&self.database_url)
+    }
+
     /// The value of one secret.
     pub fn secret(&self, secret: Secret) -> &str {
         self.secrets.get(secret)
@@ -252,7 +269,10 @@ impl Config {
             database_url: get("DATABASE_URL")
                 .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/deltran".into()),
             database_read_url: get("DATABASE_READ_URL"),
+            database_direct_url: get("DATABASE_DIRECT_URL"),
             redis_url: get("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
+            redis_sentinels: parse_addresses(&get, "REDIS_SENTINELS")?,
+            redis_master_name: get("REDIS_MASTER_NAME").unwrap_or_else(|| "deltran".into()),
             ledger_path: get("LEDGER_PATH")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("ledger")),
@@ -375,6 +395,29 @@ fn parse_networks(
         .collect()
 }
 
+/// A comma-separated list of `host:port` (`10.0.0.1:26379, sentinel-2:26379`).
+fn parse_addresses(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Vec<String>, ConfigError> {
+    let Some(list) = get(name) else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| match s.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+                Ok(s.to_string())
+            }
+            _ => Err(ConfigError::Invalid {
+                name,
+                why: format!("{s:?} is not host:port"),
+            }),
+        })
+        .collect()
+}
+
 fn parse_num<T: std::str::FromStr>(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
@@ -470,6 +513,22 @@ mod tests {
         let err = cfg(&[("DEMO_MODE", "1"), ("TRUSTED_PROXIES", "10.0.0.1, proxy")]).unwrap_err();
         assert!(
             err.to_string().starts_with("TRUSTED_PROXIES is invalid"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sentinels_are_host_port_lists() {
+        let c = cfg(&[
+            ("DEMO_MODE", "1"),
+            ("REDIS_SENTINELS", "10.0.0.1:26379, sentinel-2:26379,"),
+        ])
+        .unwrap();
+        assert_eq!(c.redis_sentinels, ["10.0.0.1:26379", "sentinel-2:26379"]);
+        assert_eq!(c.redis_master_name, "deltran");
+        let err = cfg(&[("DEMO_MODE", "1"), ("REDIS_SENTINELS", "10.0.0.1")]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("REDIS_SENTINELS is invalid"),
             "{err}"
         );
     }

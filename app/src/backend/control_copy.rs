@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use redis::{aio::ConnectionManager, AsyncCommands, RedisResult};
+use redis::{AsyncCommands, RedisResult};
 
-use super::db::controls::ControlRow;
+use super::{db::controls::ControlRow, redis_conn::Redis};
 use crate::controls::CopyState;
 
 /// A TTL this close to the one expected counts as the same (the copy is written a moment
@@ -125,11 +125,7 @@ pub fn compare(wanted: Option<&Copy>, held: &Held, now: DateTime<Utc>) -> (CopyS
 
 /// Makes `key` hold `copy` (or removes it), in one MULTI: nothing of the old hash survives,
 /// and its TTL ends at the control's expiry.
-pub async fn write(
-    redis: &mut ConnectionManager,
-    key: &str,
-    copy: Option<&Copy>,
-) -> RedisResult<()> {
+pub async fn write(redis: &mut Redis, key: &str, copy: Option<&Copy>) -> RedisResult<()> {
     let mut pipe = redis::pipe();
     pipe.atomic().del(key).ignore();
     if let Some(copy) = copy {
@@ -143,7 +139,7 @@ pub async fn write(
 }
 
 /// What Redis holds under each of `keys`, in their order (two pipelined round trips).
-pub async fn read(redis: &mut ConnectionManager, keys: &[String]) -> RedisResult<Vec<Held>> {
+pub async fn read(redis: &mut Redis, keys: &[String]) -> RedisResult<Vec<Held>> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
@@ -167,7 +163,7 @@ pub async fn read(redis: &mut ConnectionManager, keys: &[String]) -> RedisResult
 }
 
 /// Every control key under `prefix`.
-pub async fn scan(redis: &mut ConnectionManager, prefix: &str) -> RedisResult<Vec<String>> {
+pub async fn scan(redis: &mut Redis, prefix: &str) -> RedisResult<Vec<String>> {
     scan_matching(
         redis,
         &format!("{}control:*", glob_escape(prefix)),
@@ -179,7 +175,7 @@ pub async fn scan(redis: &mut ConnectionManager, prefix: &str) -> RedisResult<Ve
 /// The keys matching `pattern`, at most about `at_most` of them (SCAN stops after the batch
 /// that reaches it), sorted (SCAN in batches of 500, never KEYS).
 pub async fn scan_matching(
-    redis: &mut ConnectionManager,
+    redis: &mut Redis,
     pattern: &str,
     at_most: usize,
 ) -> RedisResult<Vec<String>> {
@@ -218,7 +214,7 @@ pub fn glob_escape(prefix: &str) -> String {
 
 /// The counters of `keys` now and the seconds left in their windows (`None` for no key).
 pub async fn counters(
-    redis: &mut ConnectionManager,
+    redis: &mut Redis,
     keys: &[String],
 ) -> RedisResult<Vec<(Option<i64>, Option<i64>)>> {
     if keys.is_empty() {

@@ -1,7 +1,9 @@
 //! Background jobs the server runs, and the [`Background`] they run in: they start with the
 //! application and stop with it. Daily housekeeping creates audit partitions ahead of time (at
 //! start-up and then daily, so the default partition only ever catches the unexpected) and
-//! forgets failed sign-ins that have aged out.
+//! forgets failed sign-ins that have aged out. With several instances on one database, each
+//! job but the heartbeat runs once per period across them: a run first claims the period's
+//! lease ([`claim`]).
 
 use std::{
     collections::BTreeMap,
@@ -34,6 +36,8 @@ pub struct JobRun {
     pub at: DateTime<Utc>,
     pub ok: bool,
     pub seconds: f64,
+    /// Runs of the job on this instance so far.
+    pub runs: u64,
 }
 
 impl Background {
@@ -68,15 +72,16 @@ impl Background {
         let result = job.await;
         let elapsed = started.elapsed();
         super::metrics::record_job(name, &result, elapsed);
+        let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        let before = runs.get(name).map_or(0, |r| r.runs);
         let run = JobRun {
             at: Utc::now(),
             ok: result.is_ok(),
             seconds: elapsed.as_secs_f64(),
+            runs: before + 1,
         };
-        self.runs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name, run);
+        runs.insert(name, run);
+        drop(runs);
         result
     }
 
@@ -101,6 +106,28 @@ impl Background {
     }
 }
 
+/// Whether this instance runs this period's run of `job` (every `period`): it does when it
+/// claims the job's lease in `deltran.job_leases`, which no other instance then gets for the
+/// period. The lease is a little shorter than the period, so that the holder's next tick,
+/// however late, finds it expired. A claim that fails (Postgres away) skips the run, as the
+/// run would have failed; either is logged, a run left to another instance is counted in
+/// `deltran_console_job_skips_total`.
+pub async fn claim(db: &PgPool, job: &'static str, instance: uuid::Uuid, period: Duration) -> bool {
+    let lease = period.saturating_sub((period / 10).min(Duration::from_secs(1)));
+    match super::db::system::claim_job(db, job, instance, lease).await {
+        Ok(true) => true,
+        Ok(false) => {
+            metrics::counter!(super::metrics::JOB_SKIPS, "job" => job).increment(1);
+            tracing::debug!(job, "job run left to the instance that holds its lease");
+            false
+        }
+        Err(err) => {
+            tracing::warn!(job, error = %err, "job lease not claimed: run skipped");
+            false
+        }
+    }
+}
+
 /// The first day of the month `date` is in.
 pub fn month_start(date: NaiveDate) -> NaiveDate {
     date.with_day(1).expect("day 1 exists in every month")
@@ -120,21 +147,27 @@ pub async fn ensure_audit_partitions_from(
     super::db::audit::create_partitions(db, month_start(from), months).await
 }
 
-/// Runs the housekeeping at once and then once a day until `background` stops: `ahead`
-/// months of audit partitions, and the failed sign-ins older than `login_window`. A run in
-/// progress when the application stops is dropped (each statement is its own transaction).
+/// Runs the housekeeping at once and then once a day (once across instances) until
+/// `background` stops: `ahead` months of audit partitions, and the failed sign-ins older than
+/// `login_window`. A run in progress when the application stops is dropped (each statement is
+/// its own transaction).
 pub fn spawn_daily_job(
     background: &Background,
     db: PgPool,
+    instance: uuid::Uuid,
     ahead: u32,
     login_window: Duration,
 ) -> JoinHandle<()> {
     let stop = background.clone();
     background.spawn(async move {
-        let mut every_day = tokio::time::interval(Duration::from_secs(24 * 60 * 60));
+        let day = Duration::from_secs(24 * 60 * 60);
+        let mut every_day = tokio::time::interval(day);
         loop {
             let run = async {
                 every_day.tick().await;
+                if !claim(&db, "housekeeping", instance, day).await {
+                    return;
+                }
                 let partitions = ensure_audit_partitions(&db, ahead);
                 match stop.timed("audit_partitions", partitions).await {
                     Ok(created) => tracing::info!(created, "audit partitions checked"),
@@ -155,7 +188,8 @@ pub fn spawn_daily_job(
     })
 }
 
-/// At start-up and then every `CONTROL_RECONCILE_SECONDS` until the application stops: lifts
+/// At start-up and then every `CONTROL_RECONCILE_SECONDS` (once across instances) until the
+/// application stops: lifts
 /// the controls past their expiry and expires the undecided requests (audited as the
 /// system), then reconciles the Redis copies with Postgres (`backend::controls`). A run that
 /// fails (Redis or Postgres down) is logged and tried again at the next tick.
@@ -168,6 +202,11 @@ pub fn spawn_controls_job(state: &super::state::AppState) -> JoinHandle<()> {
         loop {
             let run = async {
                 tick.tick().await;
+                let (db, me, period) =
+                    (&state.db, state.instance.id, state.config.control_reconcile);
+                if !claim(db, "controls", me, period).await {
+                    return;
+                }
                 let expire = super::controls::expire(&state);
                 match stop.timed("controls_expire", expire).await {
                     Ok((0, 0)) => {}

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 /// Runs of each background job, by job and result (`ok` or `error`).
 pub const JOB_RUNS: &str = "deltran_console_job_runs_total";
+/// Runs of a job left to the instance holding its lease (`jobs::claim`), by job.
+pub const JOB_SKIPS: &str = "deltran_console_job_skips_total";
 /// How long each background job ran, in seconds, by job and result.
 pub const JOB_DURATION: &str = "deltran_console_job_duration_seconds";
 

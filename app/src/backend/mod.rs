@@ -20,6 +20,7 @@ pub mod passwords;
 pub mod payments;
 pub mod profile;
 pub mod recovery;
+pub mod redis_conn;
 pub mod replica;
 pub mod service_state;
 pub mod session_store;

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use redis::{aio::ConnectionManager, AsyncCommands, RedisResult};
+use redis::{AsyncCommands, RedisResult};
 use serde_json::json;
 
 use super::{
@@ -15,6 +15,7 @@ use super::{
     control_copy,
     controls::reason,
     db::payments,
+    redis_conn::Redis,
     state::AppState,
 };
 use crate::{
@@ -37,7 +38,7 @@ fn service_name(name: &str) -> Result<String, String> {
 }
 
 /// Every circuit breaker under the prefix, by service name.
-pub async fn circuits(redis: &mut ConnectionManager, prefix: &str) -> RedisResult<Vec<Circuit>> {
+pub async fn circuits(redis: &mut Redis, prefix: &str) -> RedisResult<Vec<Circuit>> {
     let pattern = format!("{}*", circuit_key(&control_copy::glob_escape(prefix), ""));
     let keys = control_copy::scan_matching(redis, &pattern, usize::MAX).await?;
     if keys.is_empty() {

@@ -9,7 +9,7 @@
 //! be forged for a chosen cookie without the secret.
 
 use hmac::{Hmac, Mac};
-use redis::{aio::ConnectionManager, AsyncCommands};
+use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tower_sessions::{
@@ -18,14 +18,33 @@ use tower_sessions::{
     session_store::{self, SessionStore},
 };
 
-use super::{config::Secret, state::AppState};
+use super::{config::Secret, redis_conn::Redis, state::AppState};
+
+tokio::task_local! {
+    /// Set when the store failed to reach Redis while a request ran inside [`watch_store`].
+    static STORE_FAILED: std::cell::Cell<bool>;
+}
+
+/// Runs a request's `fut` and tells whether the store failed to reach Redis meanwhile.
+/// tower-sessions answers a session it cannot save with a bare 500 (and saving loads the
+/// record first when the handler did not); the server turns that into the 503 (with
+/// `Retry-After`) that every other Redis failure gets, since Redis being away, as in a
+/// failover, is a wait, not a fault.
+pub async fn watch_store<F: std::future::Future>(fut: F) -> (F::Output, bool) {
+    STORE_FAILED
+        .scope(std::cell::Cell::new(false), async {
+            let out = fut.await;
+            (out, STORE_FAILED.with(std::cell::Cell::get))
+        })
+        .await
+}
 
 /// The session key holding the `deltran.sessions` row id.
 pub const SESSION_ROW: &str = "sid";
 
 #[derive(Clone)]
 pub struct RedisSessionStore {
-    redis: ConnectionManager,
+    redis: Redis,
     /// `{prefix}console:session:`
     namespace: String,
     /// HMAC keyed with `SESSION_SECRET`, ready to be cloned per key.
@@ -75,7 +94,8 @@ fn encode(record: &Record) -> session_store::Result<String> {
     serde_json::to_string(&stored).map_err(|e| session_store::Error::Encode(e.to_string()))
 }
 
-fn backend(err: impl std::fmt::Display) -> session_store::Error {
+fn backend(err: redis::RedisError) -> session_store::Error {
+    let _ = STORE_FAILED.try_with(|failed| failed.set(true));
     session_store::Error::Backend(err.to_string())
 }
 

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 
 use super::config::Config;
@@ -11,7 +10,8 @@ use crate::error::AppError;
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
-    pub redis: ConnectionManager,
+    /// Redis: `REDIS_URL`, or the master Sentinel names, followed across failovers.
+    pub redis: super::redis_conn::Redis,
     pub config: Arc<Config>,
     /// The audit verifications this instance runs.
     pub verify_jobs: Arc<super::audit::verify_job::Running>,

@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use redis::{aio::ConnectionManager, Value};
+use redis::Value;
 
-use super::{db::system as db, state::AppState};
+use super::{db::system as db, redis_conn::Redis, state::AppState};
 use crate::{
     error::AppError,
     system::{
@@ -107,7 +107,7 @@ async fn redis(state: &AppState) -> RedisHealth {
     }
 }
 
-async fn redis_info(conn: &mut ConnectionManager, prefix: &str) -> redis::RedisResult<RedisInfo> {
+async fn redis_info(conn: &mut Redis, prefix: &str) -> redis::RedisResult<RedisInfo> {
     let info: String = redis::cmd("INFO").query_async(conn).await?;
     let info = parse_info(&info);
     // SLOWLOG is an admin command: an ACL user without `+slowlog|get` reads the rest.
@@ -193,10 +193,7 @@ fn slow_commands(value: &Value) -> Vec<SlowCommand> {
 
 /// Up to `NAMESPACE_SAMPLE` keys under `prefix`, grouped by the name segment after it, with
 /// their `MEMORY USAGE` summed; how many keys were read.
-async fn namespaces(
-    conn: &mut ConnectionManager,
-    prefix: &str,
-) -> redis::RedisResult<(Vec<Namespace>, i64)> {
+async fn namespaces(conn: &mut Redis, prefix: &str) -> redis::RedisResult<(Vec<Namespace>, i64)> {
     let pattern = format!("{}*", super::control_copy::glob_escape(prefix));
     let mut keys = super::control_copy::scan_matching(conn, &pattern, NAMESPACE_SAMPLE).await?;
     keys.truncate(NAMESPACE_SAMPLE);

@@ -93,14 +93,14 @@ async fn probes_report_what_is_down() {
     assert!(!metrics.contains("/no/such/page"), "{metrics}");
     let d = "deltran_console_http_request_duration_seconds_bucket{";
     assert!(has(&metrics, d, &[healthz[0], "le=\"0.005\""]), "{metrics}");
-    assert!(
-        has(&metrics, "deltran_console_db_pool_connections ", &[]),
-        "{metrics}"
-    );
-    assert!(
-        has(&metrics, "deltran_console_db_pool_idle ", &[]),
-        "{metrics}"
-    );
+    let primary = ["pool=\"primary\""];
+    for gauge in [
+        "deltran_console_db_pool_connections{",
+        "deltran_console_db_pool_idle{",
+        "deltran_console_db_pool_max_connections{",
+    ] {
+        assert!(has(&metrics, gauge, &primary), "{metrics}");
+    }
     let job = ["job=\"audit_partitions\"", "result=\"ok\""];
     assert!(
         has(&metrics, "deltran_console_job_runs_total{", &job),

@@ -111,3 +111,56 @@ async fn a_verification_stuck_in_postgres_is_stopped_with_the_app_and_says_so() 
     drop(app);
     t.drop_db().await;
 }
+
+#[tokio::test]
+async fn two_instances_on_one_database_run_each_job_once_per_period_and_share_sessions() {
+    let t = TestDb::seeded(50).await;
+    let mut config = test_config(&t.url);
+    config.control_reconcile = Duration::from_secs(1);
+    config.audit_anchor_interval = Duration::from_secs(1);
+    // The same Redis keys (sessions), a data directory of its own.
+    let mut second = config.clone();
+    second.data_dir =
+        std::env::temp_dir().join(format!("deltran-test-{}", uuid::Uuid::new_v4().simple()));
+    let a = TestApp::spawn(config).await;
+    let b = TestApp::spawn(second).await;
+    let window = Duration::from_millis(5500);
+    tokio::time::sleep(window).await;
+
+    // Runs of each job on both instances together: one a period, not one per instance a period.
+    let runs = |job: &str| {
+        let count = |app: &TestApp| app.background.runs().get(job).map_or(0, |r| r.runs);
+        (count(&a), count(&b))
+    };
+    for job in ["controls_reconcile", "controls_expire", "audit_anchor"] {
+        let (on_a, on_b) = runs(job);
+        let periods = window.as_secs_f64().ceil() as u64; // 1 s periods, the first at start-up
+        assert!(
+            (periods - 2..=periods + 1).contains(&(on_a + on_b)),
+            "{job}: {on_a} runs on one instance and {on_b} on the other in {window:?} of 1 s periods"
+        );
+    }
+    let (on_a, on_b) = runs("audit_partitions");
+    assert_eq!(
+        on_a + on_b,
+        1,
+        "the daily housekeeping ran once, on whichever instance claimed the day first"
+    );
+    let leases: Vec<(String, i64)> =
+        sqlx::query_as("SELECT job, runs FROM deltran.job_leases ORDER BY job")
+            .fetch_all(&t.pool)
+            .await
+            .unwrap();
+    let jobs: Vec<&str> = leases.iter().map(|(job, _)| job.as_str()).collect();
+    assert_eq!(jobs, ["audit_anchor", "controls", "housekeeping"]);
+
+    // A session opened on one instance works on the other.
+    let operator = signed_in(&a, "operator", DEMO_PASSWORD).await;
+    for app in [&a, &b] {
+        let r = operator.get(app.url("/payments")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "the session works on {}", app.addr);
+    }
+    b.stop().await;
+    a.stop().await;
+    t.drop_db().await;
+}

@@ -14,9 +14,8 @@ use std::{
 
 use anyhow::Context;
 use chrono::{DateTime, SubsecRound, Utc};
-use redis::aio::ConnectionManager;
 
-use crate::backend::{config::Secret, db::audit as audit_db};
+use crate::backend::{config::Secret, db::audit as audit_db, redis_conn::Redis};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -116,7 +115,7 @@ pub const REFUSED_ACTION: &str = "audit.anchor_refused";
 /// has another hash. Signing then would bless a truncated or rewritten chain.
 pub async fn anchor_now(
     db: &PgPool,
-    redis: Option<(&mut ConnectionManager, &str)>,
+    redis: Option<(&mut Redis, &str)>,
     data_dir: &Path,
     key: &str,
 ) -> anyhow::Result<Option<Anchor>> {
@@ -269,12 +268,15 @@ pub async fn console_anchor(
     .map_err(|e| crate::backend::error::internal(format!("audit anchor: {e:#}")))
 }
 
-/// Anchors the chain every `every` (the first run at once) until `background` stops; an
-/// anchor in progress then is dropped (the files are renamed into place, never half-written).
+/// Anchors the chain every `every` (the first run at once; once across the instances of
+/// `instance`'s database) until `background` stops; an anchor in progress then is dropped (the
+/// files are renamed into place, never half-written).
+#[allow(clippy::too_many_arguments)]
 pub fn spawn_anchor_job(
     background: &crate::backend::jobs::Background,
     db: PgPool,
-    mut redis: ConnectionManager,
+    instance: uuid::Uuid,
+    mut redis: Redis,
     redis_prefix: String,
     data_dir: PathBuf,
     key: String,
@@ -286,6 +288,9 @@ pub fn spawn_anchor_job(
         loop {
             let run = async {
                 tick.tick().await;
+                if !crate::backend::jobs::claim(&db, "audit_anchor", instance, every).await {
+                    return;
+                }
                 let anchoring = anchor_now(&db, Some((&mut redis, &redis_prefix)), &data_dir, &key);
                 match stop.timed("audit_anchor", anchoring).await {
                     Ok(Some(a)) => tracing::info!(last_id = a.last_id, "audit chain anchored"),

@@ -11,13 +11,17 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use redis::{aio::ConnectionManager, AsyncCommands};
+use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{anchor::console_anchor, verify::verify};
-use crate::{audit::VerifyProgress, backend::state::AppState, error::AppError};
+use crate::{
+    audit::VerifyProgress,
+    backend::{redis_conn::Redis, state::AppState},
+    error::AppError,
+};
 
 /// How long a job's progress stays readable.
 const TTL_SECS: u64 = 3600;
@@ -79,7 +83,7 @@ struct Stored {
 }
 
 async fn save(
-    redis: &mut ConnectionManager,
+    redis: &mut Redis,
     key: &str,
     owner: Uuid,
     progress: VerifyProgress,

@@ -169,6 +169,30 @@ pub async fn heartbeat(
     tx.commit().await
 }
 
+/// Claims this period's run of `job` for `instance` when no lease on it is in force: the lease
+/// then runs for `period`. `false`: another run (on this instance or another) holds it.
+pub async fn claim_job(
+    db: &PgPool,
+    job: &str,
+    instance: uuid::Uuid,
+    period: std::time::Duration,
+) -> sqlx::Result<bool> {
+    let claimed = sqlx::query_scalar!(
+        "INSERT INTO deltran.job_leases AS l (job, holder, claimed_at, expires_at) \
+         VALUES ($1, $2, now(), now() + make_interval(secs => $3)) \
+         ON CONFLICT (job) DO UPDATE SET holder = EXCLUDED.holder, \
+             claimed_at = EXCLUDED.claimed_at, expires_at = EXCLUDED.expires_at, runs = l.runs + 1 \
+         WHERE l.expires_at <= now() \
+         RETURNING l.job",
+        job,
+        instance,
+        period.as_secs_f64(),
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(claimed.is_some())
+}
+
 /// A console instance's heartbeat, as stored.
 pub struct InstanceRow {
     pub id: uuid::Uuid,
