@@ -152,10 +152,11 @@ e2e: tools services build ## Browser tests (Playwright + Chromium) against a fre
 	  grep -q '"status": "passed"' end2end/test-results/.last-run.json || \
 	    { echo "e2e: Playwright did not run to a pass (a build that failed inside cargo leptos exits 0)" >&2; exit 1; }
 
-bench: services ## Benchmarks: demo seed vs raw COPY, audit verification and list vs raw SQL, payments API and pages vs raw SQL and under load
+bench: services ## Benchmarks: demo seed vs raw COPY, audit verification and list vs raw SQL, payments API and pages vs raw SQL and under load, the ledger vs raw RocksDB
 	bash scripts/bench.sh
 	bash scripts/bench-audit.sh
 	bash scripts/bench-payments.sh
+	bash scripts/bench-ledger.sh
 
 # --- cleanup -----------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@
 #                                  and wasm-bindgen need them, i.e. the wasm build.
 #   scripts/tools.sh --wait        same as plain scripts/tools.sh: every run first waits for a
 #                                  background install, fails loudly if it failed, then checks
-#   scripts/tools.sh --skip NAME   skip one step (repeatable): rust, cargo-leptos,
+#   scripts/tools.sh --skip NAME   skip one step (repeatable): rust, libclang, cargo-leptos,
 #                                  wasm-bindgen, npm, npm-e2e, chromium
 #   scripts/tools.sh --print-path  print the PATH the tools need, and do nothing else
 #
@@ -197,6 +197,23 @@ step_npm_e2e() {
   npm_ci npm-e2e "$ROOT/end2end"
 }
 
+# --- libclang: bindgen generates RocksDB's bindings when the ledger's crate compiles -------------
+have_libclang() {
+  [[ -n "${LIBCLANG_PATH:-}" ]] && return 0
+  compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null || compgen -G '/usr/lib/*/libclang*.so*' >/dev/null
+}
+
+step_libclang() {
+  skipped libclang && return
+  if have_libclang; then
+    say libclang "ok"
+    return
+  fi
+  apt_install libclang libclang-dev
+  have_libclang || die libclang "no libclang after apt-get install libclang-dev (set LIBCLANG_PATH to its folder)"
+  say libclang "installed"
+}
+
 # --- Chromium (browser tests only) ---------------------------------------------------------------
 step_chromium() {
   skipped chromium && return
@@ -300,6 +317,7 @@ case "$mode" in
     ;;
   background)
     step_rust
+    step_libclang
     start_background
     step_npm
     step_npm_e2e
@@ -308,6 +326,7 @@ case "$mode" in
     ;;
   all)
     step_rust
+    step_libclang
     take_lock
     background_result fatal
     step_cargo_leptos

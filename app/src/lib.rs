@@ -10,6 +10,7 @@ pub mod controls;
 pub mod dashboard;
 pub mod domain;
 pub mod error;
+pub mod ledger;
 pub mod payments;
 pub mod profile;
 pub mod sessions;
@@ -98,6 +99,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/compliance/:id") view=compliance::page::CasePage ssr=SsrMode::Async/>
                     <Route path=path!("/controls") view=controls::page::ControlsPage ssr=SsrMode::Async/>
                     <Route path=path!("/controls/history") view=controls::page::ControlHistoryPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ledger") view=ledger::page::LedgerPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ledger/events/:id") view=ledger::page::LedgerEventPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ledger/blocks") view=ledger::page::LedgerBlocksPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ledger/blocks/:id") view=ledger::page::LedgerBlockPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ledger/storage") view=ledger::page::LedgerStoragePage ssr=SsrMode::Async/>
                     <Route path=path!("/system") view=system::page::SystemPage ssr=SsrMode::Async/>
                     <Route path=path!("/audit") view=audit::page::AuditPage ssr=SsrMode::Async/>
                     <Route path=path!("/audit/:id") view=audit::page::AuditEntryPage ssr=SsrMode::Async/>

@@ -17,6 +17,8 @@ test.describe('as an operator', () => {
     const redis = page.getByRole('region', { name: 'Redis' });
     await expect(redis).toContainText('master');
     await expect(redis.getByRole('table', { name: 'Key namespaces' })).toContainText('console');
+    const rocksdb = page.getByRole('region', { name: 'RocksDB' });
+    await expect(rocksdb.getByRole('table', { name: 'Column families' })).toContainText('events');
   });
 
   test('the page reads again every five seconds until paused', async ({ page }) => {

@@ -12,7 +12,7 @@ use app::backend::{
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
-use crate::{audit_cli, backup, db, seed, startup, telemetry, users};
+use crate::{audit_cli, backup, db, ledger_cli, seed, startup, telemetry, users};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -61,6 +61,11 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         action: audit_cli::AuditAction,
+    },
+    /// The RocksDB ledger: append, seal, snapshot, backup, restore, verify, status.
+    Ledger {
+        #[command(subcommand)]
+        action: ledger_cli::LedgerAction,
     },
     /// Controls: reconcile their Redis copies with Postgres.
     Controls {
@@ -115,6 +120,32 @@ pub enum ControlsAction {
     /// Lift the expired controls, then write every Redis copy Postgres implies and remove the
     /// keys it does not (a key deleted or altered by hand included); prints what was repaired.
     Reconcile,
+}
+
+/// The state a command that acts as the console does (`controls reconcile`, `ledger
+/// reconcile`) runs with: the pools, Redis, the ledger's reader; no background jobs.
+pub async fn command_state(
+    config: Config,
+    name: &str,
+) -> anyhow::Result<app::backend::state::AppState> {
+    use std::sync::Arc;
+    let ledger = app::backend::ledger::Reader::new(
+        config.ledger_path.clone(),
+        config
+            .data_dir
+            .join(format!("ledger-cli-{}", std::process::id())),
+        app::backend::ledger::Settings::load(config.ledger_config.as_deref())?,
+    );
+    Ok(app::backend::state::AppState {
+        db: db::connect(&config).await?,
+        redis: db::redis_for(&config).await?,
+        config: Arc::new(config),
+        verify_jobs: Default::default(),
+        background: Default::default(),
+        instance: Arc::new(app::backend::state::Instance::new(name)),
+        reads: Default::default(),
+        ledger: Arc::new(ledger),
+    })
 }
 
 /// Parses the command line and runs it; the exit code says whether it worked.
@@ -208,11 +239,27 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 password,
                 show_progress: true,
                 admin_totp,
+                ledger: Some(seed::LedgerSeed {
+                    path: config.ledger_path.clone(),
+                    settings: app::backend::ledger::Settings::load(
+                        config.ledger_config.as_deref(),
+                    )?,
+                    data_dir: config.data_dir.clone(),
+                    key: config.secret(Secret::AuditAnchor).to_string(),
+                }),
             };
             let report = seed::seed_demo(&pool, &options).await?;
             if !report.skipped {
                 let mut redis = db::redis_for(&config).await?;
                 let keys = seed::seed_redis(&pool, &mut redis, &config.redis_prefix).await?;
+                if let Some(c) = app::backend::ledger::checkpoint::latest(&config.data_dir) {
+                    app::backend::ledger::checkpoint::copy_to_redis(
+                        &mut redis,
+                        &config.redis_prefix,
+                        &c,
+                    )
+                    .await;
+                }
                 println!("wrote {keys} Redis keys (rate-limit counters, idempotency keys, circuit breakers)");
             }
             println!("{report}");
@@ -246,20 +293,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit { action } => audit_cli::run(&config, action).await,
+        Command::Ledger { action } => ledger_cli::run(config, action).await,
         Command::Controls {
             action: ControlsAction::Reconcile,
         } => {
-            let state = app::backend::state::AppState {
-                db: db::connect(&config).await?,
-                redis: db::redis_for(&config).await?,
-                config: std::sync::Arc::new(config),
-                verify_jobs: Default::default(),
-                background: Default::default(),
-                instance: std::sync::Arc::new(app::backend::state::Instance::new(
-                    "deltran-console controls reconcile",
-                )),
-                reads: Default::default(),
-            };
+            let state = command_state(config, "deltran-console controls reconcile").await?;
             let (controls, requests) = app::backend::controls::expire(&state).await?;
             if controls + requests > 0 {
                 println!("lifted {controls} expired control(s), expired {requests} request(s)");

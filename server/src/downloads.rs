@@ -8,7 +8,7 @@ use app::{
     audit::AuditQuery,
     auth::Permission,
     backend::{
-        audit::{anchor::console_anchor, export},
+        audit::{self, anchor::console_anchor, export, AuditEvent},
         auth::{authorize, session_identity, Identity},
         config::Secret,
         db::{
@@ -21,6 +21,7 @@ use app::{
             users::UserList,
         },
         error::internal,
+        ledger::queries,
         state::AppState,
     },
     error::AppError,
@@ -103,6 +104,13 @@ pub const ROUTES: &[Download] = &[
         summary: "The settlement batches with the Settlements page's filters and sort (status, \
                   currency, corridor, batch_type, bank, from, to, sort)",
         handler: || get(list_csv::<BatchList>),
+    },
+    Download {
+        path: "/downloads/ledger/events/{seq}/proof.json",
+        permissions: &[Permission::LedgerView],
+        summary: "A ledger event's inclusion proof, as GET /api/v1/ledger/events/{seq}/proof \
+                  answers it, with the event itself (its canonical fields and hash)",
+        handler: || get(ledger_proof),
     },
 ];
 
@@ -303,6 +311,36 @@ where
     let (filter, _) = list::parse::<L>(&list_query::<L::Query>(&uri)?)?;
     let stream = list::export::<L>(&state.db, &filter, me.actor()).await?;
     Ok(csv_download(L::FILE_NAME, stream))
+}
+
+/// Permission: ledger.view. The proof of api.md and the event it proves, as one JSON file;
+/// the download is audited (`ledger.proof_export`).
+async fn ledger_proof(
+    Extension(state): Extension<AppState>,
+    session: Session,
+    axum::extract::Path(seq): axum::extract::Path<String>,
+) -> DownloadResult {
+    let me = require(&state, &session, Permission::LedgerView).await?;
+    let seq = queries::parse_number(&seq, "sequence")?;
+    let proof = queries::proof(&state, seq).await?;
+    let event = queries::event(&state, seq).await?.event;
+    audit::record_alone(
+        &state.db,
+        AuditEvent::new(
+            me.actor(),
+            "ledger.proof_export",
+            "ledger_event",
+            Some(seq.to_string()),
+        ),
+    )
+    .await?;
+    let body = serde_json::to_vec_pretty(&serde_json::json!({ "proof": proof, "event": event }))
+        .map_err(internal)?;
+    Ok(attachment(
+        "application/json",
+        &format!("ledger-event-{seq}-proof.json"),
+        Body::from(body),
+    ))
 }
 
 #[cfg(test)]

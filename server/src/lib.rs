@@ -9,6 +9,7 @@ pub mod cli;
 pub mod db;
 pub mod downloads;
 pub mod errors;
+pub mod ledger_cli;
 pub mod metrics;
 pub mod middleware;
 pub mod permissions;

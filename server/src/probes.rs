@@ -23,7 +23,9 @@ pub async fn healthz() -> impl IntoResponse {
     (StatusCode::OK, Json(json!({ "status": "ok" })))
 }
 
-/// 200 when Postgres and Redis answer within two seconds each, else 503 naming what is down.
+/// 200 when Postgres, Redis and the ledger answer within two seconds each, else 503 naming
+/// what is down (and, for the ledger, `ledger_error`: missing, unreadable, damaged or slow;
+/// the details go to the log, not to whoever asks).
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let postgres = async {
         matches!(
@@ -38,9 +40,20 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             tokio::time::timeout(CHECK_TIMEOUT, ping.query_async::<String>(&mut conn)).await;
         matches!(answer, Ok(Ok(_)))
     };
-    let (postgres, redis) = tokio::join!(postgres, redis);
+    let ledger = async {
+        match tokio::time::timeout(CHECK_TIMEOUT, state.ledger.read(|v| v.head())).await {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "ledger not ready");
+                Some(e.kind())
+            }
+            Err(_) => Some("slow"),
+        }
+    };
+    let (postgres, redis, ledger_error) = tokio::join!(postgres, redis, ledger);
+    let ledger = ledger_error.is_none();
     let word = |up: bool| if up { "up" } else { "down" };
-    let down: Vec<&str> = [("postgres", postgres), ("redis", redis)]
+    let down: Vec<&str> = [("postgres", postgres), ("redis", redis), ("ledger", ledger)]
         .into_iter()
         .filter(|(_, up)| !up)
         .map(|(name, _)| name)
@@ -53,7 +66,8 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let body = json!({
         "status": if down.is_empty() { "ready" } else { "unavailable" },
         "down": down,
-        "checks": { "postgres": word(postgres), "redis": word(redis) },
+        "checks": { "postgres": word(postgres), "redis": word(redis), "ledger": word(ledger) },
+        "ledger_error": ledger_error,
     });
     (status, Json(body))
 }

@@ -11,7 +11,7 @@ use anyhow::Context;
 use app::backend::{
     audit::{jsonb_text, Actor, AuditEvent, AuditRow, Severity, GENESIS_HASH},
     context::RequestContext,
-    passwords,
+    ledger, passwords,
 };
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -35,6 +35,19 @@ pub struct SeedOptions {
     pub show_progress: bool,
     /// The demo admin's TOTP secret, already encrypted for storage (`DEMO_TOTP_SECRET`).
     pub admin_totp: Option<Vec<u8>>,
+    /// The ledger to write the payments' events into; None writes no ledger.
+    pub ledger: Option<LedgerSeed>,
+}
+
+/// Where the demo seed writes its ledger, and how.
+#[derive(Debug, Clone)]
+pub struct LedgerSeed {
+    /// `LEDGER_PATH`.
+    pub path: std::path::PathBuf,
+    pub settings: ledger::Settings,
+    /// Where the checkpoint of the sealed blocks goes (`DATA_DIR`), and its signing key.
+    pub data_dir: std::path::PathBuf,
+    pub key: String,
 }
 
 #[derive(Debug, Default)]
@@ -46,6 +59,12 @@ pub struct SeedReport {
     pub compliance_checks: u64,
     pub transactions: u64,
     pub audit_rows: u64,
+    /// Ledger events appended and blocks sealed (0 when a ledger was not asked for, or
+    /// already held events).
+    pub ledger_events: u64,
+    pub ledger_blocks: u64,
+    /// Why the ledger was left alone, when it was.
+    pub ledger_skipped: Option<String>,
     pub seconds: f64,
 }
 
@@ -120,6 +139,14 @@ impl fmt::Display for SeedReport {
                 self.banks, self.accounts, self.payments, self.compliance_checks,
                 self.transactions, self.audit_rows, self.seconds
             )?;
+            match &self.ledger_skipped {
+                Some(why) => writeln!(f, "ledger: {why}")?,
+                None => writeln!(
+                    f,
+                    "ledger: {} events in {} sealed blocks",
+                    self.ledger_events, self.ledger_blocks
+                )?,
+            }
         }
         writeln!(f, "demo logins (password: the value of DEMO_PASSWORD):")?;
         for (user, role) in DEMO_USERS {
@@ -626,6 +653,17 @@ pub async fn seed_demo(db: &PgPool, options: &SeedOptions) -> anyhow::Result<See
     let audit_rows = insert_audit(&mut tx, &world).await?;
     tx.commit().await?;
 
+    let (ledger_events, ledger_blocks, ledger_skipped) = match options.ledger.clone() {
+        Some(target) => {
+            let w = world.clone();
+            let show = options.show_progress;
+            tokio::task::spawn_blocking(move || seed_ledger(&w, &target, show))
+                .await
+                .context("the ledger seed stopped")??
+        }
+        None => (0, 0, Some("not asked for".to_string())),
+    };
+
     Ok(SeedReport {
         skipped: false,
         banks: BANKS.len(),
@@ -634,6 +672,9 @@ pub async fn seed_demo(db: &PgPool, options: &SeedOptions) -> anyhow::Result<See
         compliance_checks: checks,
         transactions,
         audit_rows,
+        ledger_events,
+        ledger_blocks,
+        ledger_skipped,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -980,6 +1021,137 @@ fn write_checks(w: &World, p: &Plan, i: u64, out: &mut String) {
             p.risk / 2
         );
     }
+}
+
+/// One ledger event of payment `i`, before its payload is built.
+#[derive(Clone, Copy)]
+struct Due {
+    time: DateTime<Utc>,
+    payment: u64,
+    kind: &'static str,
+}
+
+/// The ledger events payment `i` went through, as its Postgres rows tell it: created, screened,
+/// then processing and settled, failed or cancelled (a payment waiting for review stops at
+/// screened). Their times are the rows' own.
+fn ledger_events_of(p: &Plan, i: u64, out: &mut Vec<Due>) {
+    let processed = p.created + Duration::seconds(2 + (i % 40) as i64);
+    let mut due = |time, kind| {
+        out.push(Due {
+            time,
+            payment: i,
+            kind,
+        })
+    };
+    due(p.created, "created");
+    due(
+        p.created + Duration::milliseconds(300 + (i % 700) as i64),
+        "screened",
+    );
+    match p.status {
+        PaymentStatus::Pending => {}
+        PaymentStatus::Processing => due(processed, "processing"),
+        PaymentStatus::Settled => {
+            due(processed, "processing");
+            due(settled_at(p, i), "settled");
+        }
+        PaymentStatus::Failed => {
+            due(processed, "processing");
+            due(processed + Duration::milliseconds(500), "failed");
+        }
+        PaymentStatus::Cancelled => due(processed, "cancelled"),
+    }
+}
+
+fn ledger_payload(w: &World, p: &Plan, i: u64, kind: &str) -> Vec<u8> {
+    let value = match kind {
+        "created" => json!({
+            "reference": p.reference,
+            "amount": money(p.amount),
+            "currency": p.currency.to_string(),
+            "sender_bank_id": w.bank_ids[p.sender],
+            "receiver_bank_id": w.bank_ids[p.receiver],
+        }),
+        "screened" => json!({
+            "check_id": p.check_id,
+            "check_type": p.kind,
+            "risk_score": p.risk,
+            "result": match p.review {
+                None => "pass",
+                Some(true) => "review",
+                Some(false) if p.review_fail => "fail",
+                Some(false) => "pass",
+            },
+        }),
+        "settled" => json!({
+            "batch_id": w.batch_id(p.created.date_naive(), p.ci),
+            "amount": money(p.amount),
+            "currency": p.currency.to_string(),
+        }),
+        "failed" => json!({
+            "reason": if p.review_fail { "Failed sanctions screening" } else { "Receiver account rejected" },
+        }),
+        "cancelled" => json!({ "reason": "Duplicate instruction" }),
+        _ => json!({ "swift_message_id": format!("MSG{i:012}") }),
+    };
+    serde_json::to_vec(&value).expect("a JSON value serializes")
+}
+
+/// Writes every payment's events into the ledger in time order, seals them into blocks, signs
+/// a checkpoint of them and takes a snapshot. A ledger that already holds events is left as it is (the
+/// demo would duplicate them). Returns (events, blocks, why it was skipped).
+fn seed_ledger(
+    w: &World,
+    target: &LedgerSeed,
+    show_progress: bool,
+) -> anyhow::Result<(u64, u64, Option<String>)> {
+    let path = &target.path;
+    let mut writer = ledger::Writer::open(path, &target.settings)
+        .with_context(|| format!("opening the ledger {}", path.display()))?;
+    let head = writer.view().head()?;
+    if head.last_seq > 0 {
+        return Ok((
+            0,
+            0,
+            Some(format!(
+                "{} already holds {} events: left as it is (remove it to seed it again)",
+                path.display(),
+                head.last_seq
+            )),
+        ));
+    }
+    let mut due = Vec::with_capacity(w.n as usize * 4);
+    for i in 0..w.n {
+        ledger_events_of(&w.plan(i), i, &mut due);
+    }
+    due.sort_by_key(|d| (d.time, d.payment));
+    let progress = if show_progress {
+        crate::ledger_cli::bar(due.len() as u64, "ledger events")
+    } else {
+        ProgressBar::hidden()
+    };
+    for chunk in due.chunks(10_000) {
+        let events = chunk
+            .iter()
+            .map(|d| {
+                let p = w.plan(d.payment);
+                ledger::NewEvent {
+                    payment_id: p.id,
+                    event_type: d.kind.to_string(),
+                    payload: ledger_payload(w, &p, d.payment, d.kind),
+                    time: d.time,
+                }
+            })
+            .collect();
+        writer.append(events)?;
+        progress.inc(chunk.len() as u64);
+    }
+    progress.finish_and_clear();
+    let blocks = writer.seal(w.end())?;
+    ledger::checkpoint::take(&writer, &target.data_dir, &target.key)?;
+    writer.snapshot(w.end())?;
+    writer.flush()?;
+    Ok((due.len() as u64, blocks.len() as u64, None))
 }
 
 /// Generates the rows of payments `0..n` with `write` in a blocking thread, chunk by chunk,

@@ -15,6 +15,7 @@ use app::{
         config::{Config, Secret},
         context::RequestContext,
         jobs::{self, Background},
+        ledger,
         replica::Reads,
         session_store::RedisSessionStore,
         state::{AppState, Instance},
@@ -61,6 +62,11 @@ impl Application {
             None => None,
         };
         let reads = Reads::new(replica, config.read_pin);
+        let ledger = ledger::Reader::new(
+            config.ledger_path.clone(),
+            config.ledger_reader_path.clone(),
+            ledger::Settings::load(config.ledger_config.as_deref())?,
+        );
         let state = AppState {
             db: db::pool(&config.database_url, config.db_max_connections)?,
             redis: db::redis_for(&config).await?,
@@ -69,6 +75,7 @@ impl Application {
             background: Background::default(),
             instance: Arc::new(Instance::new(listening)),
             reads: Arc::new(reads),
+            ledger: Arc::new(ledger),
         };
         app::backend::replica::spawn_watch(&state);
         app::backend::redis_conn::spawn_watch(&state);

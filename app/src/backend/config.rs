@@ -113,6 +113,9 @@ pub struct Config {
     pub redis_master_name: String,
     pub ledger_path: PathBuf,
     pub ledger_config: Option<PathBuf>,
+    /// The console's own directory for its secondary instance of the ledger (its logs); each
+    /// console process needs its own.
+    pub ledger_reader_path: PathBuf,
     pub data_dir: PathBuf,
     pub secrets: Secrets,
     /// `None`: the address cargo-leptos gives (`LEPTOS_SITE_ADDR`), else 127.0.0.1:3000.
@@ -179,12 +182,21 @@ impl std::fmt::Debug for Config {
             .field("database_url", &redact_url(&self.database_url))
             .field("redis_url", &redact_url(&self.redis_url))
             .field("ledger_path", &self.ledger_path)
+            .field("ledger_reader_path", &self.ledger_reader_path)
             .field("data_dir", &self.data_dir)
             .field("bind", &self.bind)
             .field("demo_mode", &self.demo_mode)
             .field("log_format", &self.log_format)
             .finish_non_exhaustive()
     }
+}
+
+/// `<data_dir>/ledger-reader/<process id>`: a process id is unique among running processes,
+/// which is all a secondary instance's directory must be.
+pub fn default_reader_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir
+        .join("ledger-reader")
+        .join(std::process::id().to_string())
 }
 
 /// Hides the password of a connection URL.
@@ -277,6 +289,9 @@ impl Config {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("ledger")),
             ledger_config: get("LEDGER_CONFIG").map(PathBuf::from),
+            ledger_reader_path: get("LEDGER_READER_PATH")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| default_reader_path(&data_dir)),
             secrets: Secrets::from_lookup(&get),
             data_dir,
             bind,

@@ -15,6 +15,7 @@ pub mod db;
 pub mod denials;
 pub mod error;
 pub mod jobs;
+pub mod ledger;
 pub mod metrics;
 pub mod passwords;
 pub mod payments;

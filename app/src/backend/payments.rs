@@ -13,6 +13,7 @@ use super::{
     audit::{self, AuditEvent, Severity},
     auth::Identity,
     db::payments::{self, AuditMention, ControlSpan, Movement},
+    state::AppState,
 };
 use crate::{
     domain::{format_money, PaymentStatus},
@@ -20,8 +21,10 @@ use crate::{
     payments::{Check, Payment, PaymentDetail, Source, TimelineEntry, MAX_REASON},
 };
 
-/// A payment, its checks and its timeline; `NotFound` for an id that names none.
-pub async fn detail(db: &PgPool, id: Uuid) -> Result<PaymentDetail, AppError> {
+/// A payment, its checks and its timeline (its ledger events included, when the ledger can
+/// be read); `NotFound` for an id that names none.
+pub async fn detail(state: &AppState, id: Uuid) -> Result<PaymentDetail, AppError> {
+    let db = &state.db;
     let payment = payments::get(db, id).await?.ok_or(AppError::NotFound)?;
     let (checks, movements, controls, audit) = futures::try_join!(
         payments::checks(db, id),
@@ -29,11 +32,22 @@ pub async fn detail(db: &PgPool, id: Uuid) -> Result<PaymentDetail, AppError> {
         payments::controls(db, &payment, end_of_life(&payment).unwrap_or_else(Utc::now)),
         payments::audit_rows(db, id),
     )?;
-    let timeline = timeline(&payment, &checks, &movements, &controls, &audit);
+    let ledger = super::ledger::queries::payment(state, id).await;
+    let mut timeline = timeline(&payment, &checks, &movements, &controls, &audit);
+    timeline.extend(ledger.events.iter().map(|e| TimelineEntry {
+        at: e.time,
+        source: Source::Ledger,
+        what: format!("Ledger event {}: {}", e.seq, e.event_type),
+        detail: Some(format!("SHA-256 {}", e.hash)),
+        link: Some(format!("/ledger/events/{}", e.seq)),
+    }));
+    timeline.sort_by_key(|e| e.at);
     Ok(PaymentDetail {
         payment,
         checks,
         timeline,
+        ledger_state: ledger.state,
+        ledger_available: ledger.available,
     })
 }
 
@@ -62,6 +76,7 @@ pub fn timeline(
         source,
         what,
         detail,
+        link: None,
     };
     let mut t = vec![entry(
         p.created_at,

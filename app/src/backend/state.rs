@@ -22,6 +22,8 @@ pub struct AppState {
     pub instance: Arc<Instance>,
     /// Where reads go: the replica of `DATABASE_READ_URL`, when it is fit to be read.
     pub reads: Arc<super::replica::Reads>,
+    /// The ledger, read through a secondary instance of this process's own.
+    pub ledger: Arc<super::ledger::Reader>,
 }
 
 impl AppState {

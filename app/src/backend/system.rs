@@ -18,12 +18,17 @@ use crate::{
 
 /// Everything the System page shows, read now.
 pub async fn health(state: &AppState) -> Result<SystemHealth, AppError> {
-    let (postgres, redis, instances) =
-        futures::join!(postgres(state), redis(state), instances(state));
+    let (postgres, redis, instances, ledger) = futures::join!(
+        postgres(state),
+        redis(state),
+        instances(state),
+        super::ledger::queries::stats(state)
+    );
     Ok(SystemHealth {
         read_at: Utc::now(),
         postgres: postgres?,
         redis,
+        ledger: ledger.ok(),
         instances: instances?,
     })
 }

@@ -15,6 +15,7 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("Settlements", "/settlements", Permission::SettlementsView),
     ("Compliance", "/compliance", Permission::ComplianceView),
     ("Controls", "/controls", Permission::ControlsView),
+    ("Ledger", "/ledger", Permission::LedgerView),
     ("Audit log", "/audit", Permission::AuditView),
     ("Users", "/users", Permission::UsersView),
     ("Sessions", "/sessions", Permission::SessionsManage),

@@ -37,7 +37,7 @@ pub async fn get_payment(id: String) -> Result<PaymentDetail, AppError> {
     require_for::<GetPayment>().await?;
     let id = crate::error::parse_id(&id, "payment")?;
     let state = state::current()?;
-    payments::detail(&state.db, id).await
+    payments::detail(&state, id).await
 }
 
 crate::guard!(CancelPayment, PaymentsCancel);

@@ -181,6 +181,8 @@ pub enum Source {
     Controls,
     /// `audit_log`: what people and the console did to it.
     Audit,
+    /// The RocksDB ledger: its events, each provable.
+    Ledger,
 }
 
 impl Source {
@@ -192,6 +194,7 @@ impl Source {
             Source::Compliance => "compliance",
             Source::Controls => "controls",
             Source::Audit => "audit log",
+            Source::Ledger => "ledger",
         }
     }
 }
@@ -206,6 +209,8 @@ pub struct TimelineEntry {
     pub what: String,
     /// More, when there is more: a reason, a balance after, a note.
     pub detail: Option<String>,
+    /// A page with more (a ledger event's, with its proof).
+    pub link: Option<String>,
 }
 
 /// A payment's page: the payment, its checks and its timeline, oldest first.
@@ -215,6 +220,10 @@ pub struct PaymentDetail {
     pub payment: Payment,
     pub checks: Vec<Check>,
     pub timeline: Vec<TimelineEntry>,
+    /// Its state in the ledger, when the ledger knows it (the timeline has its events).
+    pub ledger_state: Option<crate::ledger::PaymentState>,
+    /// False when the ledger could not be read: the timeline lacks its events.
+    pub ledger_available: bool,
 }
 
 /// The longest cancellation reason taken.

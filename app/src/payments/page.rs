@@ -176,9 +176,12 @@ fn PaymentView(detail: PaymentDetail, changes: Changes<CancelOp>) -> impl IntoVi
         payment: p,
         checks,
         timeline,
+        ledger_state,
+        ledger_available,
     } = detail;
     let may_cancel = use_context::<Me>().is_some_and(|m| m.can(Permission::PaymentsCancel));
-    let cancellable = may_cancel && p.status == PaymentStatus::Pending;
+    let status = p.status;
+    let cancellable = may_cancel && status == PaymentStatus::Pending;
     let (id, reference) = (p.id.to_string(), p.payment_reference.clone());
     view! {
         <header class="mb-4 flex flex-wrap items-center gap-3">
@@ -190,6 +193,41 @@ fn PaymentView(detail: PaymentDetail, changes: Changes<CancelOp>) -> impl IntoVi
         <Fields p/>
         <Checks checks/>
         <Timeline timeline/>
+        <LedgerState state=ledger_state available=ledger_available status/>
+    }
+}
+
+/// The payment as the ledger has it, beside Postgres' status.
+#[component]
+fn LedgerState(
+    state: Option<crate::ledger::PaymentState>,
+    available: bool,
+    status: PaymentStatus,
+) -> impl IntoView {
+    let text = match (&state, available) {
+        (_, false) => {
+            "The ledger cannot be read just now: its events are missing from the timeline."
+                .to_string()
+        }
+        (None, true) => "The ledger holds no events of this payment.".to_string(),
+        (Some(s), true) if s.status == status.as_str() => {
+            format!(
+                "The ledger agrees: {} after {} events (the last, {}).",
+                s.status, s.events, s.last_seq
+            )
+        }
+        (Some(s), true) => format!(
+            "The ledger differs: it has the payment {} (after {} events), Postgres has it {}.",
+            s.status,
+            s.events,
+            status.as_str()
+        ),
+    };
+    view! {
+        <section class="card mb-4" aria-label="Ledger state">
+            <h2 class="mb-2 font-semibold">"Ledger"</h2>
+            <p class="text-sm">{text}</p>
+        </section>
     }
 }
 
@@ -328,7 +366,10 @@ fn Timeline(timeline: Vec<TimelineEntry>) -> impl IntoView {
                         </span>
                         <span><span class="badge bg-slate-200 dark:bg-slate-700">{e.source.label()}</span></span>
                         <span>
-                            <span class="font-medium">{e.what}</span>
+                            {match e.link {
+                                Some(href) => view! { <a class="link font-medium" href=href>{e.what}</a> }.into_any(),
+                                None => view! { <span class="font-medium">{e.what}</span> }.into_any(),
+                            }}
                             {e.detail.map(|d| view! { <span class="block break-all text-slate-600 dark:text-slate-300">{d}</span> })}
                         </span>
                     </li>

@@ -18,6 +18,9 @@ pub struct SystemHealth {
     pub read_at: DateTime<Utc>,
     pub postgres: PostgresHealth,
     pub redis: RedisHealth,
+    /// The ledger's RocksDB figures, as the ledger's storage page shows them; None when the
+    /// ledger cannot be read.
+    pub ledger: Option<crate::ledger::StorageStats>,
     /// The console instances whose heartbeat was seen in the last day.
     pub instances: Vec<ConsoleInstance>,
 }

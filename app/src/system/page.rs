@@ -61,6 +61,17 @@ fn Health(h: SystemHealth) -> impl IntoView {
         <p class="mb-4 text-sm" role="status">{format!("Read at {}", h.read_at.format("%Y-%m-%d %H:%M:%S UTC"))}</p>
         <Postgres p=h.postgres/>
         <Redis r=h.redis/>
+        <section class="card mb-6" aria-label="RocksDB">
+            <h2 class="mb-3 text-lg font-semibold">"RocksDB ledger"</h2>
+            {match h.ledger {
+                Some(stats) => view! { <crate::ledger::page::Figures stats/> }.into_any(),
+                None => view! {
+                    <p role="alert" class="rounded bg-amber-50 p-3 text-amber-900 dark:bg-amber-950 dark:text-amber-100">
+                        "The ledger cannot be read (missing or unreadable); the rest of the console works without it."
+                    </p>
+                }.into_any(),
+            }}
+        </section>
         <Instances instances=h.instances read_at=h.read_at/>
     }
 }

@@ -11,6 +11,7 @@ mod auth;
 mod banks;
 mod compliance;
 mod controls;
+mod ledger;
 pub mod openapi;
 mod payments;
 mod sessions;
@@ -228,6 +229,14 @@ fn audit_filters() -> Vec<Value> {
         query("from", "At or after this time", time()),
         query("to", "Before this time", time()),
     ]
+}
+
+/// A ledger path's number (a sequence or a block number).
+fn ledger_number(name: &str, description: &str) -> Value {
+    json!({
+        "name": name, "in": "path", "required": true, "description": description,
+        "schema": { "type": "string", "pattern": "^[0-9]{1,19}$" }
+    })
 }
 
 /// The API's route table.
@@ -527,6 +536,69 @@ pub fn api() -> Api {
             .params(paging())
             .page::<app::controls::HistoryRow>(),
         get(list_route::<ControlHistory>),
+    )
+    .route(
+        (M::GET, "/ledger/events"),
+        Requires(Permission::LedgerView),
+        "Ledger events, newest first unless `sort=oldest`; `after` is a sequence (the `next_cursor` of the previous page)",
+        Doc::new()
+            .params([
+                query("payment_id", "The payment's id", json!({ "type": "string", "format": "uuid" })),
+                query("event_type", "The event type, exactly", json!({ "type": "string", "pattern": "^[a-z][a-z0-9_]{0,31}$" })),
+                query("from", "At or after", time()),
+                query("to", "Before", time()),
+                query("sort", "The order", one_of(&["newest", "oldest"])),
+                query("limit", "Events per page (default 50)", integer(1, 500)),
+                query("after", "The `next_cursor` of the previous page (a sequence)", json!({ "type": "string", "pattern": "^[0-9]{1,19}$" })),
+            ])
+            .page::<app::ledger::LedgerEvent>(),
+        get(ledger::events),
+    )
+    .route(
+        (M::GET, "/ledger/events/{seq}/proof"),
+        Requires(Permission::LedgerView),
+        "An event's RFC 6962 inclusion proof in its block (api.md's format); 409 while the event is not sealed",
+        Doc::new()
+            .params([ledger_number("seq", "The event's sequence number")])
+            .json::<app::ledger::InclusionProof>()
+            .errors(&[404, 409]),
+        get(ledger::proof),
+    )
+    .route(
+        (M::GET, "/ledger/blocks/{number}"),
+        Requires(Permission::LedgerView),
+        "A sealed block (number, parent hash, Merkle root, sequence range, time, hash) with its first 200 events",
+        Doc::new()
+            .params([ledger_number("number", "The block's number (from 0)")])
+            .json::<app::ledger::BlockDetail>()
+            .errors(&[404]),
+        get(ledger::block),
+    )
+    .route(
+        (M::GET, "/ledger/checkpoint"),
+        Requires(Permission::LedgerView),
+        "The latest signed checkpoint of the chain tree over every block's hash (size, root, time, HMAC-SHA256 signature), with whether its signature and root check today",
+        Doc::new().json::<app::ledger::CheckpointStatus>().errors(&[404]),
+        get(ledger::checkpoint),
+    )
+    .route(
+        (M::GET, "/ledger/consistency"),
+        Requires(Permission::LedgerView),
+        "RFC 6962 consistency proof that the chain tree of `to` blocks extends the one of `from` blocks (0 < from ≤ to ≤ blocks sealed)",
+        Doc::new()
+            .params([
+                json!({ "name": "from", "in": "query", "required": true, "description": "The older tree's size (blocks)", "schema": { "type": "string", "pattern": "^[0-9]{1,19}$" } }),
+                json!({ "name": "to", "in": "query", "required": true, "description": "The newer tree's size (blocks)", "schema": { "type": "string", "pattern": "^[0-9]{1,19}$" } }),
+            ])
+            .json::<app::ledger::ConsistencyProof>(),
+        get(ledger::consistency),
+    )
+    .route(
+        (M::GET, "/storage/stats"),
+        Requires(Permission::LedgerView),
+        "RocksDB's figures per column family of the ledger (estimated keys, live and total SST bytes, memtable bytes, pending compaction, compression) and the block cache's usage",
+        Doc::new().json::<app::ledger::StorageStats>(),
+        get(ledger::storage_stats),
     )
     .route(
         (M::GET, "/system"),

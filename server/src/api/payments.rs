@@ -24,7 +24,7 @@ pub async fn detail(
 ) -> ApiResult<Json<PaymentDetail>> {
     caller.require(Permission::PaymentsView)?;
     Ok(Json(
-        payments::detail(&state.db, parse_id(&id, "payment")?).await?,
+        payments::detail(&state, parse_id(&id, "payment")?).await?,
     ))
 }
 

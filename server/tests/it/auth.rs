@@ -485,6 +485,7 @@ async fn an_admin_with_two_factor_needs_the_one_time_code_once() {
         password: DEMO_PASSWORD.into(),
         show_progress: false,
         admin_totp: Some(crypto::encrypt(DEMO_SECRET, crypto::TOTP_PURPOSE, &secret)),
+        ledger: None,
     };
     seed_demo(&t.pool, &options).await.unwrap();
     let app = TestApp::spawn(test_config(&t.url)).await;

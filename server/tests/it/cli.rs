@@ -333,12 +333,21 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts `deltran-console serve` in demo mode with `env` on a free port and waits until
-/// `/readyz` answers; returns the child and that answer (status and body).
-async fn serve(database_url: &str, env: &[(&str, &str)]) -> (std::process::Child, u16, String) {
+/// Starts `deltran-console serve` in demo mode with `env` on a free port, its `DATA_DIR` in
+/// `data_dir` with an empty ledger, and waits until `/readyz` answers; returns the child and
+/// that answer (status and body).
+async fn serve(
+    database_url: &str,
+    data_dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, u16, String) {
     let port = free_port();
+    drop(
+        app::backend::ledger::Writer::open(&data_dir.join("ledger"), &Default::default()).unwrap(),
+    );
     let mut child = crate::common::binary(database_url)
         .arg("serve")
+        .env("DATA_DIR", data_dir)
         .env("DEMO_MODE", "true")
         .env("BIND", format!("127.0.0.1:{port}"))
         .env("LOG_FORMAT", "json")
@@ -362,7 +371,8 @@ async fn serve(database_url: &str, env: &[(&str, &str)]) -> (std::process::Child
 #[tokio::test]
 async fn serve_answers_probes_and_stops_cleanly_on_sigterm() {
     let t = TestDb::migrated().await;
-    let (mut child, ready, _) = serve(&t.url, &[]).await;
+    let dir = std::env::temp_dir().join(format!("deltran-serve-{}", t.name));
+    let (mut child, ready, _) = serve(&t.url, &dir, &[]).await;
     assert_eq!(ready, 200, "the server is ready");
     let kill = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -389,6 +399,7 @@ async fn serve_answers_probes_and_stops_cleanly_on_sigterm() {
         "LOG_FORMAT=json logs JSON lines: {first}"
     );
     assert!(status.1.contains("shutting down"), "{}", status.1);
+    let _ = std::fs::remove_dir_all(&dir);
     t.drop_db().await;
 }
 
@@ -514,7 +525,7 @@ async fn serve_reaches_a_redis_that_wants_tls_and_a_password() {
         (format!("redis://:s3cret-pass@127.0.0.1:{port}"), 503),
     ] {
         let (mut child, status, body) =
-            serve(&t.url, &[("REDIS_URL", &url), ("SSL_CERT_FILE", ca)]).await;
+            serve(&t.url, &dir, &[("REDIS_URL", &url), ("SSL_CERT_FILE", ca)]).await;
         let _ = child.kill();
         let _ = child.wait();
         assert_eq!(status, expected, "{url}: {body}");

@@ -85,6 +85,7 @@ impl TestDb {
             password: DEMO_PASSWORD.into(),
             show_progress: false,
             admin_totp: Some(encrypted_test_secret()),
+            ledger: None,
         };
         server::seed::seed_demo(&t.pool, &options)
             .await
@@ -150,7 +151,18 @@ pub fn test_config(database_url: &str) -> Config {
     config.redis_prefix = test_redis_prefix();
     config.data_dir =
         std::env::temp_dir().join(format!("deltran-test-{}", uuid::Uuid::new_v4().simple()));
+    // An empty ledger of its own (a test that needs events appends them with `ledger_writer`).
+    config.ledger_path = config.data_dir.join("ledger");
+    config.ledger_reader_path = config.data_dir.join("ledger-reader");
+    drop(ledger_writer(&config));
     config
+}
+
+/// The writer of the test app's ledger (created when missing); the app reads it through its
+/// own secondary instance while the test holds this, as the console reads a live ledger.
+pub fn ledger_writer(config: &Config) -> app::backend::ledger::Writer {
+    app::backend::ledger::Writer::open(&config.ledger_path, &Default::default())
+        .expect("a test ledger opens")
 }
 
 /// A Redis key prefix no other test uses.

@@ -13,6 +13,7 @@ mod controls;
 mod ha;
 mod http;
 mod jobs;
+mod ledger;
 mod lists;
 mod matrix;
 mod payments;

@@ -6,6 +6,7 @@ pub mod banks;
 pub mod compliance;
 pub mod controls;
 pub mod dashboard;
+pub mod ledger;
 pub mod list;
 pub mod logins;
 pub mod payments;

@@ -43,6 +43,13 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         samples: usize,
     },
+    /// Measure the ledger against raw RocksDB (temporary directories; needs no database).
+    Ledger {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 1000)]
+        samples: usize,
+    },
     /// Measure the payments API and pages of a running console (the demo viewer signs in,
     /// with DEMO_PASSWORD) against the raw SQL of the same pages.
     Payments {
@@ -58,6 +65,15 @@ enum Command {
 async fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
+    if let Command::Ledger { events, samples } = cli.command {
+        return match ledger::bench(events, samples) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let run = async {
         let config = Config::from_env()?;
         server::telemetry::init(&config.log_format);
@@ -66,6 +82,7 @@ async fn main() -> ExitCode {
             Command::Generate { rows, days } => generate(&pool, rows, days).await,
             Command::Audit { samples } => bench(&pool, samples).await,
             Command::Payments { url, samples } => payments::bench(&pool, &url, samples).await,
+            Command::Ledger { .. } => unreachable!("run before connecting"),
         }
     };
     match run.await {
@@ -205,6 +222,7 @@ async fn generate(pool: &PgPool, rows: u64, days: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
+mod ledger;
 mod payments;
 
 fn median(mut v: Vec<f64>) -> f64 {
