@@ -277,11 +277,18 @@ async fn lists_read_from_the_replica_and_a_writer_then_reads_their_own_write() {
 
     // The replica goes away: the next reads are answered from the primary, without a failure;
     // back, it serves reads again.
+    let stopped = std::time::Instant::now();
     ha("replica-stop");
+    let mut first = None;
     for _ in 0..5 {
         let (status, body) = api_get(&app, &viewer, "/api/v1/payments?status=pending".into()).await;
         assert_eq!(status, 200, "{body}");
+        first.get_or_insert(stopped.elapsed());
     }
+    println!(
+        "replica stopped: first read answered (by the primary) {:.2} s after the stop began",
+        first.expect("five reads").as_secs_f64()
+    );
     ha("replica-start");
     let mut back = false;
     for _ in 0..100 {
