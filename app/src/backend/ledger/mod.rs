@@ -21,10 +21,7 @@ use std::path::{Path, PathBuf};
 
 pub use config::Settings;
 pub use reader::Reader;
-pub use view::{
-    Broken, EventFilter, EventPage, FamilyStats, Head, Order, Proof, StorageStats, VerifyReport,
-    View,
-};
+pub use view::{Broken, EventFilter, EventPage, Head, Order, Proof, VerifyReport, View};
 pub use writer::{backups, restore, BackupInfo, NewEvent, Writer};
 
 /// Why the ledger could not answer.

@@ -248,35 +248,13 @@ fn head_dto(h: super::Head) -> LedgerHead {
     }
 }
 
-fn stats_dto(s: super::StorageStats) -> StorageStats {
-    StorageStats {
-        families: s
-            .families
-            .into_iter()
-            .map(|f| crate::ledger::FamilyStats {
-                name: f.name.to_string(),
-                estimated_keys: f.estimated_keys,
-                live_sst_bytes: f.live_sst_bytes,
-                total_sst_bytes: f.total_sst_bytes,
-                memtable_bytes: f.memtable_bytes,
-                pending_compaction_bytes: f.pending_compaction_bytes,
-                sst_files: f.sst_files,
-                compression: f.compression.to_string(),
-            })
-            .collect(),
-        block_cache_usage: s.block_cache_usage,
-        block_cache_capacity: s.block_cache_capacity,
-    }
-}
-
 /// RocksDB's figures per column family.
 pub async fn stats(state: &AppState) -> Result<StorageStats, AppError> {
     let reader = state.ledger.clone();
-    let stats = state
+    Ok(state
         .ledger
         .read(move |v| v.stats(reader.settings()))
-        .await?;
-    Ok(stats_dto(stats))
+        .await?)
 }
 
 /// The head, the figures and the newest snapshots.
@@ -288,7 +266,7 @@ pub async fn storage(state: &AppState) -> Result<LedgerStorage, AppError> {
         .await?;
     Ok(LedgerStorage {
         head: head_dto(head),
-        stats: stats_dto(stats),
+        stats,
         snapshots: snapshots
             .into_iter()
             .map(|s| LedgerSnapshot {

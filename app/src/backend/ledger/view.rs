@@ -16,6 +16,7 @@ use super::format::{
 };
 use super::merkle::{self, Hash};
 use super::LedgerError;
+use crate::ledger::{FamilyStats, StorageStats};
 
 /// A key and its value, as RocksDB's iterators give them.
 type KeyValue = (Box<[u8]>, Box<[u8]>);
@@ -85,26 +86,6 @@ impl Proof {
             &self.root,
         )
     }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct FamilyStats {
-    pub name: &'static str,
-    pub estimated_keys: u64,
-    pub live_sst_bytes: u64,
-    pub total_sst_bytes: u64,
-    pub memtable_bytes: u64,
-    pub pending_compaction_bytes: u64,
-    pub sst_files: u64,
-    /// As configured in `rocksdb.toml`.
-    pub compression: &'static str,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct StorageStats {
-    pub families: Vec<FamilyStats>,
-    pub block_cache_usage: u64,
-    pub block_cache_capacity: u64,
 }
 
 /// Where the chain first fails to check.
@@ -489,7 +470,8 @@ impl<'a> View<'a> {
             .collect()
     }
 
-    /// RocksDB's own figures per column family, and the block cache of this open instance.
+    /// RocksDB's own figures per column family (the compression as `settings` configure it),
+    /// and the block cache of this open instance.
     pub fn stats(&self, settings: &Settings) -> Result<StorageStats, LedgerError> {
         let mut families = Vec::new();
         for name in FAMILIES {
@@ -506,14 +488,14 @@ impl<'a> View<'a> {
                 sst_files += int(&format!("rocksdb.num-files-at-level{level}"))?;
             }
             families.push(FamilyStats {
-                name,
+                name: name.to_string(),
                 estimated_keys: int("rocksdb.estimate-num-keys")?,
                 live_sst_bytes: int("rocksdb.live-sst-files-size")?,
                 total_sst_bytes: int("rocksdb.total-sst-files-size")?,
                 memtable_bytes: int("rocksdb.cur-size-all-mem-tables")?,
                 pending_compaction_bytes: int("rocksdb.estimate-pending-compaction-bytes")?,
                 sst_files,
-                compression: settings.families.get(name).compression.name(),
+                compression: settings.families.get(name).compression.name().to_string(),
             });
         }
         let db_int = |p: &str| -> Result<u64, LedgerError> {
