@@ -2,11 +2,7 @@
 //! event, verification that names what was altered behind its back, backups, the writer's
 //! command line (killed half-way included), and the demo seed's ledger against Postgres.
 
-use std::{
-    collections::BTreeSet,
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{collections::BTreeSet, path::Path, time::Duration};
 
 use app::backend::ledger::{
     self, format, merkle, EventFilter, NewEvent, Order, Reader, Settings, Writer,
@@ -16,24 +12,12 @@ use uuid::Uuid;
 
 use crate::common::{binary, test_config, text, TestApp, TestDb, DEMO_PASSWORD};
 
-/// A directory under the system's temporary one, removed when dropped.
-struct Temp(PathBuf);
-
-impl Temp {
-    fn new(name: &str) -> Temp {
-        Temp(
-            std::env::temp_dir().join(format!("deltran-ledger-{name}-{}", Uuid::new_v4().simple())),
-        )
-    }
-    fn join(&self, p: &str) -> PathBuf {
-        self.0.join(p)
-    }
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A fresh directory of its own under the system's temporary one, removed when dropped.
+fn temp(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("deltran-ledger-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// `n` events over `payments` payments, each payment created then settled.
@@ -69,14 +53,14 @@ fn files_in(dir: &Path) -> BTreeSet<String> {
 
 #[test]
 fn a_reader_beside_a_live_writer_sees_its_appends_and_never_writes_there() {
-    let dir = Temp::new("reader");
-    let path = dir.join("ledger");
+    let dir = temp("reader");
+    let path = dir.path().join("ledger");
     let mut w = Writer::open(&path, &Settings::default()).unwrap();
     w.append(events(10, 5)).unwrap();
     w.seal(Utc::now()).unwrap();
     let before = files_in(&path);
 
-    let reader = Reader::new(path.clone(), dir.join("reader"), Settings::default());
+    let reader = Reader::new(path.clone(), dir.path().join("reader"), Settings::default());
     let head = reader.with_view(|v| v.head()).unwrap();
     assert_eq!((head.last_seq, head.blocks, head.unsealed), (10, 1, 0));
 
@@ -114,9 +98,9 @@ fn a_reader_beside_a_live_writer_sees_its_appends_and_never_writes_there() {
 
 #[test]
 fn a_missing_ledger_is_reported_and_never_created() {
-    let dir = Temp::new("missing");
-    let path = dir.join("nothing-here");
-    let reader = Reader::new(path.clone(), dir.join("reader"), Settings::default());
+    let dir = temp("missing");
+    let path = dir.path().join("nothing-here");
+    let reader = Reader::new(path.clone(), dir.path().join("reader"), Settings::default());
     let err = reader.with_view(|v| v.head()).unwrap_err();
     assert_eq!(err.kind(), "missing", "{err}");
     assert!(!path.exists(), "the reader created {}", path.display());
@@ -124,8 +108,8 @@ fn a_missing_ledger_is_reported_and_never_created() {
 
 #[test]
 fn every_event_has_a_proof_that_verifies_and_an_altered_event_is_named() {
-    let dir = Temp::new("proofs");
-    let path = dir.join("ledger");
+    let dir = temp("proofs");
+    let path = dir.path().join("ledger");
     let mut w = Writer::open(&path, &small_blocks(64)).unwrap();
     w.append(events(300, 40)).unwrap();
     let blocks = w.seal(Utc::now()).unwrap();
@@ -185,23 +169,23 @@ fn every_event_has_a_proof_that_verifies_and_an_altered_event_is_named() {
 
 #[test]
 fn a_backup_restores_key_by_key_and_only_into_an_empty_directory() {
-    let dir = Temp::new("backup");
-    let path = dir.join("ledger");
+    let dir = temp("backup");
+    let path = dir.path().join("ledger");
     let mut w = Writer::open(&path, &small_blocks(100)).unwrap();
     w.append(events(250, 30)).unwrap();
     w.seal(Utc::now()).unwrap();
     w.snapshot(Utc::now()).unwrap();
-    let first = w.backup(&dir.join("backups"), 2).unwrap();
+    let first = w.backup(&dir.path().join("backups"), 2).unwrap();
     w.append(events(10, 30)).unwrap();
-    let second = w.backup(&dir.join("backups"), 2).unwrap();
+    let second = w.backup(&dir.path().join("backups"), 2).unwrap();
     assert!(second.id > first.id);
-    w.backup(&dir.join("backups"), 2).unwrap();
-    let kept = ledger::backups(&dir.join("backups")).unwrap();
+    w.backup(&dir.path().join("backups"), 2).unwrap();
+    let kept = ledger::backups(&dir.path().join("backups")).unwrap();
     assert_eq!(kept.len(), 2, "purged to the newest 2: {kept:?}");
     drop(w);
 
-    let restored = dir.join("restored");
-    ledger::restore(&dir.join("backups"), None, &restored).unwrap();
+    let restored = dir.path().join("restored");
+    ledger::restore(&dir.path().join("backups"), None, &restored).unwrap();
     let dump = |p: &Path| {
         let db = rocksdb::DB::open_cf_for_read_only(
             &rocksdb::Options::default(),
@@ -224,9 +208,10 @@ fn a_backup_restores_key_by_key_and_only_into_an_empty_directory() {
     assert!(original.len() > 260 * 3);
     assert_eq!(dump(&restored), original, "equal key by key");
 
-    let err = ledger::restore(&dir.join("backups"), None, &restored).unwrap_err();
+    let err = ledger::restore(&dir.path().join("backups"), None, &restored).unwrap_err();
     assert!(err.to_string().contains("not empty"), "{err}");
-    let err = ledger::restore(&dir.join("nothing"), None, &dir.join("x")).unwrap_err();
+    let err =
+        ledger::restore(&dir.path().join("nothing"), None, &dir.path().join("x")).unwrap_err();
     assert!(err.to_string().contains("no ledger backups"), "{err}");
 }
 
@@ -254,8 +239,8 @@ fn ledger_cli(path: &Path, args: &[&str], stdin: Option<&str>) -> std::process::
 
 #[test]
 fn the_cli_appends_seals_verifies_and_refuses_bad_input_whole() {
-    let dir = Temp::new("cli");
-    let path = dir.join("ledger");
+    let dir = temp("cli");
+    let path = dir.path().join("ledger");
     let p = Uuid::new_v4();
     let good = format!(
         "{{\"payment_id\":\"{p}\",\"event_type\":\"created\",\"payload\":{{\"amount\":\"1.00\"}}}}\n\
@@ -297,11 +282,11 @@ fn the_cli_appends_seals_verifies_and_refuses_bad_input_whole() {
         text(&out.stdout)
     );
 
-    let backups = dir.join("backups");
+    let backups = dir.path().join("backups");
     let backups = backups.to_str().unwrap();
     let out = ledger_cli(&path, &["backup", "--dir", backups], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let into = dir.join("restored");
+    let into = dir.path().join("restored");
     let out = ledger_cli(
         &path,
         &[
@@ -317,7 +302,7 @@ fn the_cli_appends_seals_verifies_and_refuses_bad_input_whole() {
     assert!(text(&out.stdout).contains("1 blocks and 2 events verified"));
 
     // A directory with something else in it is not taken for a ledger.
-    let out = ledger_cli(dir.0.as_path(), &["seal"], None);
+    let out = ledger_cli(dir.path(), &["seal"], None);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("holds no ledger"),
@@ -328,10 +313,9 @@ fn the_cli_appends_seals_verifies_and_refuses_bad_input_whole() {
 
 #[test]
 fn a_writer_killed_during_a_long_append_leaves_a_consistent_prefix() {
-    let dir = Temp::new("kill");
-    let path = dir.join("ledger");
-    let input = dir.join("events.jsonl");
-    std::fs::create_dir_all(&dir.0).unwrap();
+    let dir = temp("kill");
+    let path = dir.path().join("ledger");
+    let input = dir.path().join("events.jsonl");
     let payments: Vec<Uuid> = (0..500).map(|_| Uuid::new_v4()).collect();
     let total = 300_000usize;
     let mut lines = String::with_capacity(total * 110);
@@ -346,13 +330,13 @@ fn a_writer_killed_during_a_long_append_leaves_a_consistent_prefix() {
 
     let mut child = binary("postgres://unused")
         .env("LEDGER_PATH", &path)
-        .env("DATA_DIR", &dir.0)
+        .env("DATA_DIR", dir.path())
         .args(["ledger", "append", input.to_str().unwrap()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let reader = Reader::new(path.clone(), dir.join("reader"), Settings::default());
+    let reader = Reader::new(path.clone(), dir.path().join("reader"), Settings::default());
     let mut seen = 0;
     for _ in 0..3000 {
         seen = reader
@@ -414,8 +398,8 @@ fn a_writer_killed_during_a_long_append_leaves_a_consistent_prefix() {
 #[tokio::test]
 async fn the_demo_seed_writes_the_ledger_postgres_describes() {
     let t = TestDb::migrated().await;
-    let dir = Temp::new("seed");
-    let path = dir.join("ledger");
+    let dir = temp("seed");
+    let path = dir.path().join("ledger");
     let options = server::seed::SeedOptions {
         payments: 300,
         anchor: Utc::now().date_naive(),
@@ -425,7 +409,7 @@ async fn the_demo_seed_writes_the_ledger_postgres_describes() {
         ledger: Some(server::seed::LedgerSeed {
             path: path.clone(),
             settings: small_blocks(128),
-            data_dir: dir.0.clone(),
+            data_dir: dir.path().to_path_buf(),
             key: "k".repeat(32),
         }),
     };
@@ -439,7 +423,7 @@ async fn the_demo_seed_writes_the_ledger_postgres_describes() {
             .await
             .unwrap();
     let settled = payments.iter().filter(|p| p.1 == "settled").count();
-    let reader = Reader::new(path.clone(), dir.join("reader"), Settings::default());
+    let reader = Reader::new(path.clone(), dir.path().join("reader"), Settings::default());
     let (states, settled_events, report_ok, blocks) = reader
         .with_view(move |v| {
             let states: Vec<_> = payments
@@ -496,20 +480,24 @@ async fn readyz_names_a_ledger_that_is_not_there() {
 
 #[test]
 fn checkpoints_prove_that_the_chain_only_grew() {
-    let dir = Temp::new("checkpoint");
+    let dir = temp("checkpoint");
     let key = "k".repeat(32);
-    let mut w = Writer::open(&dir.join("ledger"), &small_blocks(10)).unwrap();
+    let mut w = Writer::open(&dir.path().join("ledger"), &small_blocks(10)).unwrap();
     w.append(events(35, 7)).unwrap();
     w.seal(Utc::now()).unwrap();
-    let old = ledger::checkpoint::take(&w, &dir.0, &key).unwrap().unwrap();
+    let old = ledger::checkpoint::take(&w, dir.path(), &key)
+        .unwrap()
+        .unwrap();
     assert_eq!(old.size, 4);
     assert!(old.verify_signature(&key));
-    assert_eq!(ledger::checkpoint::latest(&dir.0), Some(old.clone()));
+    assert_eq!(ledger::checkpoint::latest(dir.path()), Some(old.clone()));
 
     // A sealed block never grows: block 3 keeps its 5 events, the 52 new ones fill 6 more.
     w.append(events(52, 7)).unwrap();
     w.seal(Utc::now()).unwrap();
-    let new = ledger::checkpoint::take(&w, &dir.0, &key).unwrap().unwrap();
+    let new = ledger::checkpoint::take(&w, dir.path(), &key)
+        .unwrap()
+        .unwrap();
     assert_eq!(new.size, 10, "4 blocks, then 6 more for 52 events");
     let view = w.view();
     let proof = view.consistency(old.size, new.size).unwrap().unwrap();
@@ -537,14 +525,14 @@ fn checkpoints_prove_that_the_chain_only_grew() {
     {
         let mut opts = rocksdb::Options::default();
         opts.create_if_missing(false);
-        let db = rocksdb::DB::open_cf(&opts, dir.join("ledger"), format::FAMILIES).unwrap();
+        let db = rocksdb::DB::open_cf(&opts, dir.path().join("ledger"), format::FAMILIES).unwrap();
         let cf = db.cf_handle(format::CF_BLOCKS).unwrap();
         let key = format::seq_key(8);
         let mut block = format::Block::decode(&key, &db.get_cf(cf, key).unwrap().unwrap()).unwrap();
         block.time += chrono::Duration::seconds(1);
         db.put_cf(cf, key, block.canonical()).unwrap();
     }
-    let w = Writer::open(&dir.join("ledger"), &small_blocks(10)).unwrap();
+    let w = Writer::open(&dir.path().join("ledger"), &small_blocks(10)).unwrap();
     let broken = w
         .view()
         .verify(&mut |_, _| {})
